@@ -1,0 +1,32 @@
+# Quick start: `make gui` opens the workbench, `make test` runs the suite.
+# Both create .venv on first use: torch==2.13.0 (CPU build) first, then the
+# project pinned by constraints.txt.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.eegmi-installed
+
+.PHONY: setup gui test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+gui: setup
+	$(VENV)/bin/eegmi gui $(ARGS)
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: setup
+	$(VENV)/bin/ruff check eegmi app tests benchmarks
+
+bench: setup
+	for b in benchmarks/*.py; do $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from eegmi.cli import main
+
+sys.exit(main())

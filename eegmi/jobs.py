@@ -1,0 +1,125 @@
+"""Progress reporting and cancellation shared by the CLI and the GUI worker.
+
+Long work is written as a generator that yields :class:`Progress` reports and
+finally returns its result (``return value`` inside the generator).  The CLI
+drives it with :func:`run_job` and a progress bar; the GUI worker drives the
+same generator on its thread and forwards each report as a signal.  A job stops
+at its next ``yield`` once its :class:`CancelToken` is set.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from eegmi.errors import Cancelled
+
+T = TypeVar("T")
+
+
+@dataclass
+class Progress:
+    """One progress report.
+
+    Attributes
+    ----------
+    done, total
+        Units of work finished and expected (``total`` 0 when unknown).
+    message
+        Short human-readable stage description.
+    payload
+        Optional data for live views (for example a dict of metric values).
+    """
+
+    done: float
+    total: float = 0.0
+    message: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float | None:
+        """Fraction finished in [0, 1], or None when the total is unknown."""
+        if self.total <= 0:
+            return None
+        return min(max(self.done / self.total, 0.0), 1.0)
+
+
+class CancelToken:
+    """A thread-safe flag a job polls between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+Job = Generator[Progress, None, T]
+
+
+def run_job(
+    job: Job[T],
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> T:
+    """Drive a job generator to completion and return its result.
+
+    Raises
+    ------
+    Cancelled
+        If ``cancel`` was set; the generator is closed so its ``finally`` blocks run.
+    """
+    try:
+        while True:
+            if cancel is not None and cancel.cancelled:
+                job.close()
+                raise Cancelled()
+            report = next(job)
+            if on_progress is not None:
+                on_progress(report)
+    except StopIteration as stop:
+        return stop.value
+
+
+class ProgressBar:
+    """A plain single-line progress bar on stderr for the CLI (silent when not a TTY
+    unless ``force`` is set, so ``--json`` output and logs stay clean)."""
+
+    def __init__(self, label: str = "", stream: Any = None, force: bool = False) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and (p.fraction or 0) < 1:
+            return
+        self._last = now
+        frac = p.fraction
+        if frac is None:
+            bar = f"{p.done:g}"
+        else:
+            n = int(frac * 30)
+            bar = "[" + "#" * n + "." * (30 - n) + f"] {100 * frac:5.1f}%"
+        self.stream.write(f"\r{self.label} {bar} {p.message}"[:120].ljust(120))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
