@@ -22,7 +22,7 @@ from eegmi import __version__
 from eegmi.errors import Cancelled, EegmiError
 
 #: Sub-command modules, in the order they appear in ``--help``.
-COMMAND_MODULES = ("data", "train", "models", "analyze", "sae", "gui")
+COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae", "gui")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
