@@ -1,0 +1,113 @@
+"""Model configuration: the architecture knobs of the conv VAE and the decoder-only model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from eegmi.errors import ConfigError
+
+KINDS = ("vae", "decoder")
+ACTIVATIONS = ("leaky_relu", "relu", "gelu", "solu")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a :class:`~eegmi.models.vae.ConvVAE` or :class:`~eegmi.models.decoder.DecoderOnly`.
+
+    Attributes
+    ----------
+    kind
+        ``"vae"`` (image -> latent -> image) or ``"decoder"`` (electrode vector -> image, E1).
+    image_size
+        Side ``H = W`` of the square topomap; must be divisible by 8 (three stride-2 stages).
+    n_electrodes
+        Electrodes per frame (32 for biosemi32/DEAP).
+    latent_dim
+        Latent size; for ``kind="decoder"`` it must equal ``n_electrodes`` (the latent *is*
+        the electrode vector).
+    filters
+        Encoder conv filters, stage 1..3; the decoder mirrors them.
+    activation
+        ``leaky_relu`` | ``relu`` | ``gelu`` | ``solu`` (SoLU over channels followed by LayerNorm).
+    leaky_slope
+        Negative slope of LeakyReLU; 0.3 is the Keras default the paper's models used.
+    dropout
+        Dropout rate after every activation (0 disables it).
+    """
+
+    kind: str = "vae"
+    image_size: int = 40
+    n_electrodes: int = 32
+    latent_dim: int = 32
+    filters: tuple[int, int, int] = (32, 64, 128)
+    activation: str = "leaky_relu"
+    leaky_slope: float = 0.3
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.filters = tuple(int(f) for f in self.filters)  # type: ignore[assignment]
+        self.validate()
+
+    def validate(self, path: str | Path | None = None) -> None:
+        """Raise :class:`ConfigError` naming the first impossible value."""
+
+        def bad(key: str, why: str) -> ConfigError:
+            return ConfigError(f"model.{key}: {why}", path)
+
+        if self.kind not in KINDS:
+            raise bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.activation not in ACTIVATIONS:
+            raise bad("activation", f"{self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        if not isinstance(self.image_size, int) or self.image_size < 8 or self.image_size % 8:
+            raise bad("image_size", f"{self.image_size!r} must be a positive multiple of 8")
+        if not isinstance(self.n_electrodes, int) or self.n_electrodes < 1:
+            raise bad("n_electrodes", f"{self.n_electrodes!r} must be a positive integer")
+        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise bad("latent_dim", f"{self.latent_dim!r} must be a positive integer")
+        if self.kind == "decoder" and self.latent_dim != self.n_electrodes:
+            raise bad("latent_dim", f"{self.latent_dim} must equal n_electrodes "
+                      f"({self.n_electrodes}) for a decoder-only model")
+        if len(self.filters) != 3 or any(f < 1 for f in self.filters):
+            raise bad("filters", f"{list(self.filters)} must be three positive integers")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise bad("dropout", f"{self.dropout!r} must be in [0, 1)")
+        if float(self.leaky_slope) < 0.0:
+            raise bad("leaky_slope", f"{self.leaky_slope!r} must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/TOML-ready dict."""
+        d = asdict(self)
+        d["filters"] = list(self.filters)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], path: str | Path | None = None) -> ModelConfig:
+        """Build from a dict; unknown keys or impossible values raise :class:`ConfigError`."""
+        if not isinstance(d, dict):
+            raise ConfigError("model: expected a table of settings", path)
+        known = {f.name for f in fields(cls)}
+        for key in d:
+            if key not in known:
+                raise ConfigError(f"model.{key}: unknown key (known: {', '.join(sorted(known))})",
+                                  path)
+        types = {"image_size": int, "n_electrodes": int, "latent_dim": int,
+                 "leaky_slope": float, "dropout": float, "kind": str, "activation": str}
+        clean: dict[str, Any] = {}
+        for key, value in d.items():
+            want = types.get(key)
+            if want is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = float(value)
+            elif want is not None and (not isinstance(value, want) or isinstance(value, bool)):
+                raise ConfigError(f"model.{key}: {value!r} is not a {want.__name__}", path)
+            if key == "filters":
+                if (not isinstance(value, (list, tuple))
+                        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+                    raise ConfigError(f"model.filters: {value!r} must be three integers", path)
+                value = tuple(value)
+            clean[key] = value
+        try:
+            return cls(**clean)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path) from None

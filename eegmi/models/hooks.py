@@ -1,0 +1,144 @@
+"""Named hook points and activation caching, in the manner of TransformerLens.
+
+Every layer output a view can show passes through a :class:`HookPoint` (an identity
+module with a stable ``name``).  :meth:`HookedModel.run_with_cache` attaches forward
+hooks to the requested points for one call and always removes them again, even when
+the forward pass raises, so a failed analysis never leaves a model instrumented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from eegmi.errors import ConfigError
+
+#: A hook function: ``fn(activation, name) -> replacement or None``.
+HookFn = Callable[[torch.Tensor, str], torch.Tensor | None]
+
+
+class HookPoint(nn.Module):
+    """Identity module marking a named activation.
+
+    Parameters
+    ----------
+    name
+        Stable dotted name such as ``"enc.act1"``.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+class HookedModel(nn.Module):
+    """Base class for models whose activations are addressable by hook-point name."""
+
+    def hook_points(self) -> dict[str, HookPoint]:
+        """Hook points by name, in forward order."""
+        return {m.name: m for m in self.modules() if isinstance(m, HookPoint)}
+
+    def hook_names(self) -> list[str]:
+        """All hook-point names, in forward order."""
+        return list(self.hook_points())
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """A zero input of the right shape on the model's device (subclasses override)."""
+        raise NotImplementedError
+
+    def _select(self, names: Iterable[str] | None) -> dict[str, HookPoint]:
+        points = self.hook_points()
+        if names is None:
+            return points
+        if isinstance(names, str):
+            names = [names]
+        chosen = {}
+        for name in names:
+            if name not in points:
+                raise ConfigError(f"unknown hook point {name!r} (known: {', '.join(points)})")
+            chosen[name] = points[name]
+        return chosen
+
+    def run_with_cache(
+        self, x: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True
+    ) -> tuple[Any, dict[str, torch.Tensor]]:
+        """Run the model once and return its output and the named activations.
+
+        Parameters
+        ----------
+        x
+            Model input (``(B, 1, H, W)`` images for a VAE, ``(B, n)`` for a decoder).
+        names
+            Hook points to record; ``None`` records all of them.
+        detach
+            Detach cached tensors from the graph (set False for gradient-based analyses).
+
+        Returns
+        -------
+        output, cache
+            The model's normal output and ``{name: Tensor (B, ...)}``.
+        """
+        cache: dict[str, torch.Tensor] = {}
+        handles = []
+
+        def make(name: str) -> Callable[..., None]:
+            def hook(_module: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+                cache[name] = out.detach() if detach else out
+
+            return hook
+
+        try:
+            for name, point in self._select(names).items():
+                handles.append(point.register_forward_hook(make(name)))
+            output = self(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return output, cache
+
+    def run_with_hooks(self, x: torch.Tensor, hooks: Mapping[str, HookFn]) -> Any:
+        """Run the model with functions that may replace activations (ablation, patching).
+
+        Parameters
+        ----------
+        x
+            Model input.
+        hooks
+            ``{name: fn(activation, name)}``; a non-None return value replaces the activation.
+        """
+        handles = []
+
+        def make(name: str, fn: HookFn) -> Callable[..., torch.Tensor | None]:
+            def hook(_module: nn.Module, _inp: Any, out: torch.Tensor) -> torch.Tensor | None:
+                return fn(out, name)
+
+            return hook
+
+        try:
+            points = self._select(list(hooks))
+            for name, fn in hooks.items():
+                handles.append(points[name].register_forward_hook(make(name, fn)))
+            return self(x)
+        finally:
+            for h in handles:
+                h.remove()
+
+    def hook_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample activation shape at every hook point (batch dimension dropped)."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                _, cache = self.run_with_cache(self.example_input(1))
+        finally:
+            self.train(was_training)
+        return {name: tuple(t.shape[1:]) for name, t in cache.items()}
