@@ -1,0 +1,416 @@
+"""Layer activations panel: every hook point as one feature-map mosaic.
+
+Each shown layer is ONE ``ImageItem`` holding all its channels tiled with 1-px
+gaps (see :mod:`app.widgets.mosaic`), so a click on the scalp map repaints a
+layer with a single ``setImage(..., autoLevels=False)`` call.  Levels are
+computed once per update from the raw activations (never from the mosaics,
+whose NaN gaps would only cost time).
+
+The panel only listens to the session (``forward_ready``, ``baseline_ready``,
+``model_changed``); it never calls the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from app.widgets.mosaic import MosaicLayout, as_maps, finite_range, layout_for, tile
+
+# What researchers look at first (seed 000 §4): encoder maps, the latent mean
+# and spread, the decoder maps and the output.  ``latent.z`` is only shown for
+# the decoder-only model, where it is the electrode input vector.
+DEFAULT_LAYERS: tuple[str, ...] = (
+    "enc.act1", "enc.act2", "enc.act3", "latent.mu", "latent.sigma", "latent.z",
+    "dec.act1", "dec.act2", "out",
+)
+SEQUENTIAL_CMAP = "viridis"
+DIVERGING_CMAP = "CET-D1"
+
+
+def layer_arrays(result: Any) -> dict[str, np.ndarray]:
+    """The per-sample arrays the panel shows, from a ForwardResult.
+
+    Parameters
+    ----------
+    result
+        ``eegmi.inference.ForwardResult`` (``activations`` dict of per-sample
+        arrays, ``logvar (d,) | None``, ``recon (H, W)``).
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Layer name -> float32 array (``(C, h, w)`` maps or ``(d,)`` vectors), in
+        :data:`DEFAULT_LAYERS` order.  ``latent.sigma`` is ``exp(logvar / 2)``.
+    """
+    acts = {k: np.asarray(v, dtype=np.float32) for k, v in dict(result.activations).items()}
+    logvar = acts.get("latent.logvar")
+    if logvar is None and getattr(result, "logvar", None) is not None:
+        logvar = np.asarray(result.logvar, dtype=np.float32)
+    if logvar is not None:
+        acts["latent.sigma"] = np.exp(0.5 * logvar).astype(np.float32)
+    if "out" not in acts and getattr(result, "recon", None) is not None:
+        acts["out"] = np.asarray(result.recon, dtype=np.float32)
+    if "latent.mu" in acts:
+        acts.pop("latent.z", None)
+    return {name: acts[name] for name in DEFAULT_LAYERS if name in acts}
+
+
+@dataclass
+class _LayerView:
+    name: str
+    layout: MosaicLayout
+    plot: pg.PlotItem
+    image: pg.ImageItem
+    bar: pg.ColorBarItem
+    checkbox: QtWidgets.QCheckBox
+    mosaic: np.ndarray | None = None
+    levels: tuple[float, float] = (0.0, 1.0)
+
+
+def _new_image_plot(title: str, cmap: str) -> tuple[pg.PlotItem, pg.ImageItem, pg.ColorBarItem]:
+    plot = pg.PlotItem()
+    plot.setTitle(title, size="9pt")
+    plot.hideAxis("left")
+    plot.hideAxis("bottom")
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    vb = plot.getViewBox()
+    vb.invertY(True)  # row 0 (nose / first tile row) at the top
+    vb.setAspectLocked(True)
+    vb.setMouseEnabled(x=False, y=False)
+    image = pg.ImageItem(axisOrder="row-major")
+    plot.addItem(image)
+    bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get(cmap),
+                          interactive=False)
+    bar.setImageItem(image, insert_in=plot)
+    return plot, image, bar
+
+
+class ActivationsPanel(QtWidgets.QWidget):
+    """Mosaics of every hook point, with hover read-out, zoom and difference view.
+
+    Parameters
+    ----------
+    session
+        ``app.session.Session`` (signals ``forward_ready``, ``baseline_ready``,
+        ``model_changed``; attributes ``baseline``, ``model_name``...).
+    """
+
+    title = "Layer activations"
+    hovered = QtCore.Signal(dict)
+    enlarged = QtCore.Signal(str, int)
+
+    def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.result: Any = None
+        self.baseline_result: Any = None
+        self._current: dict[str, np.ndarray] = {}
+        self._baseline: dict[str, np.ndarray] = {}
+        self._shown: dict[str, np.ndarray] = {}
+        self._layers: dict[str, _LayerView] = {}
+        self._zoom: tuple[str, int] | None = None
+        self._zoom_levels: tuple[float, float] = (0.0, 1.0)
+        self._build_ui()
+        session.forward_ready.connect(self.set_result)
+        session.baseline_ready.connect(self.set_baseline)
+        session.model_changed.connect(self._on_model_changed)
+
+    # ---- construction -------------------------------------------------
+    def _build_ui(self) -> None:
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        bar = QtWidgets.QHBoxLayout()
+        self.shared_scale = QtWidgets.QCheckBox("Shared colour scale")
+        self.shared_scale.setToolTip("One colour range for all layers instead of one per layer")
+        self.difference = QtWidgets.QCheckBox("Difference from baseline")
+        self.difference.setToolTip("Current input minus the reference input (zero or dataset mean)")
+        self.baseline_label = QtWidgets.QLabel("")
+        self.shared_scale.toggled.connect(self.redraw)
+        self.difference.toggled.connect(self._on_difference_toggled)
+        bar.addWidget(self.shared_scale)
+        bar.addWidget(self.difference)
+        bar.addWidget(self.baseline_label)
+        bar.addStretch(1)
+        outer.addLayout(bar)
+        self.layer_bar = QtWidgets.QHBoxLayout()
+        self.layer_bar.addWidget(QtWidgets.QLabel("Layers:"))
+        self.layer_bar.addStretch(1)
+        outer.addLayout(self.layer_bar)
+
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        split.addWidget(self.view)
+        self.zoom_view = pg.GraphicsLayoutWidget()
+        self.zoom_view.setBackground("w")
+        self.zoom_plot, self.zoom_image, self.zoom_bar = _new_image_plot(
+            "click a channel to enlarge it", SEQUENTIAL_CMAP)
+        self.zoom_view.addItem(self.zoom_plot)
+        self.zoom_view.scene().sigMouseMoved.connect(self._on_zoom_mouse_moved)
+        split.addWidget(self.zoom_view)
+        split.setSizes([600, 250])
+        outer.addWidget(split, 1)
+        self.hover_label = QtWidgets.QLabel("hover over a tile")
+        self.hover_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer.addWidget(self.hover_label)
+
+    def _ensure_layers(self, arrays: dict[str, np.ndarray]) -> None:
+        """Create (only when the model's layers or shapes change) one view per layer."""
+        wanted = {name: layout_for(a.shape) for name, a in arrays.items()}
+        if [(n, lv.layout) for n, lv in self._layers.items()] == list(wanted.items()):
+            return
+        for lv in self._layers.values():
+            self.layer_bar.removeWidget(lv.checkbox)
+            lv.checkbox.deleteLater()
+        self._layers.clear()
+        self._zoom = None
+        cmap = DIVERGING_CMAP if self.difference.isChecked() else SEQUENTIAL_CMAP
+        for name, layout in wanted.items():
+            shape = arrays[name].shape
+            dims = "x".join(str(s) for s in shape)
+            plot, image, bar = _new_image_plot(f"{name}  ({dims})", cmap)
+            if len(shape) == 1:
+                plot.getViewBox().setAspectLocked(False)
+                plot.setMaximumHeight(70)
+            box = QtWidgets.QCheckBox(name)
+            box.setChecked(True)
+            box.toggled.connect(self._relayout)
+            self.layer_bar.insertWidget(self.layer_bar.count() - 1, box)
+            self._layers[name] = _LayerView(name, layout, plot, image, bar, box)
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """Place the checked layers: maps two per row, vectors on a row of their own."""
+        self.view.ci.clear()
+        row, col = 0, 0
+        for lv in self._layers.values():
+            if not lv.checkbox.isChecked():
+                continue
+            if lv.layout.tile_h == 1 and lv.layout.tile_w == 1:
+                if col:
+                    row, col = row + 1, 0
+                self.view.addItem(lv.plot, row=row, col=0, colspan=2)
+                row += 1
+                continue
+            self.view.addItem(lv.plot, row=row, col=col)
+            col += 1
+            if col == 2:
+                row, col = row + 1, 0
+        self.redraw()
+
+    # ---- session slots --------------------------------------------------
+    def set_result(self, result: Any) -> None:
+        """Show a new ForwardResult (connected to ``session.forward_ready``)."""
+        self.result = result
+        self._current = layer_arrays(result)
+        self._ensure_layers(self._current)
+        self.redraw()
+
+    def set_baseline(self, result: Any) -> None:
+        """Keep the reference ForwardResult (``session.baseline_ready``)."""
+        self.baseline_result = result
+        self._baseline = layer_arrays(result)
+        self.baseline_label.setText(f"baseline: {getattr(self.session, 'baseline', '?')}")
+        if self.difference.isChecked():
+            self.redraw()
+
+    def _on_model_changed(self) -> None:
+        self.result = None
+        self.baseline_result = None
+        self._current, self._baseline, self._shown = {}, {}, {}
+
+    def _on_difference_toggled(self, on: bool) -> None:
+        cmap = pg.colormap.get(DIVERGING_CMAP if on else SEQUENTIAL_CMAP)
+        for lv in self._layers.values():
+            lv.bar.setColorMap(cmap)
+        self.zoom_bar.setColorMap(cmap)
+        self.redraw()
+
+    # ---- drawing ---------------------------------------------------------
+    def visible_layers(self) -> list[str]:
+        """Names of the layers currently shown (checked), in display order."""
+        return [n for n, lv in self._layers.items() if lv.checkbox.isChecked()]
+
+    def shown_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays behind the mosaics: activations, or current minus baseline."""
+        if not self.difference.isChecked():
+            return dict(self._current)
+        return {n: a - self._baseline[n] for n, a in self._current.items()
+                if n in self._baseline and self._baseline[n].shape == a.shape}
+
+    def redraw(self) -> None:
+        """Repaint every visible layer from the current arrays (no item re-creation)."""
+        diff = self.difference.isChecked()
+        self._shown = self.shown_arrays()
+        visible = [n for n in self.visible_layers() if n in self._shown]
+        shared = finite_range([self._shown[n] for n in visible], symmetric=diff) if visible else None
+        for name, lv in self._layers.items():
+            if name not in visible:
+                continue
+            arr = self._shown[name]
+            levels = shared if self.shared_scale.isChecked() else finite_range([arr], symmetric=diff)
+            lv.mosaic = tile(arr, lv.layout)
+            lv.levels = levels
+            lv.image.setImage(lv.mosaic, autoLevels=False, levels=levels)
+            lv.bar.setLevels(values=levels, update_items=False)
+        self._draw_zoom()
+
+    def _draw_zoom(self) -> None:
+        if self._zoom is None or self._zoom[0] not in self._shown:
+            return
+        name, ch = self._zoom
+        maps = as_maps(self._shown[name])
+        if ch >= maps.shape[0]:
+            return
+        img = maps[ch]
+        if img.shape[0] == 1 and img.shape[1] == 1:
+            img = maps[:, 0, 0][None, :]  # a vector: show the whole strip
+        levels = finite_range([img], symmetric=self.difference.isChecked())
+        self._zoom_levels = levels
+        self.zoom_image.setImage(img, autoLevels=False, levels=levels)
+        self.zoom_bar.setLevels(values=levels, update_items=False)
+        self.zoom_plot.setTitle(f"{name}  channel {ch}", size="9pt")
+        self.zoom_plot.getViewBox().autoRange(padding=0.02)
+
+    def enlarge(self, layer: str, channel: int) -> None:
+        """Show ``channel`` of ``layer`` in the large view with its own colour bar."""
+        self._zoom = (layer, int(channel))
+        self._draw_zoom()
+        self.enlarged.emit(layer, int(channel))
+
+    @property
+    def zoom(self) -> tuple[str, int] | None:
+        """(layer, channel) shown in the large view, or None."""
+        return self._zoom
+
+    def layer_image(self, name: str) -> np.ndarray | None:
+        """The mosaic currently set on ``name``'s ImageItem."""
+        lv = self._layers.get(name)
+        return None if lv is None else lv.image.image
+
+    def layer_levels(self, name: str) -> tuple[float, float]:
+        return self._layers[name].levels
+
+    def layer_layout(self, name: str) -> MosaicLayout:
+        return self._layers[name].layout
+
+    def layer_plot(self, name: str) -> pg.PlotItem:
+        return self._layers[name].plot
+
+    # ---- hover and click -------------------------------------------------
+    def describe(self, layer: str, row: int, col: int) -> dict[str, Any] | None:
+        """What is under mosaic pixel ``(row, col)`` of ``layer``.
+
+        Returns
+        -------
+        dict | None
+            ``{"layer", "channel", "row", "col", "value"}`` (row/col inside the
+            channel's map) or None over a gap or outside the mosaic.
+        """
+        lv = self._layers.get(layer)
+        if lv is None or layer not in self._shown:
+            return None
+        hit = lv.layout.locate(row, col)
+        if hit is None:
+            return None
+        ch, r, c = hit
+        value = float(as_maps(self._shown[layer])[ch, r, c])
+        return {"layer": layer, "channel": ch, "row": r, "col": c, "value": value}
+
+    def _hit(self, scene_pos: QtCore.QPointF) -> dict[str, Any] | None:
+        for name in self.visible_layers():
+            vb = self._layers[name].plot.getViewBox()
+            if not vb.sceneBoundingRect().contains(scene_pos):
+                continue
+            p = vb.mapSceneToView(scene_pos)
+            return self.describe(name, math.floor(p.y()), math.floor(p.x()))
+        return None
+
+    def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
+        info = self._hit(scene_pos)
+        if info is None:
+            return
+        text = (f"{info['layer']}  channel {info['channel']}  "
+                f"(row {info['row']}, col {info['col']})  value {info['value']:.4g}")
+        if self.difference.isChecked():
+            text += "  (minus baseline)"
+        self.hover_label.setText(text)
+        self.view.setToolTip(text)
+        self.hovered.emit(info)
+
+    def _on_zoom_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
+        if self._zoom is None or self._zoom[0] not in self._shown:
+            return
+        img = self.zoom_image.image
+        p = self.zoom_plot.getViewBox().mapSceneToView(scene_pos)
+        r, c = math.floor(p.y()), math.floor(p.x())
+        if img is None or not (0 <= r < img.shape[0] and 0 <= c < img.shape[1]):
+            return
+        self.hover_label.setText(f"{self._zoom[0]}  channel {self._zoom[1]}  "
+                                 f"(row {r}, col {c})  value {float(img[r, c]):.4g}")
+
+    def _on_mouse_clicked(self, event: Any) -> None:
+        info = self._hit(event.scenePos())
+        if info is not None:
+            self.enlarge(info["layer"], info["channel"])
+
+    # ---- export contract -------------------------------------------------
+    def export_items(self) -> dict[str, object]:
+        """Numbers behind the view: per layer the shown array, its mosaic and levels."""
+        items: dict[str, object] = {}
+        for name in self.visible_layers():
+            if name not in self._shown:
+                continue
+            lv = self._layers[name]
+            items[f"{name}"] = np.asarray(self._shown[name])
+            items[f"{name}.mosaic"] = lv.mosaic
+            items[f"{name}.levels"] = np.asarray(lv.levels, dtype=np.float64)
+        if self._zoom is not None and self.zoom_image.image is not None:
+            items["zoom"] = np.asarray(self.zoom_image.image)
+        if self.result is not None and getattr(self.result, "values", None) is not None:
+            items["input_values"] = np.asarray(self.result.values)
+        return items
+
+    def state(self) -> dict:
+        """What produced the view (model, data, frame, toggles, zoom)."""
+        s = self.session
+        values = getattr(s, "values", None)
+        return {
+            "panel": "activations",
+            "model": str(getattr(s, "model_name", "")),
+            "data": str(getattr(s, "data_name", "")),
+            "frame_index": getattr(s, "frame_index", None),
+            "values": None if values is None else np.asarray(values, dtype=float).tolist(),
+            "layers": self.visible_layers(),
+            "shared_scale": self.shared_scale.isChecked(),
+            "difference": self.difference.isChecked(),
+            "baseline": getattr(s, "baseline", None),
+            "zoom": list(self._zoom) if self._zoom else None,
+            "colormap": DIVERGING_CMAP if self.difference.isChecked() else SEQUENTIAL_CMAP,
+        }
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        _export_menu(self, event)
+
+
+def _export_menu(panel: QtWidgets.QWidget, event: Any) -> None:
+    """Context menu with "Export…" going through the shared export code."""
+    menu = QtWidgets.QMenu(panel)
+    action = menu.addAction("Export…")
+    if menu.exec(event.globalPos()) is not action:
+        return
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(panel, "Export panel", "", "Figure base name (*)")
+    if not path:
+        return
+    from app.export import export_panel  # GUI-A's module, imported when used
+
+    export_panel(panel, path, ("png", "svg", "pdf"))

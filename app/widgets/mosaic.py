@@ -1,0 +1,172 @@
+"""Feature-map mosaics: tile a layer's channels into one image.
+
+A layer with C feature maps of size h x w is shown as a single image so that a
+whole layer repaints with one ``ImageItem.setImage`` call.  Tiles are laid out
+row-major (channel 0 top-left), separated by ``gap`` pixels of NaN so the gaps
+render transparent and never influence colour levels.
+
+Everything here is numpy only (no Qt) so it can be unit-tested and reused by
+benchmarks; the tiling is a single pad + reshape + transpose.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MosaicLayout:
+    """Geometry of one layer's mosaic.
+
+    Attributes
+    ----------
+    n_channels
+        Number of feature maps C.
+    tile_h, tile_w
+        Size of one feature map (h, w).
+    nrows, ncols
+        Tile grid.
+    gap
+        Pixels between neighbouring tiles.
+    """
+
+    n_channels: int
+    tile_h: int
+    tile_w: int
+    nrows: int
+    ncols: int
+    gap: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the mosaic image (no trailing gap)."""
+        g = self.gap
+        return (self.nrows * (self.tile_h + g) - g, self.ncols * (self.tile_w + g) - g)
+
+    def locate(self, row: int, col: int) -> tuple[int, int, int] | None:
+        """Map a mosaic pixel to ``(channel, row_in_tile, col_in_tile)``.
+
+        Returns None for gap pixels, empty trailing tiles and positions outside.
+        """
+        rows, cols = self.shape
+        if row < 0 or col < 0 or row >= rows or col >= cols:
+            return None
+        ph, pw = self.tile_h + self.gap, self.tile_w + self.gap
+        tr, r = divmod(int(row), ph)
+        tc, c = divmod(int(col), pw)
+        if r >= self.tile_h or c >= self.tile_w:
+            return None
+        channel = tr * self.ncols + tc
+        if channel >= self.n_channels:
+            return None
+        return channel, r, c
+
+    def tile_origin(self, channel: int) -> tuple[int, int]:
+        """(row, col) of the top-left pixel of ``channel``'s tile in the mosaic."""
+        tr, tc = divmod(int(channel), self.ncols)
+        return tr * (self.tile_h + self.gap), tc * (self.tile_w + self.gap)
+
+
+def as_maps(act: np.ndarray) -> np.ndarray:
+    """View a per-sample activation as a stack of 2-D maps.
+
+    Parameters
+    ----------
+    act
+        ``(C, h, w)`` feature maps, ``(h, w)`` a single map, or ``(d,)`` a vector
+        (each element becomes a 1 x 1 map so a latent shows as a 1-row strip).
+
+    Returns
+    -------
+    np.ndarray
+        ``(C, h, w)`` float32.
+    """
+    a = np.asarray(act, dtype=np.float32)
+    if a.ndim == 1:
+        return a.reshape(-1, 1, 1)
+    if a.ndim == 2:
+        return a[None]
+    if a.ndim == 3:
+        return a
+    raise ValueError(f"cannot tile an activation of shape {a.shape}")
+
+
+def layout_for(shape: tuple[int, ...], gap: int = 1, ncols: int | None = None) -> MosaicLayout:
+    """Choose a tile grid for an activation of per-sample ``shape``.
+
+    Vectors become a single row with no gaps; C maps become a near-square grid
+    (wider than tall, so layers fit side by side in a dock).
+    """
+    if len(shape) == 1:
+        return MosaicLayout(int(shape[0]), 1, 1, 1, int(shape[0]), 0)
+    if len(shape) == 2:
+        return MosaicLayout(1, int(shape[0]), int(shape[1]), 1, 1, gap)
+    c, h, w = (int(s) for s in shape)
+    if ncols is None:
+        ncols = max(1, math.ceil(math.sqrt(c * 2)))
+        ncols = min(ncols, c)
+    nrows = math.ceil(c / ncols)
+    return MosaicLayout(c, h, w, nrows, ncols, gap)
+
+
+def tile(maps: np.ndarray, layout: MosaicLayout, fill: float = np.nan) -> np.ndarray:
+    """Tile ``(C, h, w)`` maps into a mosaic image.
+
+    Parameters
+    ----------
+    maps
+        ``(C, h, w)`` array matching ``layout`` (or anything :func:`as_maps` accepts).
+    layout
+        Geometry from :func:`layout_for`.
+    fill
+        Value of gap pixels and empty tiles (NaN renders transparent).
+
+    Returns
+    -------
+    np.ndarray
+        ``layout.shape`` float32 mosaic; tile k at ``layout.tile_origin(k)``.
+    """
+    m = as_maps(maps)
+    c, h, w = m.shape
+    if (c, h, w) != (layout.n_channels, layout.tile_h, layout.tile_w):
+        raise ValueError(f"maps of shape {m.shape} do not match layout {layout}")
+    g, nr, nc = layout.gap, layout.nrows, layout.ncols
+    padded = np.full((nr * nc, h + g, w + g), fill, dtype=np.float32)
+    padded[:c, :h, :w] = m
+    # (nr, nc, h+g, w+g) -> (nr, h+g, nc, w+g): rows of tiles side by side.
+    img = padded.reshape(nr, nc, h + g, w + g).transpose(0, 2, 1, 3)
+    img = img.reshape(nr * (h + g), nc * (w + g))
+    rows, cols = layout.shape
+    return np.ascontiguousarray(img[:rows, :cols])
+
+
+def finite_range(arrays: list[np.ndarray], symmetric: bool = False) -> tuple[float, float]:
+    """Colour levels covering the finite values of ``arrays``.
+
+    A constant or empty input gets a small non-zero span so colour bars stay
+    valid; ``symmetric`` gives (-m, m) with m the largest magnitude (diverging maps).
+    """
+    lo, hi = np.inf, -np.inf
+    for a in arrays:
+        a = np.asarray(a)
+        if a.size == 0:
+            continue
+        with np.errstate(invalid="ignore"):
+            amin, amax = np.nanmin(a), np.nanmax(a)
+        if np.isfinite(amin):
+            lo = min(lo, float(amin))
+        if np.isfinite(amax):
+            hi = max(hi, float(amax))
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        lo, hi = 0.0, 1.0
+    if symmetric:
+        m = max(abs(lo), abs(hi))
+        m = m if m > 0 else 1e-6
+        return -m, m
+    if hi - lo <= 0:
+        pad = max(abs(hi) * 1e-3, 1e-6)
+        return lo - pad, hi + pad
+    return lo, hi

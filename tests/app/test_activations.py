@@ -1,0 +1,167 @@
+"""Layer activations panel: mosaics, hover, enlarge, difference view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from app.panels.activations import ActivationsPanel, layer_arrays
+from app.widgets.mosaic import as_maps, finite_range, layout_for, tile
+from eegmi.inference import ForwardResult
+
+
+class FakeSession(QtCore.QObject):
+    """Just the session signals/attributes the panel uses (no model, no worker)."""
+
+    forward_ready = QtCore.Signal(object)
+    baseline_ready = QtCore.Signal(object)
+    model_changed = QtCore.Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.baseline = "zero"
+        self.model_name = "fake"
+        self.data_name = "none"
+        self.frame_index = 0
+        self.values = np.zeros(32, np.float32)
+
+
+SHAPES = {
+    "enc.act1": (32, 20, 20), "enc.act2": (64, 10, 10), "enc.act3": (128, 5, 5),
+    "latent.mu": (8,), "latent.logvar": (8,), "latent.z": (8,),
+    "dec.act1": (64, 10, 10), "dec.act2": (32, 20, 20), "out": (1, 40, 40),
+}
+
+
+def make_result(seed: int) -> ForwardResult:
+    rng = np.random.default_rng(seed)
+    acts = {k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()}
+    img = rng.random((40, 40)).astype(np.float32)
+    return ForwardResult(values=rng.random(32).astype(np.float32), image=img, model_input=img,
+                         activations=acts, recon=acts["out"][0], mu=acts["latent.mu"],
+                         logvar=acts["latent.logvar"], mse=0.0, ssim=1.0)
+
+
+def test_tile_places_each_channel_at_its_origin() -> None:
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(7, 3, 4)).astype(np.float32)
+    lay = layout_for(maps.shape, ncols=3)
+    mosaic = tile(maps, lay)
+    assert mosaic.shape == (3 * 4 - 1, 3 * 5 - 1)
+    for k in range(7):
+        r0, c0 = lay.tile_origin(k)
+        np.testing.assert_array_equal(mosaic[r0:r0 + 3, c0:c0 + 4], maps[k])
+        assert lay.locate(r0 + 2, c0 + 1) == (k, 2, 1)
+    assert np.isnan(mosaic[3, 0]) and lay.locate(3, 0) is None  # gap row
+    assert lay.locate(8, 5 * 1 + 1) is None  # empty tile 7
+    assert finite_range([mosaic]) == (float(maps.min()), float(maps.max()))
+
+
+@pytest.fixture
+def panel(qtbot):
+    session = FakeSession()
+    p = ActivationsPanel(session)
+    qtbot.addWidget(p)
+    p.resize(900, 900)
+    p.show()
+    session.forward_ready.emit(make_result(1))
+    return p, session
+
+
+def test_each_layer_mosaic_shows_its_activations(panel) -> None:
+    p, _ = panel
+    res = p.result
+    arrays = layer_arrays(res)
+    assert "latent.z" not in arrays  # z duplicates mu for a VAE
+    np.testing.assert_allclose(arrays["latent.sigma"], np.exp(res.logvar / 2), rtol=1e-6)
+    assert p.visible_layers() == ["enc.act1", "enc.act2", "enc.act3", "latent.mu",
+                                  "latent.sigma", "dec.act1", "dec.act2", "out"]
+    for name in p.visible_layers():
+        expected = tile(arrays[name], layout_for(arrays[name].shape))
+        np.testing.assert_array_equal(p.layer_image(name), expected)
+        lo, hi = p.layer_levels(name)
+        assert lo == pytest.approx(float(arrays[name].min()))
+        assert hi == pytest.approx(float(arrays[name].max()))
+    # a new forward result updates the same ImageItem in place
+    item = p._layers["enc.act2"].image
+    p.session.forward_ready.emit(make_result(2))
+    assert p._layers["enc.act2"].image is item
+    np.testing.assert_array_equal(
+        p.layer_image("enc.act2"),
+        tile(make_result(2).activations["enc.act2"], layout_for((64, 10, 10))))
+
+
+def test_shared_scale_uses_one_range(panel) -> None:
+    p, _ = panel
+    p.shared_scale.setChecked(True)
+    levels = {p.layer_levels(n) for n in p.visible_layers()}
+    assert len(levels) == 1
+    arrays = layer_arrays(p.result)
+    lo, hi = levels.pop()
+    assert lo == pytest.approx(min(float(a.min()) for a in arrays.values()))
+    assert hi == pytest.approx(max(float(a.max()) for a in arrays.values()))
+
+
+def test_hover_reports_layer_channel_position_value(panel, qtbot) -> None:
+    p, _ = panel
+    name, ch, r, c = "enc.act2", 13, 7, 2
+    lay = p.layer_layout(name)
+    r0, c0 = lay.tile_origin(ch)
+    vb = p.layer_plot(name).getViewBox()
+    scene_pos = vb.mapViewToScene(QtCore.QPointF(c0 + c + 0.5, r0 + r + 0.5))
+    with qtbot.waitSignal(p.hovered) as blocker:
+        p.view.scene().sigMouseMoved.emit(scene_pos)
+    info = blocker.args[0]
+    value = float(p.result.activations[name][ch, r, c])
+    assert info == {"layer": name, "channel": ch, "row": r, "col": c, "value": value}
+    assert f"channel {ch}" in p.hover_label.text() and name in p.hover_label.text()
+
+
+def test_click_enlarges_channel(panel, qtbot) -> None:
+    p, _ = panel
+    name, ch = "enc.act1", 5
+    r0, c0 = p.layer_layout(name).tile_origin(ch)
+    vb = p.layer_plot(name).getViewBox()
+    pos = vb.mapViewToScene(QtCore.QPointF(c0 + 3.5, r0 + 4.5)).toPoint()
+    view_pos = p.view.mapFromScene(pos)
+    with qtbot.waitSignal(p.enlarged):
+        qtbot.mouseClick(p.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view_pos)
+    assert p.zoom == (name, ch)
+    np.testing.assert_array_equal(p.zoom_image.image, p.result.activations[name][ch])
+    assert p.zoom_bar.levels() == pytest.approx(
+        (float(p.result.activations[name][ch].min()), float(p.result.activations[name][ch].max())))
+
+
+def test_difference_from_baseline(panel) -> None:
+    p, session = panel
+    base = make_result(7)
+    session.baseline_ready.emit(base)
+    p.enlarge("dec.act1", 3)
+    p.difference.setChecked(True)
+    cur = p.result.activations
+    for name in ("enc.act3", "dec.act1"):
+        diff = cur[name] - base.activations[name]
+        np.testing.assert_allclose(p.layer_image(name), tile(diff, layout_for(diff.shape)))
+        lo, hi = p.layer_levels(name)
+        assert lo == pytest.approx(-hi) and hi == pytest.approx(float(np.abs(diff).max()))
+    np.testing.assert_allclose(p.zoom_image.image, cur["dec.act1"][3] - base.activations["dec.act1"][3])
+    np.testing.assert_allclose(p.export_items()["latent.mu"], cur["latent.mu"] - base.activations["latent.mu"])
+    p.difference.setChecked(False)
+    np.testing.assert_array_equal(p.layer_image("enc.act3"),
+                                  tile(cur["enc.act3"], layout_for((128, 5, 5))))
+
+
+def test_layer_checkboxes_hide_layers(panel) -> None:
+    p, _ = panel
+    p._layers["enc.act1"].checkbox.setChecked(False)
+    assert "enc.act1" not in p.visible_layers()
+    assert p._layers["enc.act1"].plot.scene() is None
+    items = p.export_items()
+    assert "enc.act1" not in items and "enc.act2" in items
+    assert p.state()["layers"] == p.visible_layers()
+
+
+def test_as_maps_shapes() -> None:
+    assert as_maps(np.zeros(5)).shape == (5, 1, 1)
+    assert as_maps(np.zeros((4, 6))).shape == (1, 4, 6)
