@@ -1,0 +1,203 @@
+"""Propagation and linearity analyses on tiny models with a small fake topomap operator.
+
+The helpers here (``BumpOperator``, ``tiny_vae``, ``PickInterpolateModel``) are also
+imported by the other analysis test files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from eegmi.analysis.linearity import affine_r2, linearity
+from eegmi.analysis.propagation import (
+    InputPipeline,
+    one_hot_batch,
+    propagation,
+    responsive_counts,
+    selectivity_index,
+)
+from eegmi.errors import ConfigError
+from eegmi.jobs import CancelToken, run_job
+from eegmi.models import ConvVAE, DecoderOnly, HookedModel, HookPoint, ModelConfig
+
+N_EL = 6
+SIZE = 16
+
+
+@dataclass(frozen=True)
+class _Montage:
+    ch_names: tuple[str, ...]
+
+
+class BumpOperator:
+    """A linear electrodes -> image operator with the TopomapOperator interface.
+
+    Each electrode paints a compact bump that is exactly 1 at its own pixel and 0 at
+    every other electrode's pixel (as an interpolating operator does).
+    """
+
+    def __init__(self, n: int = N_EL, size: int = SIZE) -> None:
+        self.size = size
+        self.montage = _Montage(tuple(f"E{i}" for i in range(n)))
+        rng = np.random.default_rng(3)
+        cells = rng.choice((size - 4) ** 2, size=n, replace=False)
+        rows, cols = 2 + cells // (size - 4), 2 + cells % (size - 4)
+        self.electrode_pixels = np.stack([rows, cols], axis=1)
+        rr, cc = np.mgrid[0:size, 0:size]
+        mat = np.zeros((size * size, n), np.float32)
+        for e, (r, c) in enumerate(self.electrode_pixels):
+            d = np.hypot(rr - r, cc - c)
+            mat[:, e] = (np.clip(1 - d / 3.0, 0, None) ** 2).reshape(-1)
+        for e, (r, c) in enumerate(self.electrode_pixels):
+            mat[r * size + c, :] = 0.0
+            mat[r * size + c, e] = 1.0
+        self.matrix = mat
+        self.head_mask = np.ones((size, size), bool)
+
+    def render(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values) @ self.matrix.T).reshape(*np.shape(values)[:-1], self.size, self.size)
+
+    def render_torch(self, values: torch.Tensor) -> torch.Tensor:
+        m = torch.as_tensor(self.matrix, dtype=values.dtype, device=values.device)
+        return (values @ m.T).reshape(-1, 1, self.size, self.size)
+
+
+class PickInterpolateModel(HookedModel):
+    """Exactly pick & interpolate: latent k = pixel of electrode perm[k]; out = operator @ latents."""
+
+    def __init__(self, op: BumpOperator, perm: np.ndarray) -> None:
+        super().__init__()
+        self.op = op
+        px = op.electrode_pixels[perm]
+        self.register_buffer("flat_idx", torch.as_tensor(px[:, 0] * op.size + px[:, 1]))
+        self.register_buffer("dec", torch.as_tensor(op.matrix[:, perm]))
+        self.scale = torch.nn.Parameter(torch.ones(1))
+        self.hook_mu = HookPoint("latent.mu")
+        self.hook_out = HookPoint("out")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = self.hook_mu(x.flatten(1)[:, self.flat_idx] * self.scale)
+        return self.hook_out((mu @ self.dec.T).reshape(-1, 1, self.op.size, self.op.size))
+
+
+def tiny_vae(latent: int = N_EL, seed: int = 0, activation: str = "leaky_relu") -> ConvVAE:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(kind="vae", image_size=SIZE, n_electrodes=N_EL, latent_dim=latent,
+                      filters=(4, 8, 8), activation=activation)
+    return ConvVAE(cfg).eval()
+
+
+def test_one_hot_batch_layout():
+    b = one_hot_batch(3, [0.5, 2.0])
+    assert b.shape == (7, 3)
+    assert np.all(b[0] == 0)
+    assert b[1 + 1 * 3 + 2, 2] == 2.0 and b[1 + 1 * 3 + 2].sum() == 2.0
+
+
+def test_selectivity_and_counts():
+    mag = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.9, 0.0]])
+    sel = selectivity_index(mag)
+    assert sel[0] == pytest.approx(1.0)
+    assert sel[1] < 0.1
+    assert sel[2] == 0.0  # dead unit
+    counts = responsive_counts(mag, threshold=0.5)
+    assert counts.tolist() == [1, 3, 0]
+
+
+def test_propagation_matches_single_forward_passes():
+    op = BumpOperator()
+    model = tiny_vae()
+    pipe = InputPipeline("vae", op)
+    res = run_job(propagation(model, pipe, amplitudes=[0.5, 1.0], batch_size=5))
+    assert res.ref_amplitude == 1.0
+    assert res.latent_matrix.shape == (N_EL, N_EL)
+    # reference: one forward pass per electrode, relative to the zero image
+    with torch.no_grad():
+        base = model(torch.zeros(1, 1, SIZE, SIZE)).mu
+        for e in range(N_EL):
+            x = torch.zeros(1, N_EL)
+            x[0, e] = 0.5
+            mu = model(op.render_torch(x)).mu
+            np.testing.assert_allclose(res.responses["latent.mu"][0, e], (mu - base)[0].numpy(),
+                                       atol=1e-5)
+    conv = res.unit_response["enc.conv1"]
+    assert conv.shape == (N_EL, 4)
+    summary = {row["layer"]: row for row in res.layer_summary()}
+    assert summary["enc.conv1"]["units"] == 4
+    row = summary["latent.mu"]
+    assert row["monosemantic"] + row["polysemantic"] + row["dead"] == N_EL
+    # the first conv is linear in the input: response doubles with the amplitude
+    assert summary["enc.conv1"]["amplitude_gain"] == pytest.approx(1.0, abs=1e-4)
+    js = res.to_json()
+    assert js["electrodes"] == list(op.montage.ch_names)
+    assert len(js["latent_best_electrode"]) == N_EL
+    assert "response/enc.act2" in res.arrays()
+
+
+def test_propagation_on_pick_model_is_monosemantic():
+    op = BumpOperator()
+    perm = np.array([2, 0, 1, 5, 3, 4])
+    res = run_job(propagation(PickInterpolateModel(op, perm), InputPipeline("vae", op)))
+    # latent k answers electrode perm[k] only
+    assert np.abs(res.latent_matrix).argmax(axis=0).tolist() == perm.tolist()
+    assert np.all(res.n_responsive["latent.mu"] == 1)
+    assert np.allclose(res.selectivity["latent.mu"], 1.0)
+
+
+def test_propagation_decoder_and_injection():
+    op = BumpOperator()
+    cfg = ModelConfig(kind="decoder", image_size=SIZE, n_electrodes=N_EL, latent_dim=N_EL,
+                      filters=(4, 8, 8))
+    torch.manual_seed(0)
+    res = run_job(propagation(DecoderOnly(cfg).eval(), InputPipeline("decoder", op)))
+    assert res.latent_name == "latent.z"
+    np.testing.assert_allclose(res.latent_matrix, np.eye(N_EL), atol=1e-6)
+
+    class Marks:  # constant marks are removed by the zero-input baseline
+        def apply(self, images):
+            return images + 0.7
+
+    model = tiny_vae()
+    plain = run_job(propagation(model, InputPipeline("vae", op), names=["enc.conv1"]))
+    marked = run_job(propagation(model, InputPipeline("vae", op, Marks()), names=["enc.conv1"]))
+    np.testing.assert_allclose(plain.responses["enc.conv1"], marked.responses["enc.conv1"], atol=1e-5)
+    assert not np.allclose(plain.baseline["enc.conv1"], marked.baseline["enc.conv1"])
+
+
+def test_propagation_cancel_and_bad_options():
+    op = BumpOperator()
+    token = CancelToken()
+    token.cancel()
+    from eegmi.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        run_job(propagation(tiny_vae(), InputPipeline("vae", op), cancel=token))
+    with pytest.raises(ConfigError):
+        run_job(propagation(tiny_vae(), InputPipeline("vae", op), amplitudes=[]))
+
+
+def test_affine_r2():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 3))
+    y = x @ rng.normal(size=(3, 5)) + 2.0
+    assert affine_r2(x[:40], y[:40], x[40:], y[40:]) == pytest.approx(1.0)
+    assert affine_r2(x[:40], rng.normal(size=(40, 5)), x[40:], rng.normal(size=(40, 5))) < 0.2
+
+
+def test_linearity_linear_versus_nonlinear_layers():
+    op = BumpOperator()
+    model = tiny_vae(activation="relu")
+    res = run_job(linearity(model, InputPipeline("vae", op), n_inputs=64, set_sizes=(2, 4), n_sets=4))
+    # convolutions of a linear image are exactly affine in the electrodes
+    assert res.r2["enc.conv1"] == pytest.approx(1.0, abs=1e-4)
+    assert np.all(res.superposition["enc.conv1"] < 1e-4)
+    # ReLU breaks superposition
+    assert res.superposition["enc.act1"].max() > 1e-3
+    js = res.to_json()
+    assert [row["layer"] for row in js["layers"]] == model.hook_names()
+    with pytest.raises(ConfigError):
+        run_job(linearity(model, InputPipeline("vae", op), n_inputs=4))
