@@ -1,0 +1,354 @@
+"""Eigenspectrum of activation covariance and its power-law exponent.
+
+Follows the Methods of the seed paper (001): PCA of a layer's activations with
+the dimensions sub-sampled by taking every ``s``-th one so that at most
+``max_dim`` (8000) remain, at most ``max_components`` (1000) components, and a
+Huber regression of log explained variance on log component index over
+components 10-50 giving the exponent ``alpha`` (eigenvalue ~ k**alpha).
+
+Two solvers, both giving sklearn's ``PCA.explained_variance_`` convention
+(variance with ddof=1):
+
+- ``"covariance"``: stream the data in batches and accumulate the sum and the
+  cross-product matrix ``X^T X`` in float64 (after subtracting a fixed
+  reference row, so the mean does not cancel catastrophically), then an exact
+  symmetric eigendecomposition of the ``m' x m'`` covariance.  Memory is
+  ``8 m'^2`` bytes however many inputs there are, which is what makes
+  DEAP-scale analyses (millions of frames) possible; it is also the cheaper
+  solver whenever ``N > m'``.
+- ``"randomized"``: the seed's randomized SVD of the centred data
+  (``sklearn.utils.extmath.randomized_svd``), for data held in memory with
+  fewer samples than dimensions.
+
+``"auto"`` picks ``covariance`` for streams and for tall matrices, else
+``randomized``.  Component indices are 1-based ranks: the fit range
+``(10, 50)`` uses the 10th to the 50th largest eigenvalue inclusive.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from eegmi.analysis.activations import subsample_stride
+from eegmi.errors import ConfigError, DataError
+
+SOLVERS = ("auto", "covariance", "randomized")
+
+
+@dataclass
+class PowerLawFit:
+    """A power law ``ev_k ~ exp(intercept) * k**alpha`` fitted on log-log axes.
+
+    Attributes
+    ----------
+    alpha, intercept
+        Slope and intercept of ``log ev = intercept + alpha * log k`` (natural logs).
+    r2
+        Coefficient of determination of that line over the points used.
+    n_used
+        Number of components in the fit range with positive variance.
+    fit_range
+        Inclusive 1-based component ranks ``(first, last)`` requested.
+    n_outliers
+        Points the Huber loss treated as outliers.
+    """
+
+    alpha: float
+    intercept: float
+    r2: float
+    n_used: int
+    fit_range: tuple[int, int]
+    n_outliers: int = 0
+
+    def predict(self, k: np.ndarray) -> np.ndarray:
+        """Fitted explained variance at 1-based ranks ``k`` (any shape)."""
+        return np.exp(self.intercept) * np.asarray(k, dtype=float) ** self.alpha
+
+    def to_json(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "intercept": self.intercept, "r2": self.r2,
+                "n_used": self.n_used, "fit_range": list(self.fit_range),
+                "n_outliers": self.n_outliers}
+
+
+def fit_power_law(
+    explained_variance: np.ndarray,
+    fit_range: tuple[int, int] = (10, 50),
+    epsilon: float = 1.35,
+    min_points: int = 5,
+    path: str | Path | None = None,
+) -> PowerLawFit:
+    """Huber regression of log explained variance on log component rank (seed's method).
+
+    Parameters
+    ----------
+    explained_variance
+        ``(k,)`` variances of the principal components, largest first.
+    fit_range
+        Inclusive 1-based ranks to fit (default 10-50, as in the seed paper).
+        When fewer components exist the range is cut at ``k``.
+    epsilon
+        Huber threshold (scikit-learn's default 1.35).
+    min_points
+        Fewest usable points (positive variances in range) accepted.
+    path
+        File named in errors.
+
+    Raises
+    ------
+    DataError
+        Non-finite values or fewer than ``min_points`` usable components.
+    """
+    from sklearn.linear_model import HuberRegressor
+
+    ev = np.asarray(explained_variance, dtype=np.float64).ravel()
+    first, last = int(fit_range[0]), int(fit_range[1])
+    if first < 1 or last < first:
+        raise ConfigError(f"fit range must be 1 <= first <= last, got {fit_range}")
+    if not np.all(np.isfinite(ev)):
+        raise DataError("explained variance contains NaN or infinite values", path)
+    ranks = np.arange(first, min(last, ev.size) + 1)
+    vals = ev[ranks - 1] if ranks.size else ev[:0]
+    # components beyond the data's rank are numerical noise around zero
+    keep = vals > max(float(ev.max(initial=0.0)), 0.0) * 1e-12
+    ranks, vals = ranks[keep], vals[keep]
+    if ranks.size < min_points:
+        raise DataError(
+            f"too few components for the power-law fit: {ranks.size} usable in ranks "
+            f"{first}-{last} (have {ev.size} components, need {min_points})", path)
+    x = np.log(ranks.astype(np.float64))[:, None]
+    y = np.log(vals)
+    huber = HuberRegressor(epsilon=epsilon, max_iter=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter; the fit is checked by r2
+        huber.fit(x, y)
+    pred = huber.predict(x)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((y - pred) ** 2)) / ss_tot if ss_tot > 0 else 1.0
+    return PowerLawFit(alpha=float(huber.coef_[0]), intercept=float(huber.intercept_),
+                       r2=r2, n_used=int(ranks.size), fit_range=(first, last),
+                       n_outliers=int(np.sum(huber.outliers_)))
+
+
+@dataclass
+class Eigenspectrum:
+    """PCA spectrum of one activation matrix.
+
+    Attributes
+    ----------
+    explained_variance
+        ``(k,)`` component variances (ddof=1), largest first, ``k <= max_components``.
+    ratio
+        ``(k,)`` ``explained_variance / total_variance``.
+    total_variance
+        Sum of the variances of all kept dimensions.
+    fit
+        Power-law fit, or None when it failed (``fit_error`` says why).
+    n_samples, n_features, n_kept, stride
+        Inputs, original dimensions ``m``, kept dimensions ``m' = ceil(m / stride)``.
+    solver
+        ``"covariance"`` or ``"randomized"``.
+    """
+
+    explained_variance: np.ndarray
+    ratio: np.ndarray
+    total_variance: float
+    fit: PowerLawFit | None
+    n_samples: int
+    n_features: int
+    n_kept: int
+    stride: int
+    solver: str
+    fit_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def alpha(self) -> float | None:
+        return None if self.fit is None else self.fit.alpha
+
+    def to_json(self, spectrum: bool = False) -> dict[str, Any]:
+        """Summary dict; ``spectrum=True`` adds the explained variances."""
+        out: dict[str, Any] = {
+            "alpha": self.alpha, "r2": None if self.fit is None else self.fit.r2,
+            "fit": None if self.fit is None else self.fit.to_json(),
+            "fit_error": self.fit_error, "n_components": int(self.explained_variance.size),
+            "total_variance": self.total_variance, "n_samples": self.n_samples,
+            "n_features": self.n_features, "n_kept": self.n_kept, "stride": self.stride,
+            "solver": self.solver, **self.extra,
+        }
+        if spectrum:
+            out["explained_variance"] = self.explained_variance.tolist()
+        return out
+
+
+class CovarianceAccumulator:
+    """Streaming float64 covariance of sub-sampled rows; memory ``8 m'^2`` bytes.
+
+    Parameters
+    ----------
+    n_features
+        Dimensions ``m`` of the rows that will be passed to :meth:`update`.
+    stride
+        Keep every ``stride``-th dimension.
+    """
+
+    def __init__(self, n_features: int, stride: int = 1) -> None:
+        self.n_features = int(n_features)
+        self.stride = int(stride)
+        self.n_kept = len(range(0, self.n_features, self.stride))
+        self.n = 0
+        self._shift: np.ndarray | None = None
+        self._sum = np.zeros(self.n_kept)
+        self._cross = np.zeros((self.n_kept, self.n_kept))
+
+    @staticmethod
+    def nbytes(n_features: int, stride: int = 1) -> int:
+        """Memory an accumulator for these dimensions holds."""
+        k = len(range(0, n_features, stride))
+        return 8 * k * (k + 2)
+
+    def update(self, batch: np.ndarray, path: str | Path | None = None) -> None:
+        """Add rows ``(B, m)`` (already sub-sampled rows ``(B, m')`` are accepted too)."""
+        x = np.asarray(batch)
+        if x.ndim != 2:
+            raise DataError(f"expected a 2-D batch (samples, features), got shape {x.shape}", path)
+        if x.shape[1] == self.n_features and self.stride > 1:
+            x = x[:, :: self.stride]
+        if x.shape[1] != self.n_kept:
+            raise DataError(f"batch has {x.shape[1]} features, expected {self.n_features}", path)
+        if not np.all(np.isfinite(x)):
+            raise DataError("activations contain NaN or infinite values", path)
+        x = x.astype(np.float64)
+        if self._shift is None:
+            # a fixed reference row: sums of (x - shift) stay small, so the
+            # mean correction at the end does not cancel away the variance
+            self._shift = x[0].copy()
+        x -= self._shift
+        self.n += x.shape[0]
+        self._sum += x.sum(axis=0)
+        self._cross += x.T @ x
+
+    def covariance(self) -> np.ndarray:
+        """The ``(m', m')`` covariance with ddof=1."""
+        if self.n < 2:
+            raise DataError(f"need at least 2 samples for a covariance, got {self.n}")
+        mean = self._sum / self.n
+        return (self._cross - self.n * np.outer(mean, mean)) / (self.n - 1)
+
+    def spectrum(self, max_components: int = 1000, fit_range: tuple[int, int] = (10, 50),
+                 strict: bool = True, path: str | Path | None = None) -> Eigenspectrum:
+        """Eigenvalues of the covariance (exact ``eigh``) and their power-law fit."""
+        cov = self.covariance()
+        m = cov.shape[0]
+        k = max(1, min(int(max_components), m))
+        total = float(np.trace(cov))
+        evals = scipy.linalg.eigh(cov, eigvals_only=True, subset_by_index=[m - k, m - 1],
+                                  overwrite_a=True, check_finite=False)
+        ev = np.clip(evals[::-1], 0.0, None)
+        return _finish(ev, total, self.n, self.n_features, self.n_kept, self.stride,
+                       "covariance", fit_range, strict, path)
+
+
+def _finish(ev: np.ndarray, total: float, n: int, m: int, kept: int, stride: int, solver: str,
+            fit_range: tuple[int, int], strict: bool, path: str | Path | None) -> Eigenspectrum:
+    fit, err = None, None
+    try:
+        fit = fit_power_law(ev, fit_range, path=path)
+    except DataError as exc:
+        if strict:
+            raise
+        err = exc.message
+    ratio = ev / total if total > 0 else np.zeros_like(ev)
+    return Eigenspectrum(explained_variance=ev, ratio=ratio, total_variance=total, fit=fit,
+                         n_samples=n, n_features=m, n_kept=kept, stride=stride,
+                         solver=solver, fit_error=err)
+
+
+def eigenspectrum(
+    x: np.ndarray | Iterable[np.ndarray],
+    *,
+    max_dim: int | None = 8000,
+    max_components: int = 1000,
+    fit_range: tuple[int, int] = (10, 50),
+    solver: str = "auto",
+    seed: int = 0,
+    batch_size: int = 4096,
+    strict: bool = True,
+    path: str | Path | None = None,
+) -> Eigenspectrum:
+    """PCA eigenspectrum of activations and its power-law exponent.
+
+    Parameters
+    ----------
+    x
+        ``(N, m)`` array, or an iterable of ``(B, m)`` arrays (streamed with the
+        covariance solver; memory ``8 m'^2`` bytes).
+    max_dim
+        Keep every ``s``-th dimension so at most this many remain (None: all).
+    max_components
+        Most principal components computed (seed: 1000).
+    fit_range
+        Inclusive 1-based component ranks of the Huber fit.
+    solver
+        ``"auto"``, ``"covariance"`` or ``"randomized"`` (see the module docstring).
+    seed
+        Random state of the randomized SVD.
+    batch_size
+        Rows per update when an in-memory array goes through the covariance solver.
+    strict
+        Raise when the power-law fit is impossible; otherwise record ``fit_error``.
+    path
+        File named in errors.
+    """
+    if solver not in SOLVERS:
+        raise ConfigError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if isinstance(x, np.ndarray):
+        if x.ndim != 2:
+            raise DataError(f"expected a 2-D array (samples, features), got shape {x.shape}", path)
+        n, m = x.shape
+        if n < 2:
+            raise DataError(f"need at least 2 samples, got {n}", path)
+        stride = subsample_stride(m, max_dim)
+        kept = len(range(0, m, stride))
+        if solver == "randomized" or (solver == "auto" and n <= kept):
+            return _randomized(x, stride, max_components, fit_range, seed, strict, path)
+        batches: Iterable[np.ndarray] = (x[i:i + batch_size] for i in range(0, n, batch_size))
+    else:
+        if solver == "randomized":
+            raise ConfigError("the randomized solver needs an in-memory array, not a stream")
+        batches = x
+    acc: CovarianceAccumulator | None = None
+    for b in batches:
+        b = np.asarray(b)
+        if b.ndim != 2:
+            raise DataError(f"expected 2-D batches (samples, features), got shape {b.shape}", path)
+        if acc is None:
+            acc = CovarianceAccumulator(b.shape[1], subsample_stride(b.shape[1], max_dim))
+        acc.update(b, path)
+    if acc is None:
+        raise DataError("no samples", path)
+    return acc.spectrum(max_components, fit_range, strict, path)
+
+
+def _randomized(x: np.ndarray, stride: int, max_components: int, fit_range: tuple[int, int],
+                seed: int, strict: bool, path: str | Path | None) -> Eigenspectrum:
+    from sklearn.utils.extmath import randomized_svd
+
+    n, m = x.shape
+    xs = np.asarray(x[:, ::stride], dtype=np.float64)
+    if not np.all(np.isfinite(xs)):
+        raise DataError("activations contain NaN or infinite values", path)
+    xs = xs - xs.mean(axis=0)
+    k = max(1, min(int(max_components), n, xs.shape[1]))
+    # same settings as sklearn PCA(svd_solver="randomized") so results agree
+    _, s, _ = randomized_svd(xs, n_components=k, n_oversamples=10, n_iter="auto",
+                             power_iteration_normalizer="auto", random_state=seed)
+    ev = s**2 / (n - 1)
+    total = float(np.sum(xs**2) / (n - 1))
+    return _finish(ev, total, n, m, xs.shape[1], stride, "randomized", fit_range, strict, path)
