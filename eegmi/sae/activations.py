@@ -1,0 +1,273 @@
+"""Layer activations as SAE inputs: hook lookup, reshaping, streaming extraction, splicing.
+
+A layer output ``(B, C, H, W)`` becomes SAE input vectors in one of two modes:
+
+- ``"spatial"``: one ``C``-vector per spatial position, ``(B*H*W, C)`` ordered
+  (frame, row, col) — the per-position SAE of seed 003;
+- ``"flat"``: one ``C*H*W``-vector per frame, ``(B, C*H*W)`` (C-order reshape).
+
+A layer without spatial axes ``(B, C)`` gives ``(B, C)`` in both modes.
+The model is driven through forward hooks on its named :class:`HookPoint`
+modules (``eegmi.models``), so these functions work for any ``nn.Module`` whose
+hook points carry a ``name`` attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from eegmi.errors import ConfigError, DataError
+from eegmi.jobs import CancelToken, Job, Progress
+
+MODES = ("spatial", "flat")
+
+
+def hook_names(model: nn.Module) -> list[str]:
+    """The model's named hook points (``model.hook_names()`` when it has one)."""
+    if hasattr(model, "hook_names"):
+        return list(model.hook_names())
+    return [m.name for m in model.modules() if isinstance(getattr(m, "name", None), str)]
+
+
+def find_hook(model: nn.Module, name: str) -> nn.Module:
+    """The module whose output is the hook point ``name``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the valid hook points when ``name`` is not one of them.
+    """
+    valid = hook_names(model)
+    for m in model.modules():
+        if getattr(m, "name", None) == name and name in valid:
+            return m
+    raise ConfigError(f"unknown layer {name!r}; valid layers: {', '.join(valid)}")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ConfigError(f"unknown SAE mode {mode!r}; use one of {', '.join(MODES)}")
+    return mode
+
+
+def to_vectors(acts: torch.Tensor, mode: str) -> torch.Tensor:
+    """Layer output ``(B, C, *S)`` -> SAE vectors ``(B*prod(S), C)`` (spatial) or ``(B, C*prod(S))`` (flat)."""
+    check_mode(mode)
+    if acts.ndim <= 2 or mode == "flat":
+        return acts.reshape(acts.shape[0], -1)
+    c = acts.shape[1]
+    return acts.movedim(1, -1).reshape(-1, c)
+
+
+def from_vectors(vectors: torch.Tensor, layer_shape: tuple[int, ...], mode: str) -> torch.Tensor:
+    """Inverse of :func:`to_vectors`: vectors back to a layer output ``(B, *layer_shape)``."""
+    if len(layer_shape) <= 1 or mode == "flat":
+        return vectors.reshape(-1, *layer_shape)
+    c, spatial = layer_shape[0], layer_shape[1:]
+    return vectors.reshape(-1, *spatial, c).movedim(-1, 1)
+
+
+def vector_width(layer_shape: tuple[int, ...], mode: str) -> int:
+    """Width ``d`` of SAE vectors for a per-sample layer shape."""
+    check_mode(mode)
+    if len(layer_shape) <= 1 or mode == "flat":
+        return int(np.prod(layer_shape))
+    return int(layer_shape[0])
+
+
+def positions_per_frame(layer_shape: tuple[int, ...], mode: str) -> int:
+    """How many SAE vectors one frame gives (``H*W`` in spatial mode, else 1)."""
+    if len(layer_shape) <= 1 or mode == "flat":
+        return 1
+    return int(np.prod(layer_shape[1:]))
+
+
+def model_input(model: nn.Module, batch: Any) -> torch.Tensor:
+    """What the model eats from a ``TopomapBatches`` batch: electrode values for a
+    decoder-only model (``config.kind == "decoder"``), else the injected images.
+    A bare tensor is passed through."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    kind = getattr(getattr(model, "config", None), "kind", "vae")
+    return batch.values if kind == "decoder" else batch.images
+
+
+def model_output(out: Any) -> torch.Tensor:
+    """The reconstructed image ``(B, 1, H, W)`` of a model's forward output."""
+    return out.recon if hasattr(out, "recon") else out
+
+
+def model_target(batch: Any, out_like: torch.Tensor) -> torch.Tensor:
+    """The clean image a reconstruction is compared with (the input itself for bare tensors)."""
+    if isinstance(batch, torch.Tensor):
+        return batch if batch.shape == out_like.shape else out_like.detach()
+    return batch.target
+
+
+@contextmanager
+def capture(model: nn.Module, name: str, keep_graph: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+    """Record hook ``name``'s output in the yielded dict under ``"acts"``; hook removed on exit."""
+    box: dict[str, torch.Tensor] = {}
+
+    def hook(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+        if keep_graph and out.requires_grad:
+            out.retain_grad()
+        box["acts"] = out if keep_graph else out.detach()
+
+    handle = find_hook(model, name).register_forward_hook(hook)
+    try:
+        yield box
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def splice(model: nn.Module, name: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Replace hook ``name``'s output by ``fn(output)`` during the block."""
+
+    def hook(_m: nn.Module, _inp: Any, out: torch.Tensor) -> torch.Tensor:
+        return fn(out)
+
+    handle = find_hook(model, name).register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@dataclass
+class ActivationSet:
+    """Activation vectors extracted from a model.
+
+    Attributes
+    ----------
+    x
+        ``(N, d)`` float32 vectors.
+    frame
+        ``(N,)`` int64 index of the frame (position in the batch stream) each vector came from.
+    position
+        ``(N,)`` int64 flat spatial position (row * W + col) in spatial mode, else None.
+    layer_shape
+        Per-sample layer shape, e.g. ``(128, 5, 5)``.
+    mode
+        ``"spatial"`` or ``"flat"``.
+    gradcam
+        ``(N,)`` Grad-CAM weight of each vector's position when requested, else None.
+    """
+
+    x: np.ndarray
+    frame: np.ndarray
+    position: np.ndarray | None
+    layer_shape: tuple[int, ...]
+    mode: str
+    gradcam: np.ndarray | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frame.max()) + 1 if self.frame.size else 0
+
+
+def gradcam_target(hook: str, out: Any) -> torch.Tensor:
+    """Scalar whose gradient Grad-CAM uses: for encoder layers half the squared norm
+    of the latent mean ``mu`` (a VAE has no class score; this weights each channel
+    by how much it moves the code), for all other layers half the squared norm of
+    the reconstructed image."""
+    if hook.startswith("enc.") and hasattr(out, "mu"):
+        return 0.5 * out.mu.pow(2).sum()
+    return 0.5 * model_output(out).pow(2).sum()
+
+
+def collect_activations(
+    model: nn.Module,
+    batches: Iterable[Any],
+    hook: str,
+    mode: str = "spatial",
+    max_frames: int | None = None,
+    gradcam: bool = False,
+    cancel: CancelToken | None = None,
+) -> Job[ActivationSet]:
+    """Stream a layer's activations over batches into one matrix.
+
+    Parameters
+    ----------
+    model
+        A hooked model (eval mode is set here).
+    batches
+        ``TopomapBatches`` (or any iterable of model inputs).
+    hook, mode
+        Hook point name and ``"spatial"``/``"flat"``.
+    max_frames
+        Stop after this many frames.
+    gradcam
+        Also compute per-position Grad-CAM weights (spatial layers only).
+
+    Yields
+    ------
+    Progress
+        One per batch, in frames.
+    """
+    check_mode(mode)
+    find_hook(model, hook)
+    model.eval()
+    n_total = len(batches) if hasattr(batches, "__len__") else 0  # type: ignore[arg-type]
+    xs: list[np.ndarray] = []
+    cams: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    layer_shape: tuple[int, ...] = ()
+    seen = 0
+    for i, batch in enumerate(batches):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        inp = model_input(model, batch)
+        if max_frames is not None:
+            inp = inp[: max_frames - seen]
+        with capture(model, hook, keep_graph=gradcam) as box:
+            if gradcam:
+                with torch.enable_grad():
+                    out = model(inp)
+                    acts = box["acts"]
+                    if acts.ndim != 4 or mode != "spatial":
+                        raise ConfigError(f"Grad-CAM filtering needs per-position vectors of a spatial "
+                                          f"layer; {hook!r} in {mode} mode has one vector per frame")
+                    grad = torch.autograd.grad(gradcam_target(hook, out), acts)[0]
+                weights = grad.mean(dim=(2, 3), keepdim=True)
+                cam = torch.relu((weights * acts.detach()).sum(1))  # (B, H, W)
+                cams.append(cam.reshape(-1).cpu().numpy())
+                acts = acts.detach()
+            else:
+                with torch.no_grad():
+                    model(inp)
+                acts = box["acts"]
+        layer_shape = tuple(acts.shape[1:])
+        b = acts.shape[0]
+        vec = to_vectors(acts, mode).float().cpu().numpy()
+        per = positions_per_frame(layer_shape, mode)
+        frames.append(np.repeat(np.arange(seen, seen + b, dtype=np.int64), per))
+        positions.append(np.tile(np.arange(per, dtype=np.int64), b))
+        xs.append(vec)
+        seen += b
+        yield Progress(i + 1, n_total, f"{seen} frames from {hook}")
+        if max_frames is not None and seen >= max_frames:
+            break
+    if not xs:
+        raise DataError("no frames to extract activations from")
+    x = np.concatenate(xs)
+    if not np.isfinite(x).all():
+        raise DataError(f"layer {hook!r} produced NaN/inf activations")
+    spatial = positions_per_frame(layer_shape, mode) > 1
+    return ActivationSet(
+        x=x,
+        frame=np.concatenate(frames),
+        position=np.concatenate(positions) if spatial else None,
+        layer_shape=layer_shape,
+        mode=mode,
+        gradcam=np.concatenate(cams) if gradcam else None,
+    )
