@@ -1,0 +1,355 @@
+"""Latent sliders panel: drive the decoder one latent dimension at a time.
+
+One labelled slider per latent dimension (``z0``.. for a VAE; electrode names
+for the decoder-only E1, whose "latent" is the scaled electrode vector).  The
+range is the dataset's latent mean +- 3 standard deviations once those have
+been computed on the worker, else +-3.  A marker under each slider shows the
+current input's latent mean.  Every slider change sends
+``session.request_decode(z)`` (latest-wins on the worker) and the decoded image
+is redrawn when ``decode_ready`` arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+from superqt import QLabeledDoubleSlider
+
+#: frames of the dataset encoded to estimate the latent distribution
+STAT_FRAMES = 512
+DEFAULT_HALF_RANGE = 3.0
+
+
+def latent_of(result: Any) -> np.ndarray | None:
+    """The decoder input of a ForwardResult: ``mu (d,)``, or ``latent.z`` (decoder-only)."""
+    if getattr(result, "mu", None) is not None:
+        return np.asarray(result.mu, dtype=np.float32)
+    z = dict(getattr(result, "activations", {}) or {}).get("latent.z")
+    return None if z is None else np.asarray(z, dtype=np.float32).reshape(-1)
+
+
+def dataset_latent_stats(inference: Any, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of the latent over dataset frames (worker thread).
+
+    Parameters
+    ----------
+    inference
+        ``eegmi.inference.Inference``.
+    scaled
+        ``(B, n)`` scaled electrode vectors.
+
+    Returns
+    -------
+    mean, std : (d,) float32
+    """
+    results = inference.forward_values_batch(np.asarray(scaled, dtype=np.float32))
+    z = np.stack([latent_of(r) for r in results])
+    return z.mean(axis=0).astype(np.float32), z.std(axis=0).astype(np.float32)
+
+
+class _Marker(QtWidgets.QWidget):
+    """A thin strip under a slider with a triangle at the input's latent value."""
+
+    def __init__(self, slider: QLabeledDoubleSlider) -> None:
+        super().__init__()
+        self.slider = slider
+        self.value: float | None = None
+        self.setFixedHeight(7)
+
+    def set_value(self, value: float | None) -> None:
+        self.value = value
+        self.setToolTip("" if value is None else f"input \u03bc = {value:.4g}")
+        self.update()
+
+    def fraction(self) -> float | None:
+        if self.value is None:
+            return None
+        lo, hi = self.slider.minimum(), self.slider.maximum()
+        return float(np.clip((self.value - lo) / (hi - lo), 0.0, 1.0)) if hi > lo else 0.5
+
+    def paintEvent(self, _event: Any) -> None:  # noqa: N802 (Qt override)
+        frac = self.fraction()
+        if frac is None:
+            return
+        inner = self.slider._slider  # the groove part, without the value box
+        handle = 12
+        x = inner.x() + handle / 2 + frac * max(inner.width() - handle, 1)
+        p = QtGui.QPainter(self)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        p.setBrush(QtGui.QColor("#d62728"))
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.drawPolygon(QtGui.QPolygonF([QtCore.QPointF(x, 0), QtCore.QPointF(x - 4, 7),
+                                       QtCore.QPointF(x + 4, 7)]))
+        p.end()
+
+
+class LatentsPanel(QtWidgets.QWidget):
+    """Sliders for every latent dimension driving the decoder, with the decoded image.
+
+    Parameters
+    ----------
+    session
+        ``app.session.Session`` (``inference``, ``model``, ``data``, ``scaler``,
+        ``operator``, ``worker``, ``request_decode``; signals ``model_changed``,
+        ``data_changed``, ``forward_ready``, ``decode_ready``).
+    """
+
+    title = "Latent sliders"
+    z_sent = QtCore.Signal(object)
+    stats_ready = QtCore.Signal()
+
+    def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None, seed: int = 0) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.names: list[str] = []
+        self.sliders: list[QLabeledDoubleSlider] = []
+        self.markers: list[_Marker] = []
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.input_latent: np.ndarray | None = None
+        self.last_decode: Any = None
+        self.decodes_sent = 0
+        self._bulk = False
+        self._stats_request: int | None = None
+        self._rng = np.random.default_rng(seed)
+        self._build_ui()
+        session.model_changed.connect(self.rebuild)
+        session.data_changed.connect(self._request_stats)
+        session.forward_ready.connect(self._on_forward)
+        session.decode_ready.connect(self.set_decoded)
+        session.worker.finished.connect(self._on_worker_finished)
+        if getattr(session, "inference", None) is not None:
+            self.rebuild()
+
+    # ---- construction ----------------------------------------------------
+    def _build_ui(self) -> None:
+        outer = QtWidgets.QHBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        left = QtWidgets.QVBoxLayout()
+        buttons = QtWidgets.QHBoxLayout()
+        self.reset_button = QtWidgets.QPushButton("Reset")
+        self.reset_button.setToolTip("Every slider to the dataset mean (0 when unknown)")
+        self.random_button = QtWidgets.QPushButton("Randomise")
+        self.random_button.setToolTip("Draw each latent from the dataset's distribution")
+        self.from_input_button = QtWidgets.QPushButton("Set from input")
+        self.from_input_button.setToolTip("Sliders to the latent mean of the current input")
+        self.reset_button.clicked.connect(self.reset)
+        self.random_button.clicked.connect(self.randomise)
+        self.from_input_button.clicked.connect(self.set_from_input)
+        for b in (self.reset_button, self.random_button, self.from_input_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        left.addLayout(buttons)
+        self.range_label = QtWidgets.QLabel("no model")
+        left.addWidget(self.range_label)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        self._slider_host = QtWidgets.QWidget()
+        self._grid = QtWidgets.QGridLayout(self._slider_host)
+        self._grid.setVerticalSpacing(0)
+        scroll.setWidget(self._slider_host)
+        left.addWidget(scroll, 1)
+        outer.addLayout(left, 3)
+
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.plot = self.view.addPlot(title="decoded")
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        vb = self.plot.getViewBox()
+        vb.invertY(True)
+        vb.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get("viridis"),
+                                   interactive=False)
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.view.setMinimumWidth(220)
+        outer.addWidget(self.view, 2)
+
+    def _latent_names(self, d: int) -> list[str]:
+        model = getattr(self.session, "model", None)
+        kind = getattr(getattr(model, "config", None), "kind", "vae")
+        if kind == "decoder":
+            names = list(getattr(self.session.operator.montage, "ch_names", ()))
+            if len(names) == d:
+                return names
+        return [f"z{i}" for i in range(d)]
+
+    def rebuild(self) -> None:
+        """Recreate the sliders for the session's model (latent size or kind changed)."""
+        inference = getattr(self.session, "inference", None)
+        d = 0 if inference is None else int(inference.latent_dim)
+        names = self._latent_names(d)
+        self.mean = self.std = None
+        self.input_latent = None
+        if names != self.names:
+            while self._grid.count():
+                w = self._grid.takeAt(0).widget()
+                if w is not None:
+                    w.deleteLater()
+            self.sliders, self.markers = [], []
+            for i, name in enumerate(names):
+                label = QtWidgets.QLabel(name)
+                slider = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
+                slider.setDecimals(3)
+                slider.setRange(-DEFAULT_HALF_RANGE, DEFAULT_HALF_RANGE)
+                slider.setSingleStep(0.01)
+                slider.setValue(0.0)
+                slider.valueChanged.connect(self._on_slider)
+                marker = _Marker(slider)
+                self._grid.addWidget(label, 2 * i, 0, 2, 1)
+                self._grid.addWidget(slider, 2 * i, 1)
+                self._grid.addWidget(marker, 2 * i + 1, 1)
+                self.sliders.append(slider)
+                self.markers.append(marker)
+            self.names = names
+        self._apply_ranges()
+        self.range_label.setText(f"{d} latent dims, range \u00b13 (dataset statistics pending)"
+                                 if d else "no model")
+        self._request_stats()
+
+    # ---- dataset statistics ------------------------------------------------
+    def _request_stats(self) -> None:
+        s = self.session
+        inference, data, scaler = (getattr(s, "inference", None), getattr(s, "data", None),
+                                   getattr(s, "scaler", None))
+        if inference is None or data is None or scaler is None or data.n_frames == 0:
+            return
+        idx = np.unique(np.linspace(0, data.n_frames - 1, min(STAT_FRAMES, data.n_frames)).astype(int))
+        scaled = np.asarray(scaler.transform(np.asarray(data.values[idx], dtype=np.float32)),
+                            dtype=np.float32)
+        self._stats_request = s.worker.submit(
+            lambda: dataset_latent_stats(inference, scaled), kind="latent_stats")
+
+    def _on_worker_finished(self, rid: int, _kind: str, result: Any) -> None:
+        if rid != self._stats_request:
+            return
+        self._stats_request = None
+        mean, std = result
+        if mean.shape[0] != len(self.sliders):
+            return  # the model changed while the statistics were computed
+        self.mean, self.std = mean, std
+        self._apply_ranges()
+        self.range_label.setText(f"{len(self.sliders)} latent dims, range = dataset mean \u00b13\u03c3")
+        self.stats_ready.emit()
+
+    def ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Slider ranges ``(lo (d,), hi (d,))``: mean +- 3 std when known, else +-3."""
+        d = len(self.sliders)
+        if self.mean is None or self.std is None:
+            return np.full(d, -DEFAULT_HALF_RANGE), np.full(d, DEFAULT_HALF_RANGE)
+        # a dimension the data never moves still gets a draggable range
+        half = 3.0 * np.maximum(self.std, 1e-3)
+        return self.mean - half, self.mean + half
+
+    def _apply_ranges(self) -> None:
+        lo, hi = self.ranges()
+        self._bulk = True
+        try:
+            for s, a, b in zip(self.sliders, lo, hi, strict=True):
+                # enough decimals to resolve 1/1000 of the range (latent spreads vary a lot)
+                s.setDecimals(int(np.clip(np.ceil(-np.log10((b - a) / 1000.0)), 2, 8)))
+                s.setRange(float(a), float(b))
+                s.setSingleStep(float(b - a) / 200.0)
+        finally:
+            self._bulk = False
+        for m in self.markers:
+            m.update()
+
+    # ---- values ---------------------------------------------------------------
+    def z(self) -> np.ndarray:
+        """The latent vector the sliders show, ``(d,)`` float32."""
+        return np.array([s.value() for s in self.sliders], dtype=np.float32)
+
+    def set_z(self, z: np.ndarray) -> None:
+        """Move every slider (ranges widen to include ``z``) and decode once."""
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        if z.shape[0] != len(self.sliders):
+            raise ValueError(f"expected {len(self.sliders)} latent values, got {z.shape[0]}")
+        self._bulk = True
+        try:
+            for s, v in zip(self.sliders, z, strict=True):
+                if v < s.minimum() or v > s.maximum():
+                    s.setRange(min(s.minimum(), float(v)), max(s.maximum(), float(v)))
+                s.setValue(float(v))
+        finally:
+            self._bulk = False
+        self._send()
+
+    def reset(self) -> None:
+        """Sliders to the dataset mean (0 without statistics)."""
+        d = len(self.sliders)
+        self.set_z(self.mean if self.mean is not None else np.zeros(d))
+
+    def randomise(self) -> None:
+        """Sliders to a draw from N(mean, std) of the dataset (N(0, 1) without), clipped."""
+        d = len(self.sliders)
+        lo, hi = self.ranges()
+        mean = self.mean if self.mean is not None else np.zeros(d)
+        std = self.std if self.std is not None else np.ones(d)
+        self.set_z(np.clip(self._rng.normal(mean, std), lo, hi))
+
+    def set_from_input(self) -> None:
+        """Sliders to the current input's latent mean (needs a forward result)."""
+        if self.input_latent is not None and self.input_latent.shape[0] == len(self.sliders):
+            self.set_z(self.input_latent)
+
+    def _on_slider(self, _value: float) -> None:
+        if not self._bulk:
+            self._send()
+
+    def _send(self) -> None:
+        if not self.sliders or getattr(self.session, "inference", None) is None:
+            return
+        z = self.z()
+        self.session.request_decode(z)
+        self.decodes_sent += 1
+        self.z_sent.emit(z)
+
+    # ---- session slots -------------------------------------------------------
+    def _on_forward(self, result: Any) -> None:
+        z = latent_of(result)
+        if z is None or z.shape[0] != len(self.sliders):
+            return
+        self.input_latent = z
+        for m, v in zip(self.markers, z, strict=True):
+            m.set_value(float(v))
+
+    def set_decoded(self, result: Any) -> None:
+        """Show a DecodeResult's image (``decode_ready``); the item is updated in place."""
+        self.last_decode = result
+        recon = np.asarray(result.recon, dtype=np.float32)
+        self.image.setImage(recon, autoLevels=False, levels=(0.0, 1.0))
+
+    # ---- export contract ---------------------------------------------------
+    def export_items(self) -> dict[str, object]:
+        """Slider values, ranges, dataset statistics, input latent and decoded image."""
+        lo, hi = self.ranges()
+        items: dict[str, object] = {"z": self.z(), "range_low": lo, "range_high": hi,
+                                    "names": list(self.names)}
+        if self.mean is not None:
+            items["dataset_mean"] = self.mean
+            items["dataset_std"] = self.std
+        if self.input_latent is not None:
+            items["input_latent"] = self.input_latent
+        if self.last_decode is not None:
+            items["decoded"] = np.asarray(self.last_decode.recon)
+        return items
+
+    def state(self) -> dict:
+        """Model/data and the slider vector that produced the decoded image."""
+        base = self.session.state() if hasattr(self.session, "state") else {}
+        return {**base, "panel": "latents", "z": [float(v) for v in self.z()],
+                "names": list(self.names),
+                "range": "dataset mean +-3 std" if self.mean is not None else "+-3"}
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        from app.panels.activations import _export_menu
+
+        _export_menu(self, event)
