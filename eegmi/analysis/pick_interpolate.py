@@ -10,15 +10,16 @@ Definition (seed paper 000's target algorithm, made measurable):
    summed ``|M|``.  With ``d < n`` (E4/E5: 27) ``n - d`` electrodes stay unassigned
    and count as 0 below.
 2. **Calibration.**  Each assigned electrode value is read off its latent through an
-   affine map ``v_e = a_e * mu_k(e) + b_e``.  The ``2m`` gains/offsets are fitted by
-   least squares so that ``operator @ v`` best matches the model's *output* images
-   (inside the head disc) on one half of the inputs (normal equations, never
-   materialising the ``N*P x 2m`` design matrix).
-3. **Score.**  On the other half, ``score = 1 - Σ(out - operator @ v)² /
+   affine map ``v_e = a_e * mu_k(e) + b_e``.  The ``m`` gains are fitted by least
+   squares so that ``operator @ v + background`` best matches the model's *output*
+   images (inside the head disc) on one half of the inputs; the background is the
+   mean output of that half (a constant image is not part of the mechanism) and
+   the offsets make ``v`` zero-mean there.
+3. **Score.**  On the other half, ``score = 1 - Σ(out - operator @ v - background)² /
    Σ(out - mean_out)²`` over head pixels (mean per pixel over inputs): the share of
-   the output variance the operator explains from the assigned latents alone.  1.0
-   for an exact pick & interpolate model; near 0 (or negative) when the latents do
-   not carry one electrode each.
+   the output *variance* the operator explains from the assigned latents alone.
+   1.0 for an exact pick & interpolate model; near 0 (or negative) when the latents
+   do not carry one electrode each.
 
 Two references come with it: ``electrode_r2`` (mean held-out R² of the affine read-out
 of each assigned latent against the true electrode value) and ``reconstruction_r2``
@@ -63,8 +64,13 @@ def assign_latents(latent_matrix: np.ndarray) -> np.ndarray:
 
 def calibrate(
     latents: np.ndarray, outputs: np.ndarray, op_matrix: np.ndarray, assignment: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares gains and offsets of the assigned latents.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares gains of the assigned latents, plus a background image.
+
+    Solves ``min Σ_s ||y_s - ȳ - O diag(gain) (m_s - m̄)||²`` (normal equations with
+    ``G = OᵀO``, never the ``N*P x m`` design matrix).  A constant background (the mean
+    output) is not part of the mechanism, so it is fitted freely and the offsets are
+    chosen to make the calibrated electrode values zero-mean over the fit set.
 
     Parameters
     ----------
@@ -80,24 +86,26 @@ def calibrate(
     Returns
     -------
     gain, offset
-        ``(n,)`` each; 0 for unassigned electrodes.
+        ``(n,)`` each, ``v_e = gain_e * mu_k(e) + offset_e``; 0 for unassigned electrodes.
+    background
+        ``(P,)`` mean output, added to ``O @ v``.
     """
     e_idx = np.flatnonzero(assignment >= 0)
     m = latents[:, assignment[e_idx]].astype(np.float64)  # (N, m)
+    m_mean = m.mean(axis=0)
+    mc = m - m_mean
+    y = outputs.astype(np.float64)
+    background = y.mean(axis=0)
     o = op_matrix[:, e_idx].astype(np.float64)  # (P, m)
-    g = o.T @ o
-    q = outputs.astype(np.float64) @ o  # (N, m): O^T y_s per sample
-    n_s = m.shape[0]
-    top = np.hstack([g * (m.T @ m), g * m.sum(axis=0)[:, None]])
-    bottom = np.hstack([g * m.sum(axis=0)[None, :], n_s * g])
-    lhs = np.vstack([top, bottom])
-    rhs = np.concatenate([(m * q).sum(axis=0), q.sum(axis=0)])
+    q = (y - background) @ o  # (N, m): O^T (y_s - ȳ) per sample
+    lhs = (o.T @ o) * (mc.T @ mc)
+    rhs = (mc * q).sum(axis=0)
     theta, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
     gain = np.zeros(assignment.shape[0])
     offset = np.zeros(assignment.shape[0])
-    gain[e_idx] = theta[:e_idx.size]
-    offset[e_idx] = theta[e_idx.size:]
-    return gain, offset
+    gain[e_idx] = theta
+    offset[e_idx] = -theta * m_mean
+    return gain, offset, background
 
 
 def electrode_values(latents: np.ndarray, assignment: np.ndarray, gain: np.ndarray,
@@ -253,8 +261,8 @@ def pick_interpolate(
     assignment = assign_latents(latent_matrix)
     half = x.shape[0] // 2
     fit, test = slice(0, half), slice(half, None)
-    gain, offset = calibrate(mu[fit], y[fit], o, assignment)
-    pred = electrode_values(mu[test], assignment, gain, offset) @ o.T
+    gain, offset, background = calibrate(mu[fit], y[fit], o, assignment)
+    pred = electrode_values(mu[test], assignment, gain, offset) @ o.T + background
     score = output_r2(y[test], pred)
     recon = output_r2(y[test], x[test].astype(np.float64) @ o.T)
     e_r2 = np.full(n, np.nan)
