@@ -5,7 +5,10 @@ frames never has to sit in memory: :func:`iter_activations` runs the model on
 each batch with ``run_with_cache`` (the hook-point contract of
 ``eegmi.models.HookedModel``), flattens each requested layer to
 ``(B, m)`` float32 and optionally keeps every ``s``-th dimension (the seed
-paper's sub-sampling, see :func:`subsample_stride`).
+paper's sub-sampling, see :func:`eegmi.analysis.eigenspectrum.subsample_stride`).
+:func:`layer_spectra` streams those activations into one float64 covariance
+accumulator per layer and returns every layer's eigenspectrum
+(:func:`compare_spectra` does it for several models).
 
 The model is only duck-typed (``run_with_cache(x, names)`` and ``parameters()``),
 so this module does not import ``eegmi.models``.
@@ -13,38 +16,17 @@ so this module does not import ``eegmi.models``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from eegmi.analysis.eigenspectrum import CovarianceAccumulator, Eigenspectrum, subsample_stride
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
-
-
-def subsample_stride(n_features: int, max_dim: int | None) -> int:
-    """Smallest stride ``s`` such that taking every ``s``-th dimension leaves at most ``max_dim``.
-
-    Parameters
-    ----------
-    n_features
-        Number of dimensions ``m`` of a layer (per sample, flattened).
-    max_dim
-        Largest allowed number of kept dimensions; None keeps all (stride 1).
-
-    Returns
-    -------
-    int
-        ``s >= 1``; the kept dimensions are ``range(0, m, s)``, ``ceil(m / s)`` of them.
-    """
-    if max_dim is None or n_features <= max_dim:
-        return 1
-    if max_dim < 1:
-        raise ConfigError(f"max_dim must be at least 1, got {max_dim}")
-    return math.ceil(n_features / max_dim)
 
 
 def model_inputs(batch: Any) -> torch.Tensor:
@@ -193,3 +175,134 @@ def collect_activations(
     if not parts or not parts[names[0]]:
         raise DataError("no input batches to analyse")
     return {n: np.concatenate(p, axis=0) for n, p in parts.items()}
+
+
+@dataclass
+class LayerSpectra:
+    """Spectra of several layers of one model, in depth (hook) order.
+
+    Attributes
+    ----------
+    spectra
+        ``name -> Eigenspectrum``, ordered from input to output.
+    label
+        Name of the model (e.g. its dropout rate) when several are compared.
+    """
+
+    spectra: dict[str, Eigenspectrum]
+    label: str = ""
+
+    def alphas(self) -> dict[str, float | None]:
+        """Exponent per layer in depth order (None where the fit failed)."""
+        return {n: s.alpha for n, s in self.spectra.items()}
+
+    def to_json(self, spectrum: bool = False) -> dict[str, Any]:
+        return {"alpha": self.alphas(),
+                "r2": {n: None if s.fit is None else s.fit.r2 for n, s in self.spectra.items()},
+                "depth": list(self.spectra),
+                "layers": {n: s.to_json(spectrum) for n, s in self.spectra.items()}}
+
+
+def layer_spectra(
+    model: Any,
+    batches: Iterable[Any],
+    hook_names: Iterable[str] | None = None,
+    *,
+    max_inputs: int | None = None,
+    max_dim: int | None = 8000,
+    max_components: int = 1000,
+    fit_range: tuple[int, int] = (10, 50),
+    memory_budget: int = 1 << 30,
+    cancel: CancelToken | None = None,
+    label: str = "",
+) -> Job[LayerSpectra]:
+    """Per-layer eigenspectra of a model over a dataset, streamed in bounded memory.
+
+    Each layer gets a float64 :class:`CovarianceAccumulator` (``8 m'^2`` bytes).
+    Layers are packed greedily into passes whose accumulators fit in
+    ``memory_budget``; each pass runs the model over all batches again, so
+    ``batches`` must be re-iterable (a list, ``TopomapBatches``) for more than
+    one pass.  A one-shot iterator gets a single pass whatever the budget.
+
+    Parameters
+    ----------
+    model
+        Hooked model (``run_with_cache``, ``hook_names()``); run in eval mode.
+    batches
+        Model inputs ``(B, 1, H, W)`` tensors or ``Batch`` objects.
+    hook_names
+        Layers to analyse; default every hook point of the model.
+    max_inputs
+        Use at most this many inputs (the first ones the batches give).
+
+    Returns
+    -------
+    Job[LayerSpectra]
+        Yields progress in inputs processed over all passes.
+    """
+    names = list(hook_names) if hook_names is not None else list(model.hook_names())
+    if not names:
+        raise ConfigError("no layers to analyse")
+    sizes = layer_sizes(model, batches, names)
+    strides = {n: subsample_stride(m, max_dim) for n, m in sizes.items()}
+    one_shot = iter(batches) is batches  # type: ignore[comparison-overlap]
+    groups: list[list[str]] = []
+    used = memory_budget + 1
+    for n in names:
+        need = CovarianceAccumulator.nbytes(sizes[n], strides[n])
+        if one_shot and groups:
+            groups[0].append(n)
+        elif used + need > memory_budget:
+            groups.append([n])
+            used = need
+        else:
+            groups[-1].append(n)
+            used += need
+    per_pass = float(max_inputs or 0)
+    if hasattr(batches, "__len__"):
+        first = model_inputs(next(iter(batches)))
+        est = float(len(batches) * len(first))  # type: ignore[arg-type]
+        per_pass = min(per_pass, est) if per_pass else est
+    total = per_pass * len(groups)
+    spectra: dict[str, Eigenspectrum] = {}
+    for g, group in enumerate(groups):
+        accs = {n: CovarianceAccumulator(sizes[n], strides[n]) for n in group}
+        for done, acts in iter_activations(model, batches, group, max_inputs=max_inputs,
+                                           strides=strides, cancel=cancel):
+            for n in group:
+                accs[n].update(acts[n])
+            yield Progress(g * per_pass + done, total, f"pass {g + 1}/{len(groups)}")
+        for n in group:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            yield Progress((g + 1) * per_pass, total, f"eigendecomposition of {n}")
+            spectra[n] = accs.pop(n).spectrum(max_components, fit_range, strict=False)
+    return LayerSpectra({n: spectra[n] for n in names}, label)
+
+
+def compare_spectra(
+    models: Mapping[str, Any],
+    batches: Iterable[Any],
+    hook_names: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> Job[dict[str, LayerSpectra]]:
+    """:func:`layer_spectra` for several models (e.g. dropout 0, 0.2, 0.5) over the same inputs.
+
+    Returns
+    -------
+    Job[dict[str, LayerSpectra]]
+        ``label -> LayerSpectra``; progress messages are prefixed by the label.
+    """
+    out: dict[str, LayerSpectra] = {}
+    names = None if hook_names is None else list(hook_names)
+    for i, (label, model) in enumerate(models.items()):
+        job = layer_spectra(model, batches, names, label=label, **kwargs)
+        while True:
+            try:
+                p = next(job)
+            except StopIteration as stop:
+                out[label] = stop.value
+                break
+            frac = p.fraction or 0.0
+            yield Progress(i + frac, float(len(models)), f"{label}: {p.message}")
+    return out

@@ -27,6 +27,7 @@ Two solvers, both giving sklearn's ``PCA.explained_variance_`` convention
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,10 +37,31 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from eegmi.analysis.activations import subsample_stride
 from eegmi.errors import ConfigError, DataError
 
 SOLVERS = ("auto", "covariance", "randomized")
+
+
+def subsample_stride(n_features: int, max_dim: int | None) -> int:
+    """Smallest stride ``s`` such that taking every ``s``-th dimension leaves at most ``max_dim``.
+
+    Parameters
+    ----------
+    n_features
+        Number of dimensions ``m`` of a layer (per sample, flattened).
+    max_dim
+        Largest allowed number of kept dimensions; None keeps all (stride 1).
+
+    Returns
+    -------
+    int
+        ``s >= 1``; the kept dimensions are ``range(0, m, s)``, ``ceil(m / s)`` of them.
+    """
+    if max_dim is None or n_features <= max_dim:
+        return 1
+    if max_dim < 1:
+        raise ConfigError(f"max_dim must be at least 1, got {max_dim}")
+    return math.ceil(n_features / max_dim)
 
 
 @dataclass
@@ -352,3 +374,4 @@ def _randomized(x: np.ndarray, stride: int, max_components: int, fit_range: tupl
     ev = s**2 / (n - 1)
     total = float(np.sum(xs**2) / (n - 1))
     return _finish(ev, total, n, m, xs.shape[1], stride, "randomized", fit_range, strict, path)
+
