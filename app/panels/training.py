@@ -1,0 +1,346 @@
+"""Training panel: run a preset on the session's data with live curves.
+
+The training job (``eegmi.training.loop.train``) is a generator of
+:class:`~eegmi.jobs.Progress`.  The panel advances it ONE report per worker
+request instead of handing the whole generator to the worker, so that
+
+* pause simply means "do not ask for the next report" (the worker stays free
+  for clicks and slider drags while a run is paused), and resume asks again;
+* cancel sets the job's CancelToken (the loop stops at its next check) and
+  closes the generator on the worker thread, so its ``finally`` blocks run;
+* a cancelled run can be continued with ``train(..., resume=True)`` from the
+  checkpoint folder.
+
+Every per-epoch payload (``epoch, train_loss, val_loss, mse, mae, ssim``)
+adds one point to each curve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from app.widgets.curves import CurvePlot
+from eegmi.errors import Cancelled
+from eegmi.jobs import CancelToken
+
+PRESET_NAMES = ("E1", "E2", "E3", "E4", "E5", "stagewise", "pick_init")
+
+TrainFn = Callable[..., Any]
+
+
+def _default_train(experiment: Any, data: Any, out_dir: Path, resume: bool = False,
+                   cancel: CancelToken | None = None) -> Any:
+    from eegmi.training.loop import train
+
+    return train(experiment, data, out_dir, resume=resume, cancel=cancel)
+
+
+def _default_loader(name: str) -> Any:
+    from eegmi.training.experiments import load_experiment
+
+    return load_experiment(name)
+
+
+def _advance(gen: Any) -> tuple[str, Any]:
+    """Pull the next report from ``gen`` (runs on the worker thread)."""
+    try:
+        return "progress", next(gen)
+    except StopIteration as stop:
+        return "done", stop.value
+    except Cancelled:
+        gen.close()
+        return "cancelled", None
+
+
+class TrainingPanel(QtWidgets.QWidget):
+    """Choose a preset, epochs and output folder; start/pause/resume/cancel; live curves.
+
+    Parameters
+    ----------
+    session
+        ``app.session.Session`` (``worker``, ``data``, ``data_name``, ``set_model``).
+    train_fn
+        ``train(experiment, data, out_dir, resume=, cancel=) -> Job``; defaults to
+        :func:`eegmi.training.loop.train` (tests pass a tiny configuration through
+        ``experiment_loader`` instead of changing this).
+    experiment_loader
+        ``name -> ExperimentConfig``; defaults to
+        :func:`eegmi.training.experiments.load_experiment`.
+    """
+
+    title = "Training"
+    epoch_done = QtCore.Signal(dict)
+    run_finished = QtCore.Signal(str)  # "done" | "cancelled" | "failed"
+    state_changed = QtCore.Signal(str)
+
+    def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None,
+                 train_fn: TrainFn | None = None,
+                 experiment_loader: Callable[[str], Any] | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.train_fn = train_fn or _default_train
+        self.experiment_loader = experiment_loader or _default_loader
+        self.run_state = "idle"  # idle | running | pausing | paused | cancelling | done | cancelled | failed
+        self.history: list[dict] = []
+        self.result: Any = None
+        self.experiment: Any = None
+        self.out_dir: Path | None = None
+        self._gen: Any = None
+        self._token: CancelToken | None = None
+        self._step_id: int | None = None
+        self._build_ui()
+        session.worker.finished.connect(self._on_finished)
+        session.worker.failed.connect(self._on_failed)
+        session.worker.cancelled.connect(self._on_cancelled)
+        if hasattr(session, "data_changed"):
+            session.data_changed.connect(self._update_data_label)
+        self._update_data_label()
+        self._set_state("idle")
+
+    # ---- construction ----------------------------------------------------
+    def _build_ui(self) -> None:
+        outer = QtWidgets.QHBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        form_host = QtWidgets.QWidget()
+        form = QtWidgets.QFormLayout(form_host)
+        self.preset = QtWidgets.QComboBox()
+        self.preset.addItems(PRESET_NAMES)
+        self.preset.setCurrentText("E3")
+        self.preset.currentTextChanged.connect(self._on_preset)
+        self.epochs = QtWidgets.QSpinBox()
+        self.epochs.setRange(1, 100000)
+        self.epochs.setValue(5)
+        self.data_label = QtWidgets.QLabel()
+        self.out_edit = QtWidgets.QLineEdit(str(Path.cwd() / "runs" / "E3"))
+        browse = QtWidgets.QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        out_row = QtWidgets.QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(browse)
+        form.addRow("Preset", self.preset)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Data", self.data_label)
+        form.addRow("Output folder", out_row)
+        buttons = QtWidgets.QGridLayout()
+        self.start_button = QtWidgets.QPushButton("Start")
+        self.pause_button = QtWidgets.QPushButton("Pause")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.resume_button = QtWidgets.QPushButton("Resume from checkpoint")
+        self.open_button = QtWidgets.QPushButton("Open in workbench")
+        self.start_button.clicked.connect(lambda: self.start(resume=False))
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.open_button.clicked.connect(self.open_in_workbench)
+        buttons.addWidget(self.start_button, 0, 0)
+        buttons.addWidget(self.pause_button, 0, 1)
+        buttons.addWidget(self.cancel_button, 0, 2)
+        buttons.addWidget(self.resume_button, 1, 0, 1, 2)
+        buttons.addWidget(self.open_button, 1, 2)
+        form.addRow(buttons)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 1000)
+        form.addRow(self.progress)
+        self.status = QtWidgets.QLabel("")
+        self.status.setWordWrap(True)
+        form.addRow(self.status)
+        outer.addWidget(form_host, 2)
+        self.loss_plot = CurvePlot(["train_loss", "val_loss"], "Loss", "loss", log_y=True)
+        self.error_plot = CurvePlot(["mse", "mae"], "Validation error", "error", log_y=True)
+        self.ssim_plot = CurvePlot(["ssim"], "Validation SSIM", "SSIM")
+        for plot in (self.loss_plot, self.error_plot, self.ssim_plot):
+            plot.setMinimumWidth(200)
+            outer.addWidget(plot, 3)
+
+    def _on_preset(self, name: str) -> None:
+        self.out_edit.setText(str(Path(self.out_edit.text()).parent / name))
+
+    def _browse(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Output folder", self.out_edit.text())
+        if path:
+            self.out_edit.setText(path)
+
+    def _update_data_label(self) -> None:
+        data = getattr(self.session, "data", None)
+        if data is None:
+            self.data_label.setText("no dataset loaded")
+        else:
+            name = getattr(self.session, "data_name", "") or "current"
+            self.data_label.setText(f"{name} ({data.n_frames} frames)")
+
+    def _set_state(self, state: str) -> None:
+        self.run_state = state
+        active = state in ("running", "pausing", "paused")
+        self.start_button.setEnabled(not active and state != "cancelling")
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.cancel_button.setEnabled(active)
+        self.resume_button.setEnabled(state in ("cancelled", "failed") and self.out_dir is not None)
+        self.open_button.setEnabled(state == "done")
+        for w in (self.preset, self.epochs, self.out_edit):
+            w.setEnabled(not active and state != "cancelling")
+        self.state_changed.emit(state)
+
+    # ---- run control -------------------------------------------------------
+    def start(self, resume: bool = False) -> None:
+        """Start a run (``resume``: continue the checkpoint in the output folder)."""
+        if self.run_state in ("running", "pausing", "paused", "cancelling"):
+            return
+        data = getattr(self.session, "data", None)
+        if data is None:
+            self.status.setText("load a dataset first")
+            return
+        try:
+            exp = self.experiment_loader(self.preset.currentText())
+            exp.training.epochs = int(self.epochs.value())
+            exp.validate()
+        except Exception as exc:  # noqa: BLE001 - a bad preset is shown, not raised
+            self.status.setText(f"cannot start: {exc}")
+            return
+        self.experiment = exp
+        self.out_dir = Path(self.out_edit.text()).expanduser()
+        if not resume:
+            self.history.clear()
+            for plot in (self.loss_plot, self.error_plot, self.ssim_plot):
+                plot.clear_points()
+        self.result = None
+        self._token = CancelToken()
+        self._gen = self.train_fn(exp, data, self.out_dir, resume=resume, cancel=self._token)
+        self.status.setText(f"{'resuming' if resume else 'training'} {exp.name} "
+                            f"for {exp.training.epochs} epochs into {self.out_dir}")
+        self._set_state("running")
+        self._request_step()
+
+    def toggle_pause(self) -> None:
+        """Pause after the current report, or resume a paused run."""
+        if self.run_state == "running":
+            self._set_state("pausing" if self._step_id is not None else "paused")
+            self.status.setText("pausing after the current epoch…")
+        elif self.run_state == "pausing":
+            self._set_state("running")
+        elif self.run_state == "paused":
+            self._set_state("running")
+            self.status.setText("training")
+            self._request_step()
+
+    def cancel(self) -> None:
+        """Stop the run; the checkpoint folder keeps what was saved so far."""
+        if self.run_state not in ("running", "pausing", "paused"):
+            return
+        if self._token is not None:
+            self._token.cancel()
+        if self._step_id is None:
+            self._close_generator()
+        else:
+            self._set_state("cancelling")  # the running step returns soon
+
+    def open_in_workbench(self) -> None:
+        """Load the finished model into the session."""
+        if self.out_dir is not None:
+            self.session.set_model(str(self.out_dir))
+
+    def _request_step(self) -> None:
+        gen = self._gen
+        self._step_id = self.session.worker.submit(lambda: _advance(gen), kind="train_step")
+
+    def _close_generator(self) -> None:
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            # close on the worker so the loop's finally blocks never race a running step
+            self.session.worker.submit(gen.close, kind="train_close")
+        self._finish("cancelled", "cancelled")
+
+    def _finish(self, state: str, message: str) -> None:
+        self._step_id = None
+        self._gen = None
+        self._set_state(state)
+        self.status.setText(message)
+        self.run_finished.emit(state)
+
+    # ---- worker results ------------------------------------------------------
+    def _on_finished(self, rid: int, _kind: str, result: Any) -> None:
+        if rid != self._step_id:
+            return
+        self._step_id = None
+        what, value = result
+        if what == "done":
+            self.result = value
+            self._gen = None
+            self.progress.setValue(self.progress.maximum())
+            self._finish("done", f"finished: model saved in {self.out_dir}")
+            return
+        if what == "cancelled":
+            self._gen = None
+            self._finish("cancelled", "cancelled; 'Resume from checkpoint' continues the run")
+            return
+        self._on_report(value)
+        if self.run_state == "cancelling":
+            self._close_generator()
+        elif self.run_state == "pausing":
+            self._set_state("paused")
+            self.status.setText("paused")
+        elif self.run_state == "running":
+            self._request_step()
+
+    def _on_failed(self, rid: int, _kind: str, message: str) -> None:
+        if rid != self._step_id:
+            return
+        self._gen = None
+        self._finish("failed", f"training failed: {message}")
+
+    def _on_cancelled(self, rid: int, _kind: str) -> None:
+        if rid == self._step_id:
+            self._gen = None
+            self._finish("cancelled", "cancelled")
+
+    def _on_report(self, report: Any) -> None:
+        frac = report.fraction
+        if frac is not None:
+            self.progress.setValue(int(frac * self.progress.maximum()))
+        payload = dict(report.payload or {})
+        if "epoch" not in payload:
+            if report.message:
+                self.status.setText(report.message)
+            return
+        self.history.append(payload)
+        x = float(payload["epoch"])
+        for plot in (self.loss_plot, self.error_plot, self.ssim_plot):
+            for name in plot.names:
+                plot.add_point(name, x, payload.get(name))
+        parts = [f"epoch {payload['epoch']}"] + [
+            f"{k} {payload[k]:.4g}" for k in ("train_loss", "val_loss", "ssim")
+            if isinstance(payload.get(k), int | float) and math.isfinite(payload[k])]
+        self.status.setText("  ".join(parts))
+        self.epoch_done.emit(payload)
+
+    # ---- export contract ---------------------------------------------------
+    def export_items(self) -> dict[str, object]:
+        """The curves: one array per metric over epochs."""
+        keys = sorted({k for h in self.history for k, v in h.items()
+                       if isinstance(v, int | float)})
+        return {k: np.array([h.get(k, np.nan) for h in self.history], dtype=float) for k in keys}
+
+    def state(self) -> dict:
+        """Preset, settings and output folder of the run shown."""
+        exp = self.experiment
+        return {
+            "panel": "training",
+            "preset": self.preset.currentText(),
+            "epochs": int(self.epochs.value()),
+            "experiment": exp.to_dict() if exp is not None and hasattr(exp, "to_dict") else None,
+            "data": str(getattr(self.session, "data_name", "")),
+            "out_dir": None if self.out_dir is None else str(self.out_dir),
+            "run_state": self.run_state,
+        }
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        from app.panels.activations import _export_menu
+
+        _export_menu(self, event)
