@@ -1,0 +1,77 @@
+"""Loss and held-out evaluation shared by the training loop and ``eegmi evaluate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from eegmi.models.decoder import VAEOutput
+from eegmi.models.hooks import HookedModel
+from eegmi.training.metrics import image_metrics
+
+
+def model_input(model: HookedModel, batch: Any) -> torch.Tensor:
+    """The tensor a model takes from a batch: electrode values (E1) or injected images."""
+    return batch.values if getattr(model, "input_kind", "image") == "values" else batch.images
+
+
+def vae_loss(out: VAEOutput, target: torch.Tensor, mask: torch.Tensor | None,
+             beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, reconstruction MSE, KL)`` for one batch.
+
+    Parameters
+    ----------
+    out
+        Model output; ``out.recon`` is ``(B, 1, H, W)``.
+    target
+        ``(B, 1, H, W)`` clean images.
+    mask
+        ``(H, W)`` weights (1 inside the head disc) or None for every pixel.
+    beta
+        KL weight; the KL is summed over latent dimensions, averaged over the batch.
+    """
+    err = (out.recon.float() - target.float()) ** 2
+    if mask is not None:
+        rec = (err * mask).sum(dim=(1, 2, 3)).mean() / mask.sum()
+    else:
+        rec = err.mean()
+    if out.logvar is None:
+        kl = torch.zeros((), device=rec.device)
+    else:
+        mu, logvar = out.mu.float(), out.logvar.float()
+        kl = (-0.5 * (1 + logvar - mu**2 - logvar.exp())).sum(dim=1).mean()
+    return rec + beta * kl, rec, kl
+
+
+def evaluate_batches(model: HookedModel, batches: Any, mask: torch.Tensor | None = None,
+                     beta: float = 0.0) -> dict[str, float]:
+    """Mean loss, MSE, MAE and SSIM (whole image, data range 1) over ``batches``.
+
+    Runs in ``inference_mode`` with the model in eval mode (``z = mu``); restores the
+    model's previous mode afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    sums = {"loss": 0.0, "mse": 0.0, "mae": 0.0, "ssim": 0.0}
+    n = 0
+    try:
+        with torch.inference_mode():
+            for batch in batches:
+                out = model(model_input(model, batch))
+                loss, _, _ = vae_loss(out, batch.target, mask, beta)
+                b = out.recon.shape[0]
+                sums["loss"] += float(loss) * b
+                for key, value in image_metrics(out.recon.float(), batch.target.float()).items():
+                    sums[key] += float(value.double().sum())
+                n += b
+    finally:
+        model.train(was_training)
+    return {k: (v / n if n else float("nan")) for k, v in sums.items()} | {"n": n}
+
+
+def weight_norm(model: torch.nn.Module) -> float:
+    """L2 norm of all parameters (tracks weight decay's pull)."""
+    with torch.no_grad():
+        return float(np.sqrt(sum(float((p.double() ** 2).sum()) for p in model.parameters())))

@@ -1,0 +1,266 @@
+"""The training loop: a generator of per-epoch :class:`Progress` reports.
+
+Determinism: the global torch RNG and the batch order are re-seeded from
+``(seed, epoch)`` at the start of every epoch, so an epoch's result depends only on
+the weights and optimizer state it starts from.  That is what makes ``resume``
+exact: the state saved after epoch *k* (one atomic safetensors file) plus the seed
+reproduce epoch *k + 1* bit for bit on the same machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from eegmi.errors import ConfigError
+from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.hooks import HookedModel
+from eegmi.models.pick import pick_initialise
+from eegmi.models.vae import build_model
+from eegmi.training.checkpoint import (
+    CARD,
+    STATE,
+    WEIGHTS,
+    load_state_into,
+    load_train_state,
+    read_weights,
+    resolve_model,
+    save_checkpoint,
+    save_train_state,
+)
+from eegmi.training.evaluation import evaluate_batches, model_input, vae_loss, weight_norm
+from eegmi.training.experiments import ExperimentConfig
+from eegmi.training.history import append_history, truncate_history
+from eegmi.training.prepare import Prepared, prepare_data
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the checkpoint folder, final metrics and the history."""
+
+    out_dir: Path
+    epochs: int
+    metrics: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """CUDA when present, else CPU (or the explicit ``device``)."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_threads() -> int:
+    """Cores this process may use (affinity-aware); the CLI sets torch's threads to it."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def build_for_experiment(experiment: ExperimentConfig, prep: Prepared) -> HookedModel:
+    """Seeded model with the experiment's initialisation (pick / copied decoder / frozen)."""
+    t = experiment.training
+    torch.manual_seed(t.seed)
+    model = build_model(experiment.model)
+    if t.init == "pick":
+        pick_initialise(model, prep.operator.electrode_pixels)
+    if t.decoder_from:
+        src = resolve_model(t.decoder_from)
+        load_state_into(model, read_weights(src / WEIGHTS), src / WEIGHTS, prefix="decoder.")
+    if t.freeze_decoder:
+        for p in model.decoder.parameters():
+            p.requires_grad_(False)
+    return model
+
+
+def _optim_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for key, value in st.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{idx}.{key}"] = value
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                   saved: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    for name, value in saved["scalars"].items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+
+
+def _comparable(d: dict[str, Any]) -> dict[str, Any]:
+    d = copy.deepcopy(d)
+    d["training"].pop("epochs", None)  # a resumed run may extend the epoch count
+    return d
+
+
+def train(
+    experiment: ExperimentConfig,
+    data: Any,
+    out_dir: str | Path,
+    resume: bool = False,
+    cancel: CancelToken | None = None,
+    device: str | torch.device | None = None,
+    command: str = "",
+    weights_dtype: str = "float32",
+) -> Job[TrainResult]:
+    """Train ``experiment`` on ``data``, checkpointing into ``out_dir`` after every epoch.
+
+    Parameters
+    ----------
+    experiment
+        The experiment settings.
+    data
+        :class:`eegmi.data.recording.EEGData` (channels matched to the montage by name).
+    out_dir
+        Checkpoint folder: ``model.safetensors``, ``model.json``, ``history.jsonl``,
+        ``train_state.safetensors``.
+    resume
+        Continue from ``train_state.safetensors`` (same settings; ``epochs`` may grow).
+    cancel
+        Polled between batches.
+    device
+        Defaults to CUDA when present, else CPU.
+    command
+        The command line, recorded in the model card.
+    weights_dtype
+        ``"float32"`` or ``"float16"`` for the saved model weights (the training state
+        stays float32); with float16 the final test metrics are those of the rounded model.
+
+    Yields
+    ------
+    Progress
+        One per epoch, ``payload = {epoch, train_loss, val_loss, mse, mae, ssim, lr,
+        weight_norm}`` (test-split image metrics).
+    """
+    out = Path(out_dir)
+    t = experiment.training
+    if not resume and ((out / STATE).exists() or (out / CARD).exists()):
+        raise ConfigError("already holds a training run (use --resume or another --out)", out)
+    if weights_dtype not in ("float32", "float16"):
+        raise ConfigError(f"weights dtype {weights_dtype!r} is not float32 or float16")
+    dev = pick_device(device)
+    prep = prepare_data(experiment, data)
+    model = build_for_experiment(experiment, prep).to(dev)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=t.factor,
+                                                       patience=t.patience)
+    start, history = 0, []
+    if resume and (out / STATE).exists():
+        tensors, state = load_train_state(out)
+        if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
+            raise ConfigError("resume with different settings than the saved run", out / STATE)
+        load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+                        out / STATE)
+        _restore_optim(opt, tensors, state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start = int(state["epoch"])
+        history = truncate_history(out, start)
+    out.mkdir(parents=True, exist_ok=True)
+    if start == 0:
+        truncate_history(out, 0)
+    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask).to(dev)
+    amp = bool(t.amp and dev.type == "cuda")
+    from eegmi.data.dataset import TopomapBatches
+
+    def batches(indices: np.ndarray, shuffle: bool, seed: int) -> TopomapBatches:
+        return TopomapBatches(prep.values, indices, prep.operator, prep.scaler, prep.injection,
+                              batch_size=t.batch_size, shuffle=shuffle, seed=seed, device=dev)
+
+    val_batches = batches(prep.split.val, False, 0)
+    test_batches = batches(prep.split.test, False, 0)
+    meta_base = _card_meta(experiment, data, prep, command)
+    metrics: dict[str, float] = {}
+    for epoch in range(start + 1, t.epochs + 1):
+        epoch_seed = t.seed * 1_000_003 + epoch
+        torch.manual_seed(epoch_seed)
+        model.train()
+        total, count = 0.0, 0
+        for batch in batches(prep.split.train, True, epoch_seed):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+                outp = model(model_input(model, batch))
+                loss, _, _ = vae_loss(outp, batch.target, mask, t.beta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * batch.target.shape[0]
+            count += batch.target.shape[0]
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        val = evaluate_batches(model, val_batches, mask, t.beta)
+        test = evaluate_batches(model, test_batches, None, 0.0)
+        sched.step(val["loss"])
+        metrics = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val["loss"],
+                   "val_mse": val["mse"], "mse": test["mse"], "mae": test["mae"],
+                   "ssim": test["ssim"], "lr": opt.param_groups[0]["lr"],
+                   "weight_norm": weight_norm(model)}
+        history.append(metrics)
+        card_metrics = dict(metrics)
+        if weights_dtype == "float16" and epoch == t.epochs:
+            rounded = copy.deepcopy(model)
+            with torch.no_grad():
+                for p in rounded.parameters():
+                    p.copy_(p.half().float())
+            r = evaluate_batches(rounded, test_batches, None, 0.0)
+            card_metrics.update({k: r[k] for k in ("mse", "mae", "ssim")},
+                                float32_metrics={k: test[k] for k in ("mse", "mae", "ssim")})
+        save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
+                        dtype=weights_dtype)
+        _save_state(out, model, opt, sched, experiment, epoch)
+        append_history(out, metrics)
+        yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val {val['loss']:.3g} "
+                       f"ssim {test['ssim']:.3f}", payload=metrics)
+    return TrainResult(out, len(history), metrics, history)
+
+
+def _save_state(out: Path, model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
+                experiment: ExperimentConfig, epoch: int) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_tensors, opt_scalars = _optim_tensors(opt)
+    tensors.update(opt_tensors)
+    save_train_state(out, tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
+                                    "optimizer": opt_scalars, "scheduler": sched.state_dict()})
+
+
+def _card_meta(experiment: ExperimentConfig, data: Any, prep: Prepared,
+               command: str) -> dict[str, Any]:
+    op = prep.operator
+    prov = dict(data.provenance) if isinstance(data.provenance, dict) else {}
+    return {
+        "name": experiment.name,
+        "experiment": experiment.to_dict(),
+        "scaler": prep.scaler.to_dict(),
+        "injection": {"marks": experiment.injection.marks,
+                      "occlusion": experiment.injection.occlusion,
+                      "mark_value": experiment.injection.mark_value},
+        "montage": {"name": op.montage.name, "ch_names": list(op.montage.ch_names)},
+        "operator": {"size": op.size, "method": op.method},
+        "data": {**prov, "n_frames": int(data.n_frames), "sfreq": float(data.sfreq)},
+        "split": {"by": experiment.data.split_by, "fractions": list(experiment.data.fractions),
+                  "seed": experiment.data.split_seed, "max_frames": experiment.data.max_frames,
+                  "sizes": {"train": len(prep.split.train), "val": len(prep.split.val),
+                            "test": len(prep.split.test)}},
+        "loss": {"mask": experiment.training.loss_mask, "beta": experiment.training.beta},
+        "command": command,
+    }

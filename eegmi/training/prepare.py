@@ -1,0 +1,106 @@
+"""Turn an experiment and a recording into what the loop needs: ordered values, split,
+operator, scaler, injection and loss mask (shared by training and evaluation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eegmi.errors import DataError
+from eegmi.training.experiments import ExperimentConfig
+
+
+@dataclass
+class Prepared:
+    """Everything derived from the data for one experiment.
+
+    Attributes
+    ----------
+    values
+        ``(N, n)`` float32 electrode values in montage channel order (unscaled).
+    split
+        :class:`eegmi.data.dataset.Split` of frame indices (after ``max_frames``).
+    operator
+        The :class:`TopomapOperator` rendering the images.
+    scaler
+        The :class:`ClipScaler` (fitted on the training split unless given).
+    injection
+        The :class:`Injection` applied to model inputs, or None when it changes nothing.
+    loss_mask
+        ``(H, W)`` float32 (1 inside the head disc) or None for a whole-image loss.
+    """
+
+    values: np.ndarray
+    split: Any
+    operator: Any
+    scaler: Any
+    injection: Any
+    loss_mask: np.ndarray | None
+
+
+def _subsample(split: Any, max_frames: int, seed: int) -> Any:
+    """Keep about ``max_frames`` frames, spread over the splits in proportion."""
+    from eegmi.data.dataset import Split
+
+    total = len(split.train) + len(split.val) + len(split.test)
+    if max_frames <= 0 or total <= max_frames:
+        return split
+    rng = np.random.default_rng([seed, 7])
+    parts = []
+    for part in (split.train, split.val, split.test):
+        k = max(1, round(len(part) * max_frames / total))
+        parts.append(np.sort(rng.choice(part, size=min(k, len(part)), replace=False)))
+    return Split(*parts)
+
+
+def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) -> Prepared:
+    """Match channels by name, split, subsample, fit the scaler, build the injection.
+
+    Parameters
+    ----------
+    experiment
+        The experiment (its ``data``, ``injection``, ``model`` and ``training`` settings).
+    data
+        An :class:`eegmi.data.recording.EEGData`.
+    scaler
+        A fitted scaler to reuse (evaluation); None fits one on the training split.
+
+    Raises
+    ------
+    DataError
+        Channels missing from the data, or a montage that does not fit the model.
+    """
+    from eegmi.data.dataset import split_frames
+    from eegmi.data.injection import Injection, InjectionConfig
+    from eegmi.data.montage import get_montage, match_channels
+    from eegmi.data.preprocess import ClipScaler
+    from eegmi.data.topomap import get_operator
+
+    d, m = experiment.data, experiment.model
+    where = data.provenance.get("path") if isinstance(data.provenance, dict) else None
+    montage = get_montage(d.montage)
+    if montage.n_channels != m.n_electrodes:
+        raise DataError(f"montage {d.montage!r} has {montage.n_channels} channels but the model "
+                        f"takes {m.n_electrodes} electrodes", where)
+    order = match_channels(data.ch_names, montage, path=where)
+    values = np.asarray(data.values[:, order], dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise DataError("values contain NaN or infinity", where)
+    operator = get_operator(montage, size=m.image_size, method=d.method)
+    split = split_frames(data, by=d.split_by, fractions=tuple(d.fractions), seed=d.split_seed)
+    split = _subsample(split, d.max_frames, d.split_seed)
+    if min(len(split.train), len(split.val), len(split.test)) == 0:
+        raise DataError(f"too little data for a train/val/test split ({data.n_frames} frames)",
+                        where)
+    if scaler is None:
+        scaler = ClipScaler.fit(values[split.train], q_low=d.clip_low, q_high=d.clip_high)
+    inj = experiment.injection
+    injection = Injection(operator, InjectionConfig(marks=inj.marks, occlusion=inj.occlusion,
+                                                    mark_value=inj.mark_value))
+    loss_mask = (np.asarray(injection.loss_mask, dtype=np.float32)
+                 if experiment.training.loss_mask == "head" else None)
+    if not (inj.marks or inj.occlusion):
+        injection = None
+    return Prepared(values, split, operator, scaler, injection, loss_mask)
