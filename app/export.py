@@ -1,0 +1,142 @@
+"""Export any panel: PNG (size, DPI), SVG, PDF, the numbers (.npz/.json) and the state.
+
+``export_panel(panel, "out/fig", ["png", "svg", "pdf", "npz", "json"])`` writes
+``out/fig.png`` etc.  Arrays from ``panel.export_items()`` go to the ``.npz``;
+the ``.json`` holds the panel ``state()`` plus every JSON-able item and the
+names of the arrays, so a figure can be traced back to what produced it.
+Every file is written through :func:`eegmi.paths.atomic_path`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QMarginsF, QRect, QSize, QSizeF
+from PySide6.QtGui import QPageSize, QPainter, QPdfWriter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QWidget
+
+from eegmi.errors import ConfigError
+from eegmi.paths import atomic_path
+
+FORMATS = ("png", "svg", "pdf", "npz", "json")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def split_items(items: dict[str, object]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Numeric arrays (for .npz) and everything else (for .json)."""
+    arrays, other = {}, {}
+    for k, v in items.items():
+        if isinstance(v, np.ndarray) and v.dtype.kind in "biufc":
+            arrays[k] = v
+        else:
+            other[k] = _jsonable(v)
+    return arrays, other
+
+
+def render_png(widget: QWidget, path: Path, size: tuple[int, int] | None = None,
+               dpi: int = 150) -> None:
+    """Grab ``widget`` (at ``size`` pixels when given) into a PNG tagged with ``dpi``."""
+    if size is None:
+        image = widget.grab().toImage()
+    else:
+        from PySide6.QtGui import QImage
+
+        image = QImage(QSize(*size), QImage.Format.Format_ARGB32)
+        image.fill(0xFFFFFFFF)
+        painter = QPainter(image)
+        src = widget.size()
+        painter.scale(size[0] / max(src.width(), 1), size[1] / max(src.height(), 1))
+        widget.render(painter)
+        painter.end()
+    dpm = int(round(dpi / 0.0254))
+    image.setDotsPerMeterX(dpm)
+    image.setDotsPerMeterY(dpm)
+    with atomic_path(path) as tmp:
+        if not image.save(str(tmp), "PNG"):
+            raise ConfigError("could not write PNG", path=path)
+
+
+def render_svg(widget: QWidget, path: Path, title: str = "") -> None:
+    """Render ``widget`` as SVG with QSvgGenerator."""
+    with atomic_path(path) as tmp:
+        gen = QSvgGenerator()
+        gen.setFileName(str(tmp))
+        gen.setSize(widget.size())
+        gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+        gen.setTitle(title or widget.windowTitle() or "eegmi panel")
+        painter = QPainter(gen)
+        widget.render(painter)
+        painter.end()
+
+
+def render_pdf(widget: QWidget, path: Path, dpi: int = 150) -> None:
+    """Render ``widget`` on one PDF page of its own size."""
+    with atomic_path(path) as tmp:
+        writer = QPdfWriter(str(tmp))
+        writer.setResolution(dpi)
+        size_pt = QSizeF(widget.width() * 72.0 / 96.0, widget.height() * 72.0 / 96.0)
+        writer.setPageSize(QPageSize(size_pt, QPageSize.Unit.Point, "panel"))
+        writer.setPageMargins(QMarginsF(0, 0, 0, 0))
+        painter = QPainter(writer)
+        scale = writer.width() / max(widget.width(), 1)
+        painter.scale(scale, scale)
+        widget.render(painter)
+        painter.end()
+
+
+def export_panel(panel: Any, path_base: str | Path, formats: list[str] | tuple[str, ...] = FORMATS,
+                 size: tuple[int, int] | None = None, dpi: int = 150) -> list[Path]:
+    """Write ``path_base.<fmt>`` for each format; returns the files written.
+
+    Parameters
+    ----------
+    panel : QWidget with ``export_items()`` and ``state()``
+    path_base : str or Path
+        Output path without extension (an extension given is dropped).
+    formats : subset of ``FORMATS``
+    size : (width, height) in pixels for the PNG, or None for the on-screen size
+    dpi : int
+        Resolution recorded in the PNG and used for the PDF.
+    """
+    base = Path(path_base)
+    if base.suffix.lower().lstrip(".") in FORMATS:
+        base = base.with_suffix("")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {unknown}; use {list(FORMATS)}", path=base)
+    written: list[Path] = []
+    items = panel.export_items() if hasattr(panel, "export_items") else {}
+    arrays, other = split_items(items)
+    for fmt in formats:
+        out = base.with_suffix(f".{fmt}")
+        if fmt == "png":
+            render_png(panel, out, size, dpi)
+        elif fmt == "svg":
+            render_svg(panel, out, getattr(panel, "title", ""))
+        elif fmt == "pdf":
+            render_pdf(panel, out, dpi)
+        elif fmt == "npz":
+            with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        elif fmt == "json":
+            doc = {"panel": getattr(panel, "title", type(panel).__name__),
+                   "state": _jsonable(panel.state() if hasattr(panel, "state") else {}),
+                   "items": other, "arrays": sorted(arrays),
+                   "array_shapes": {k: list(v.shape) for k, v in arrays.items()}}
+            with atomic_path(out) as tmp:
+                tmp.write_text(json.dumps(doc, indent=2, allow_nan=True))
+        written.append(out)
+    return written

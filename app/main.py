@@ -1,0 +1,99 @@
+"""Entry point of the workbench (``eegmi gui`` / ``eegmi-gui``).
+
+``--screenshot FILE`` loads the data and model, waits until the first forward
+pass has been painted, saves the window to FILE and exits (0 on success).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SCREENSHOT_TIMEOUT_MS = 180_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by ``eegmi gui`` and ``eegmi-gui``."""
+    parser.add_argument("--model", default=None,
+                        help="bundled model name (E1..E5) or checkpoint folder "
+                             "(default: the first bundled model)")
+    parser.add_argument("--data", default="synthetic",
+                        help="'synthetic' (embedded default) or an EEG file")
+    parser.add_argument("--screenshot", metavar="FILE", default=None,
+                        help="render the window after loading, save it as PNG and exit")
+
+
+def run(model: str | None = None, data: str = "synthetic", screenshot: str | None = None) -> int:
+    """Open the window (blocking until it closes); returns the exit code."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow, bundled_models
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("eegmi")
+    app.setApplicationName("workbench")
+    window = MainWindow()
+    if model is None:
+        names = bundled_models()
+        model = names[0] if names else None
+    state = {"code": 0, "models_pending": model is not None}
+    session = window.session
+
+    def on_model() -> None:
+        state["models_pending"] = False
+
+    def fail(message: str) -> None:
+        if screenshot:
+            sys.stderr.write(f"eegmi: error: {message}\n")
+            state["code"] = 2
+            window.close()
+            app.quit()
+
+    def grab(_result: object = None) -> None:
+        # the model's forward is the one to capture; earlier input-only previews are skipped
+        if state["models_pending"] or session.data is None:
+            return
+        session.forward_ready.disconnect(grab)
+        # let the views process their repaint before grabbing
+        QTimer.singleShot(200, save)
+
+    def save() -> None:
+        app.processEvents()
+        out = Path(screenshot)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        from eegmi.paths import atomic_path
+
+        with atomic_path(out) as tmp:
+            ok = window.grab().save(str(tmp), "PNG")
+        if not ok:
+            sys.stderr.write(f"eegmi: error: {out}: could not write screenshot\n")
+            state["code"] = 2
+        window.close()
+        app.quit()
+
+    if screenshot:
+        session.model_changed.connect(on_model)
+        session.forward_ready.connect(grab)
+        session.error.connect(fail)
+        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: fail("timed out waiting for the first frame"))
+    window.show()
+    window.open_data(data)
+    if model is not None:
+        window.open_model(model)
+    code = app.exec()
+    return state["code"] or code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``eegmi-gui``."""
+    parser = argparse.ArgumentParser(prog="eegmi-gui", description="EEG interpretability workbench")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(args.model, args.data, args.screenshot)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""The workbench window: dockable panels, menus, toolbar, status bar, drag and drop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QToolBar,
+    QWidget,
+)
+
+from app.export import export_panel
+from app.panels import available_panels
+from app.session import INTERACTIVE_KINDS, Session
+from app.theme import apply_theme
+
+ORG, APP = "eegmi", "workbench"
+MAX_RECENT = 8
+OPEN_FILE, OPEN_CKPT, NO_MODEL = "Open file…", "Open checkpoint…", "(no model)"
+
+
+def bundled_models() -> list[str]:
+    """Names of the bundled models (E1..E5) present in this install."""
+    try:
+        from eegmi.training.checkpoint import list_bundled
+    except ModuleNotFoundError:
+        return []
+    try:
+        return [str(m.get("name")) for m in list_bundled() if m.get("name")]
+    except Exception:  # noqa: BLE001 - a broken resources folder must not stop the window
+        return []
+
+
+def is_checkpoint(path: Path) -> bool:
+    """A checkpoint folder (model.json + model.safetensors) or one of its files."""
+    if path.is_dir():
+        return (path / "model.json").exists() or any(path.glob("*.safetensors"))
+    return path.suffix == ".safetensors" or path.name == "model.json"
+
+
+class MainWindow(QMainWindow):
+    """Main window; every panel from :data:`app.panels.PANELS` is a dock."""
+
+    def __init__(self, session: Session | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("eegmi workbench")
+        self.resize(1500, 900)
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.settings = settings or QSettings(ORG, APP)
+        self.session = session or Session()
+        self.panels: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self.last_error = ""
+        self.error_box: QMessageBox | None = None
+        self._job_id: int | None = None
+        self.theme = str(self.settings.value("theme", "light"))
+        apply_theme(self.theme)
+        self._build_docks()
+        self._build_toolbar()
+        self._build_status()
+        self._build_menus()
+        self._default_state = self.saveState()
+        geo, state = self.settings.value("layout/geometry"), self.settings.value("layout/state")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        apply_theme(self.theme, self)
+        s = self.session
+        s.error.connect(self._on_error)
+        s.worker.failed.connect(self._on_failed)
+        s.busy.connect(self._on_busy)
+        s.device_changed.connect(lambda d: self.device_label.setText(f"device: {d.upper()}"))
+        s.model_changed.connect(self._refresh_labels)
+        s.data_changed.connect(self._refresh_labels)
+        s.worker.started.connect(self._on_started)
+        self._refresh_labels()
+
+    # -- construction ----------------------------------------------------------------
+    def _build_docks(self) -> None:
+        for spec, cls in available_panels():
+            panel = cls(self.session)
+            dock = QDockWidget(spec.title, self)
+            dock.setObjectName(f"dock_{spec.name}")
+            dock.setWidget(panel)
+            self.addDockWidget(spec.area, dock)
+            panel.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            panel.customContextMenuRequested.connect(
+                lambda pos, n=spec.name: self._panel_menu(n, pos))
+            self.panels[spec.name] = panel
+            self.docks[spec.name] = dock
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Data and model", self)
+        bar.setObjectName("toolbar_main")
+        self.addToolBar(bar)
+        self.data_box = QComboBox()
+        self.data_box.setMinimumContentsLength(18)
+        self.model_box = QComboBox()
+        self.model_box.setMinimumContentsLength(12)
+        bar.addWidget(QLabel(" Data: "))
+        bar.addWidget(self.data_box)
+        bar.addWidget(QLabel("  Model: "))
+        bar.addWidget(self.model_box)
+        self._fill_boxes()
+        self.data_box.activated.connect(self._data_chosen)
+        self.model_box.activated.connect(self._model_chosen)
+
+    def _fill_boxes(self) -> None:
+        self.data_box.blockSignals(True)
+        self.data_box.clear()
+        self.data_box.addItems(["synthetic", *self.recent_files(), OPEN_FILE])
+        self.data_box.blockSignals(False)
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.addItems([NO_MODEL, *bundled_models(), OPEN_CKPT])
+        self.model_box.blockSignals(False)
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.device_label = QLabel("device: …")
+        self.model_label = QLabel("")
+        self.data_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setRange(0, 1000)
+        self.progress.setVisible(False)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setVisible(False)
+        self.cancel_btn.clicked.connect(self.cancel_job)
+        for w in (self.model_label, self.data_label, self.progress, self.cancel_btn,
+                  self.device_label):
+            sb.addPermanentWidget(w)
+
+    def _act(self, menu: QMenu, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        return action
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._act(f, "Open data…", self.open_data_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = f.addMenu("Recent files")
+        self._fill_recent()
+        self._act(f, "Open model checkpoint…", self.open_model_dialog, "Ctrl+M")
+        f.addSeparator()
+        self._act(f, "Export panel…", self.export_dialog, "Ctrl+E")
+        self._act(f, "Figure set…", self.figure_set_dialog, "Ctrl+Shift+F")
+        f.addSeparator()
+        self._act(f, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        v = mb.addMenu("&View")
+        panels_menu = v.addMenu("Panels")
+        for dock in self.docks.values():
+            panels_menu.addAction(dock.toggleViewAction())
+        themes = QActionGroup(self)
+        for name in ("light", "dark"):
+            a = self._act(v, f"{name.title()} theme", lambda _=False, n=name: self.set_theme(n))
+            a.setCheckable(True)
+            a.setChecked(name == self.theme)
+            themes.addAction(a)
+        self._act(v, "Reset layout", self.reset_layout, "Ctrl+Shift+R")
+        i = mb.addMenu("&Input")
+        self._act(i, "Previous frame", lambda: self._step(-1), Qt.Key.Key_Left)
+        self._act(i, "Next frame", lambda: self._step(1), Qt.Key.Key_Right)
+        self._act(i, "Back 10 frames", lambda: self._step(-10), "PgUp")
+        self._act(i, "Forward 10 frames", lambda: self._step(10), "PgDown")
+        self._act(i, "Reset input", self._reset_input, "Ctrl+0")
+
+    # -- data and model ------------------------------------------------------------------
+    def open_data(self, spec: str | Path) -> None:
+        """Load ``"synthetic"`` or a data file (remembered in the recent files)."""
+        spec = str(spec)
+        if spec != "synthetic":
+            self.add_recent(spec)
+        self.session.set_data(spec)
+
+    def open_model(self, spec: str | Path) -> None:
+        """Load a bundled model name or a checkpoint folder/file."""
+        p = Path(str(spec))
+        if p.is_file():
+            p = p.parent  # a file inside a checkpoint folder
+        self.session.set_model(str(p) if p.exists() else str(spec))
+
+    def open_data_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Open EEG data", str(self.settings.value("last_dir", "")),
+            "EEG (*.dat *.bdf *.edf *.fif *.vhdr *.set *.npy *.npz);;All files (*)")
+        if name:
+            self.settings.setValue("last_dir", str(Path(name).parent))
+            self.open_data(name)
+
+    def open_model_dialog(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Open model checkpoint folder",
+                                                str(self.settings.value("last_dir", "")))
+        if name:
+            self.open_model(name)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])][:MAX_RECENT]
+
+    def add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent_files", items[:MAX_RECENT])
+        self._fill_recent()
+        self._fill_boxes()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            self._act(self.recent_menu, path, lambda _=False, p=path: self.open_data(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def _data_chosen(self, index: int) -> None:
+        text = self.data_box.itemText(index)
+        if text == OPEN_FILE:
+            self.open_data_dialog()
+        else:
+            self.open_data(text)
+        self._refresh_labels()
+
+    def _model_chosen(self, index: int) -> None:
+        text = self.model_box.itemText(index)
+        if text == OPEN_CKPT:
+            self.open_model_dialog()
+        elif text != NO_MODEL:
+            self.open_model(text)
+        self._refresh_labels()
+
+    def _refresh_labels(self) -> None:
+        s = self.session
+        self.model_label.setText(f"model: {Path(s.model_name).name or s.model_name or 'none'}")
+        self.data_label.setText(f"data: {Path(s.data_name).name or 'none'}"
+                                + (f" ({s.data.n_frames} frames)" if s.data is not None else ""))
+
+    # -- drag and drop ---------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a dropped path: checkpoint folders load as models, anything else as data."""
+        p = Path(path)
+        if is_checkpoint(p):
+            self.open_model(p)
+        else:
+            self.open_data(p)
+
+    # -- jobs, errors, status ---------------------------------------------------------------
+    def _on_started(self, rid: int, kind: str) -> None:
+        if kind not in INTERACTIVE_KINDS and kind != "device":
+            self._job_id = rid
+
+    def _on_busy(self, message: str, fraction: float) -> None:
+        done = fraction >= 1.0
+        self.progress.setVisible(not done)
+        self.cancel_btn.setVisible(not done)
+        if done:
+            self._job_id = None
+            self.statusBar().clearMessage()
+            return
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * fraction))
+        self.statusBar().showMessage(message)
+
+    def cancel_job(self) -> None:
+        running = self.session.worker.running_job()
+        if running is not None:
+            self.session.worker.cancel(running[0])
+
+    def _on_error(self, message: str) -> None:
+        self.last_error = message
+        self.statusBar().showMessage(f"Error: {message}", 10000)
+
+    def _on_failed(self, _rid: int, kind: str, message: str) -> None:
+        if kind in INTERACTIVE_KINDS:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "eegmi", message, QMessageBox.StandardButton.Ok,
+                          self)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()  # non-blocking: the app keeps working behind it
+        self.error_box = box
+
+    # -- export, figures ----------------------------------------------------------------------
+    def _panel_menu(self, name: str, pos: Any) -> None:
+        menu = QMenu(self)
+        menu.addAction("Export…", lambda: self.export_dialog(name))
+        menu.exec(self.panels[name].mapToGlobal(pos))
+
+    def export_dialog(self, current: str | None = None) -> None:
+        from app.export_dialog import ExportDialog
+
+        dlg = ExportDialog(self.panels, current if isinstance(current, str) else None,
+                           str(self.settings.value("last_export_dir", "")), self)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return
+        opts = dlg.options()
+        try:
+            files = export_panel(**opts)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps running
+            from app.worker import error_message
+
+            self._on_error(error_message(exc))
+            return
+        self.settings.setValue("last_export_dir", str(Path(opts["path_base"]).parent))
+        self.statusBar().showMessage(f"exported {len(files)} files to {files[0].parent}", 8000)
+
+    def figure_set_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Figure set folder")
+        if folder:
+            self.figure_set(folder)
+
+    def figure_set(self, folder: str | Path, models: list[str] | None = None,
+                   frames: list[int] | None = None) -> int:
+        """Render paper-style figures for ``models`` (default: all bundled) on the worker."""
+        from eegmi.figures import figure_set_job
+
+        models = models if models is not None else (bundled_models() or (
+            [self.session.model_name] if self.session.model_name else []))
+        spec = self.session.data_name or "synthetic"
+        device = self.session.device
+        return self.session.run_job(
+            lambda token: figure_set_job(folder, models, spec, frames, device=device, cancel=token),
+            "figure_set")
+
+    # -- view ------------------------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+        apply_theme(name, self)
+        self.settings.setValue("theme", name)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.setVisible(True)
+
+    def _step(self, n: int) -> None:
+        scalp = self.panels.get("scalp")
+        if scalp is not None:
+            scalp.step_frame(n)
+
+    def _reset_input(self) -> None:
+        scalp = self.panels.get("scalp")
+        if scalp is not None:
+            scalp.reset_input()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("layout/geometry", self.saveGeometry())
+        self.settings.setValue("layout/state", self.saveState())
+        self.settings.sync()
+        self.session.shutdown()
+        super().closeEvent(event)

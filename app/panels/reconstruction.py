@@ -1,0 +1,64 @@
+"""Reconstruction panel: clean input, model output and their difference, with MSE/SSIM."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.panels.base import Panel
+from app.widgets.image_view import TopoImagePlot, make_layout
+
+DIFF_LEVELS = (-0.5, 0.5)
+
+
+class ReconstructionPanel(Panel):
+    """Input | output | output - input for the current forward pass."""
+
+    title = "Reconstruction"
+
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(session, parent)
+        self.view = make_layout()
+        self.input_plot = TopoImagePlot(self.view, "Input", col=0, colorbar=False)
+        self.output_plot = TopoImagePlot(self.view, "Output", col=1)
+        self.diff_plot = TopoImagePlot(self.view, "Output − input", col=3, levels=DIFF_LEVELS,
+                                       cmap="CET-D1")
+        self.metrics = QLabel("no model loaded")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.metrics)
+        self.result: Any = None
+        session.forward_ready.connect(self.show_result)
+
+    def show_result(self, result: Any) -> None:
+        """Paint ``result`` (a ForwardResult)."""
+        self.result = result
+        self.input_plot.set_image(result.image)
+        if result.recon is None:
+            self.output_plot.set_image(None)
+            self.diff_plot.set_image(None)
+            self.metrics.setText("no model loaded: input only")
+            return
+        self.output_plot.set_image(result.recon)
+        self.diff_plot.set_image(result.recon - result.image)
+        ssim = "n/a" if math.isnan(result.ssim) else f"{result.ssim:.4f}"
+        self.metrics.setText(f"MSE {result.mse:.5f}    SSIM {ssim}    model {self.session.model_name}")
+
+    def export_items(self) -> dict[str, object]:
+        r = self.result
+        if r is None:
+            return {}
+        items: dict[str, object] = {"input": np.asarray(r.image)}
+        if r.recon is not None:
+            items.update(output=np.asarray(r.recon), difference=np.asarray(r.recon - r.image),
+                         mse=float(r.mse), ssim=float(r.ssim))
+        return items
+
+    def state(self) -> dict:
+        st = dict(self.session.state())
+        st["panel"] = "reconstruction"
+        return st

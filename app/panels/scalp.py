@@ -1,0 +1,295 @@
+"""Scalp map panel: choose the input by clicking electrodes or browsing real frames.
+
+Inject mode: a click sets a one-hot signal on that electrode, shift/ctrl-click
+adds (or removes) electrodes, the wheel over an electrode or the spin box sets
+its amplitude; the input is ``baseline + sum(amplitude * one_hot)``.  Dataset
+mode: the frame slider and the trial strip pick a recorded frame.  The image
+the model sees (after the injection layer) is shown beside the head.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledSlider
+
+from app.panels.base import Panel
+from app.widgets.image_view import TopoImagePlot, make_layout
+from app.widgets.scalp_map import ScalpMap
+
+WHEEL_STEP = 0.1
+AMP_RANGE = (-2.0, 2.0)
+
+
+def head_geometry(operator: Any) -> tuple[np.ndarray, float]:
+    """Centre (col, row) and radius in pixels of the operator's head disc."""
+    if hasattr(operator, "head_radius") and hasattr(operator, "pixel_size"):
+        c0 = operator.size // 2  # the operator's projection centre pixel
+        return np.array([c0, c0], dtype=float), float(operator.head_radius / operator.pixel_size)
+    rows, cols = np.nonzero(np.asarray(operator.head_mask, dtype=bool))
+    center = np.array([cols.mean(), rows.mean()])
+    return center, float(np.sqrt(len(rows) / np.pi))
+
+
+class ScalpPanel(Panel):
+    """Scalp map + model input image (+ frame slider and trial strip in dataset mode)."""
+
+    title = "Scalp map & input"
+
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(session, parent)
+        self.mix: dict[int, float] = {}
+        self._trial_starts = np.zeros(1, dtype=np.int64)
+
+        self.mode = QComboBox()
+        self.mode.addItems(["Inject electrodes", "Dataset frames"])
+        self.baseline = QComboBox()
+        self.baseline.addItems(["zero", "mean"])
+        self.amp = QDoubleSpinBox()
+        self.amp.setRange(*AMP_RANGE)
+        self.amp.setSingleStep(WHEEL_STEP)
+        self.amp.setValue(1.0)
+        self.amp.setToolTip("amplitude of the selected electrode(s)")
+        self.reset_btn = QPushButton("Reset")
+        self.selection_label = QLabel("")
+        top = QHBoxLayout()
+        for w in (QLabel("Input:"), self.mode, QLabel("Baseline:"), self.baseline,
+                  QLabel("Amplitude:"), self.amp, self.reset_btn):
+            top.addWidget(w)
+        top.addStretch(1)
+
+        self.scalp = ScalpMap()
+        self.view = make_layout()
+        self.input_plot = TopoImagePlot(self.view, "Model input")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.scalp)
+        split.addWidget(self.view)
+
+        self.slider = QLabeledSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.strip = pg.PlotWidget()
+        self.strip.setMaximumHeight(110)
+        self.strip.setMenuEnabled(False)
+        self.strip.setMouseEnabled(False, False)
+        self.strip.hideButtons()
+        self.strip.setLabel("bottom", "frame in trial")
+        self.gfp_curve = self.strip.plot(pen=pg.mkPen((120, 120, 120), width=1))
+        self.chan_curve = self.strip.plot(pen=pg.mkPen((230, 120, 0), width=1.5))
+        self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((200, 0, 0), width=2))
+        self.strip.addItem(self.cursor)
+        self.frame_label = QLabel("")
+        self.dataset_box = QWidget()
+        dl = QVBoxLayout(self.dataset_box)
+        dl.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Frame:"))
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.frame_label)
+        dl.addLayout(row)
+        dl.addWidget(self.strip)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.selection_label)
+        lay.addWidget(self.dataset_box)
+
+        self.scalp.electrodeClicked.connect(self._on_click)
+        self.scalp.electrodeWheel.connect(self._on_wheel)
+        self.amp.valueChanged.connect(self._on_amp)
+        self.reset_btn.clicked.connect(self.reset_input)
+        self.mode.currentIndexChanged.connect(self._on_mode)
+        self.baseline.currentTextChanged.connect(self._on_baseline)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.cursor.sigPositionChangeFinished.connect(self._on_cursor)
+        session.forward_ready.connect(self._on_forward)
+        session.model_changed.connect(self._on_geometry)
+        session.data_changed.connect(self._on_data)
+        self._on_geometry()
+        self._on_data()
+        self._on_mode(0)
+
+    # -- public actions (also used by shortcuts) ---------------------------------
+    def reset_input(self) -> None:
+        """Clear injected electrodes and go back to the baseline input."""
+        self.mix = {}
+        if self.mode.currentIndex() != 0:
+            self.mode.setCurrentIndex(0)
+        self._push_mix()
+
+    def step_frame(self, step: int) -> None:
+        """Move ``step`` frames in dataset mode (switching to it if needed)."""
+        if self.session.data is None:
+            return
+        if self.mode.currentIndex() != 1:
+            self.mode.setCurrentIndex(1)
+        self.slider.setValue(int(np.clip(self.slider.value() + step, 0, self.slider.maximum())))
+
+    def click_electrode(self, index: int, add: bool = False) -> None:
+        """What a click on electrode ``index`` does (``add`` = shift/ctrl held)."""
+        if self.mode.currentIndex() != 0:
+            self.mode.blockSignals(True)
+            self.mode.setCurrentIndex(0)
+            self.mode.blockSignals(False)
+            self._show_mode(0)
+        if add:
+            if index in self.mix and len(self.mix) > 1:
+                del self.mix[index]
+            else:
+                self.mix[index] = self.mix.get(index, self.amp.value())
+        else:
+            self.mix = {index: self.amp.value()}
+        self._push_mix()
+
+    # -- handlers ----------------------------------------------------------------
+    def _on_click(self, index: int, modifiers: int) -> None:
+        mods = Qt.KeyboardModifier(modifiers)
+        add = bool(mods & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier))
+        self.click_electrode(index, add)
+
+    def _on_wheel(self, index: int, steps: int) -> None:
+        if self.mode.currentIndex() != 0:
+            self.click_electrode(index)
+        amp = float(np.clip(self.mix.get(index, 0.0) + WHEEL_STEP * steps, *AMP_RANGE))
+        self.mix[index] = round(amp, 6)
+        self.amp.blockSignals(True)
+        self.amp.setValue(amp)
+        self.amp.blockSignals(False)
+        self._push_mix()
+
+    def _on_amp(self, value: float) -> None:
+        if not self.mix or self.mode.currentIndex() != 0:
+            return
+        for i in self.mix:
+            self.mix[i] = float(value)
+        self._push_mix()
+
+    def _push_mix(self) -> None:
+        values = self.session.baseline_values().copy()
+        for i, a in self.mix.items():
+            values[i] += a
+        self.session.input_source = "inject"
+        self.session.set_values(values)
+        names = self.session.operator.montage.ch_names
+        self.selection_label.setText(
+            ", ".join(f"{names[i]}={a:+.2f}" for i, a in self.mix.items()) or "baseline input")
+
+    def _on_mode(self, index: int) -> None:
+        self._show_mode(index)
+        if index == 1 and self.session.data is not None:
+            self.session.set_frame(self.slider.value())
+        elif index == 0:
+            self._push_mix()
+
+    def _show_mode(self, index: int) -> None:
+        self.dataset_box.setVisible(index == 1)
+
+    def _on_baseline(self, which: str) -> None:
+        self.session.set_baseline(which)
+        if self.mode.currentIndex() == 0:
+            self._push_mix()
+
+    def _on_slider(self, value: int) -> None:
+        if self.session.data is None:
+            return
+        if self.mode.currentIndex() == 1:
+            self.session.set_frame(value)
+        self._update_strip(value)
+
+    def _on_cursor(self) -> None:
+        seg = self._segment(self.slider.value())
+        self.slider.setValue(int(np.clip(seg[0] + round(self.cursor.value()), seg[0], seg[1] - 1)))
+
+    def _on_geometry(self) -> None:
+        op = self.session.operator
+        center, radius = head_geometry(op)
+        self.scalp.set_geometry(list(op.montage.ch_names), op.electrode_xy, center, radius)
+        self.scalp.set_values(self.session.values, self.mix)
+        inj = self.session.injection_config
+        if inj is not None and getattr(inj, "marks", False):
+            from eegmi.data.injection import Injection
+
+            self.input_plot.set_marks(Injection(op, inj).mark_mask)
+        else:
+            self.input_plot.set_marks(None)
+
+    def _on_data(self) -> None:
+        data = self.session.data
+        if data is None:
+            self.slider.setRange(0, 0)
+            return
+        key = np.asarray(data.subject, dtype=np.int64) * 1_000_003 + np.asarray(data.trial, dtype=np.int64)
+        self._trial_starts = np.concatenate([[0], np.nonzero(np.diff(key))[0] + 1])
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, data.n_frames - 1)
+        self.slider.setValue(min(self.session.frame_index, data.n_frames - 1))
+        self.slider.blockSignals(False)
+        self._update_strip(self.slider.value())
+
+    def _segment(self, frame: int) -> tuple[int, int]:
+        starts = self._trial_starts
+        k = int(np.searchsorted(starts, frame, side="right") - 1)
+        end = int(starts[k + 1]) if k + 1 < len(starts) else int(self.session.data.n_frames)
+        return int(starts[k]), end
+
+    def _update_strip(self, frame: int) -> None:
+        data = self.session.data
+        if data is None:
+            return
+        lo, hi = self._segment(frame)
+        seg = np.asarray(data.values[lo:hi], dtype=np.float32)
+        self.gfp_curve.setData(seg.std(axis=1))
+        chan = next(iter(self.mix), 0)
+        self.chan_curve.setData(seg[:, chan] - seg[:, chan].mean())
+        self.cursor.blockSignals(True)
+        self.cursor.setValue(frame - lo)
+        self.cursor.blockSignals(False)
+        self.frame_label.setText(
+            f"subject {int(data.subject[frame])} trial {int(data.trial[frame])} "
+            f"t={(frame - lo) / data.sfreq:.2f}s")
+
+    def _on_forward(self, result: Any) -> None:
+        self.input_plot.set_image(result.model_input)
+        self.scalp.set_values(result.values if result.values is not None else self.session.values,
+                              self.mix if self.mode.currentIndex() == 0 else {})
+        op = self.session.operator
+        idx = list(self.mix) if self.mode.currentIndex() == 0 else []
+        self.input_plot.set_markers(np.asarray(op.electrode_xy)[idx] if idx else None)
+
+    # -- export --------------------------------------------------------------------
+    def export_items(self) -> dict[str, object]:
+        res = self.session.last_forward
+        items: dict[str, object] = {
+            "values": np.asarray(self.session.values, dtype=np.float32),
+            "channels": list(self.session.operator.montage.ch_names),
+            "electrode_xy": np.asarray(self.session.operator.electrode_xy, dtype=np.float32),
+        }
+        if res is not None:
+            items["image"] = res.image
+            items["model_input"] = res.model_input
+        return items
+
+    def state(self) -> dict:
+        names = self.session.operator.montage.ch_names
+        st = dict(self.session.state())
+        st.update(panel="scalp", mode=self.mode.currentText(),
+                  mix={names[i]: float(a) for i, a in self.mix.items()})
+        return st
+
+    def set_dark(self, dark: bool) -> None:
+        super().set_dark(dark)
+        self.scalp.set_dark(dark)

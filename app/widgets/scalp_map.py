@@ -1,0 +1,178 @@
+"""A clickable scalp: head outline with nose and ears, electrodes with labels.
+
+Electrodes are drawn where the topomap operator puts them (``electrode_xy``,
+sub-pixel image coordinates), so a click on a marker addresses exactly the
+pixel the model sees.  The widget knows nothing about models: it reports
+clicks and wheel turns as signals and paints the values it is given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+
+def _diverging(v: float) -> QColor:
+    """Blue (0) - white (0.5) - red (1) for values in [0, 1]."""
+    v = float(np.clip(v, 0.0, 1.0))
+    if v < 0.5:
+        t = v / 0.5
+        return QColor(int(40 + 215 * t), int(90 + 165 * t), 255)
+    t = (v - 0.5) / 0.5
+    return QColor(255, int(255 - 190 * t), int(255 - 215 * t))
+
+
+class ScalpMap(QWidget):
+    """Head view with clickable electrodes.
+
+    Parameters
+    ----------
+    names : sequence of str, (n,)
+    electrode_xy : (n, 2) float
+        (col, row) image coordinates of each electrode in a ``size`` x ``size`` image.
+    head_center : (2,) float
+        (col, row) of the head disc centre in image coordinates.
+    head_radius : float
+        Head disc radius in image pixels.
+
+    Signals
+    -------
+    electrodeClicked(int index, int modifiers)
+        A left click on an electrode (modifiers as ``Qt.KeyboardModifier`` int).
+    electrodeWheel(int index, int steps)
+        Wheel steps (+/-) over an electrode.
+    """
+
+    electrodeClicked = Signal(int, int)
+    electrodeWheel = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(220, 220)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(True)
+        self.names: list[str] = []
+        self.xy = np.zeros((0, 2))
+        self.center = np.zeros(2)
+        self.radius = 1.0
+        self.values = np.zeros(0, dtype=np.float32)
+        self.selected: dict[int, float] = {}
+        self.dark = False
+        self._hover = -1
+
+    # -- data -------------------------------------------------------------------
+    def set_geometry(self, names: list[str], electrode_xy: np.ndarray,
+                     head_center: np.ndarray, head_radius: float) -> None:
+        self.names = list(names)
+        self.xy = np.asarray(electrode_xy, dtype=float).reshape(-1, 2)
+        self.center = np.asarray(head_center, dtype=float)
+        self.radius = float(head_radius)
+        self.values = np.zeros(len(self.names), dtype=np.float32)
+        self.selected = {}
+        self.update()
+
+    def set_values(self, values: np.ndarray, selected: dict[int, float] | None = None) -> None:
+        """Colour electrodes by ``values (n,)`` in [0, 1]; ``selected`` maps index -> amplitude."""
+        self.values = np.asarray(values, dtype=np.float32)
+        if selected is not None:
+            self.selected = dict(selected)
+        self.update()
+
+    def set_dark(self, dark: bool) -> None:
+        self.dark = dark
+        self.update()
+
+    # -- geometry ---------------------------------------------------------------
+    def _transform(self) -> tuple[float, float, float]:
+        """Scale and offset mapping image coordinates to widget coordinates."""
+        w, h = self.width(), self.height()
+        # leave room for nose and ears outside the disc
+        scale = 0.80 * min(w, h) / (2 * self.radius)
+        ox = w / 2 - self.center[0] * scale
+        oy = h / 2 + 0.03 * min(w, h) - self.center[1] * scale
+        return scale, ox, oy
+
+    def electrode_pos(self, i: int) -> QPointF:
+        """Widget position of electrode ``i`` (for tests and tooltips)."""
+        s, ox, oy = self._transform()
+        return QPointF(ox + self.xy[i, 0] * s, oy + self.xy[i, 1] * s)
+
+    def _marker_radius(self) -> float:
+        return max(5.0, 0.045 * min(self.width(), self.height()))
+
+    def electrode_at(self, x: float, y: float) -> int:
+        """Index of the electrode under widget point (x, y), or -1."""
+        if len(self.names) == 0:
+            return -1
+        s, ox, oy = self._transform()
+        pts = np.stack([ox + self.xy[:, 0] * s, oy + self.xy[:, 1] * s], axis=1)
+        d = np.hypot(pts[:, 0] - x, pts[:, 1] - y)
+        i = int(np.argmin(d))
+        return i if d[i] <= 1.3 * self._marker_radius() else -1
+
+    # -- events -----------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            i = self.electrode_at(event.position().x(), event.position().y())
+            if i >= 0:
+                self.electrodeClicked.emit(i, int(event.modifiers().value))
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        i = self.electrode_at(event.position().x(), event.position().y())
+        if i != self._hover:
+            self._hover = i
+            self.setToolTip(self.names[i] if i >= 0 else "")
+            self.update()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        i = self.electrode_at(event.position().x(), event.position().y())
+        steps = event.angleDelta().y() // 120
+        if i >= 0 and steps:
+            self.electrodeWheel.emit(i, int(steps))
+            event.accept()
+            return
+        event.ignore()
+
+    # -- painting ---------------------------------------------------------------
+    def paintEvent(self, _event: object) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fg = QColor(230, 230, 230) if self.dark else QColor(30, 30, 30)
+        p.fillRect(self.rect(), QColor(25, 25, 28) if self.dark else QColor(255, 255, 255))
+        if len(self.names) == 0:
+            p.end()
+            return
+        s, ox, oy = self._transform()
+        cx, cy = ox + self.center[0] * s, oy + self.center[1] * s
+        r = self.radius * s
+        p.setPen(QPen(fg, 2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawEllipse(QPointF(cx, cy), r, r)
+        nose = QPainterPath(QPointF(cx - 0.12 * r, cy - 0.99 * r))
+        nose.lineTo(QPointF(cx, cy - 1.13 * r))
+        nose.lineTo(QPointF(cx + 0.12 * r, cy - 0.99 * r))
+        p.drawPath(nose)
+        for side in (-1, 1):
+            p.drawArc(QRectF(cx + side * r - 0.08 * r, cy - 0.2 * r, 0.16 * r, 0.4 * r),
+                      (90 if side < 0 else -90) * 16, 180 * 16)
+        mr = self._marker_radius()
+        font = QFont(self.font())
+        font.setPointSizeF(max(6.0, mr * 0.75))
+        p.setFont(font)
+        for i, name in enumerate(self.names):
+            pt = self.electrode_pos(i)
+            v = self.values[i] if i < len(self.values) else 0.0
+            p.setBrush(_diverging(v))
+            sel = i in self.selected
+            pen = QPen(QColor(255, 170, 0) if sel else fg, 3 if sel else (2 if i == self._hover else 1))
+            p.setPen(pen)
+            p.drawEllipse(pt, mr, mr)
+            p.setPen(fg)
+            p.drawText(QRectF(pt.x() - 3 * mr, pt.y() + mr, 6 * mr, 1.8 * mr),
+                       Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        p.end()

@@ -1,0 +1,220 @@
+"""Single-sample model calls for interactive views (Qt-free).
+
+Everything the GUI shows about one input goes through :class:`Inference`:
+electrode vector -> clean topomap -> injected model input -> model (with every
+hook point cached) -> reconstruction and its error.  The GUI only calls these
+functions inside jobs on its model worker thread, so torch is never touched by
+the GUI thread.  Without a model, :func:`preview` gives the input side only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from eegmi.errors import CheckpointError, DataError
+
+
+@dataclass
+class ForwardResult:
+    """One input pushed through the operator, the injection layer and the model.
+
+    Attributes
+    ----------
+    values : (n,) float32 or None
+        Scaled electrode vector (None for image inputs).
+    image : (H, W) float32
+        Clean topomap of ``values``.
+    model_input : (H, W) float32
+        The image after the injection layer (marks / occlusion), as the model sees it.
+    activations : dict[str, ndarray]
+        Per-sample activation of every hook point, e.g. ``enc.act1`` -> (32, 20, 20),
+        ``latent.mu`` -> (d,).  Empty without a model.
+    recon : (H, W) float32 or None
+        The model output (None without a model).
+    mu, logvar : (d,) float32 or None
+        Latent mean / log-variance of a VAE (None for decoder-only models).
+    mse, ssim : float
+        Error of ``recon`` against ``image`` inside the head disc (NaN without a model).
+    """
+
+    values: np.ndarray | None
+    image: np.ndarray
+    model_input: np.ndarray
+    activations: dict[str, np.ndarray] = field(default_factory=dict)
+    recon: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    logvar: np.ndarray | None = None
+    mse: float = math.nan
+    ssim: float = math.nan
+
+
+@dataclass
+class DecodeResult:
+    """A latent vector pushed through the decoder.
+
+    Attributes
+    ----------
+    z : (d,) float32
+    recon : (H, W) float32
+    activations : dict[str, ndarray]
+        Per-sample activation of each decoder hook point (``dec.*``, ``out``).
+    """
+
+    z: np.ndarray
+    recon: np.ndarray
+    activations: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def pick_device() -> str:
+    """``"cuda"`` when a CUDA device is usable, else ``"cpu"`` (chosen once per session)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _injection_for(operator: Any, config: Any) -> Any:
+    if config is None or not (getattr(config, "marks", False) or getattr(config, "occlusion", False)):
+        return None
+    from eegmi.data.injection import Injection
+
+    return Injection(operator, config)
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two (H, W) images in [0, 1], data range 1 (as the training metrics)."""
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(a, b, data_range=1.0))
+
+
+def preview(operator: Any, values: np.ndarray, injection_config: Any = None) -> ForwardResult:
+    """The input side of a forward pass without a model.
+
+    Parameters
+    ----------
+    operator : TopomapOperator
+    values : (n,) scaled electrode vector
+    injection_config : InjectionConfig or None
+    """
+    values = np.asarray(values, dtype=np.float32).reshape(-1)
+    image = operator.render(values).astype(np.float32)
+    inj = _injection_for(operator, injection_config)
+    model_input = image if inj is None else np.asarray(inj.apply_np(image), dtype=np.float32)
+    return ForwardResult(values=values, image=image, model_input=model_input)
+
+
+class Inference:
+    """Run one loaded model on single inputs, caching every hook point.
+
+    Parameters
+    ----------
+    loaded_model : LoadedModel
+        From :func:`eegmi.training.checkpoint.load_checkpoint`.
+    operator : TopomapOperator or None
+        Electrodes -> image operator; defaults to ``loaded_model.operator``.
+    device : str
+        Torch device the model lives on.
+    """
+
+    def __init__(self, loaded_model: Any, operator: Any = None, device: str = "cpu") -> None:
+        self.loaded = loaded_model
+        self.model = loaded_model.model
+        self.operator = operator if operator is not None else loaded_model.operator
+        self.device = torch.device(device)
+        self.model.to(self.device).eval()
+        self.kind = getattr(loaded_model.config, "kind", "vae")
+        self.injection = _injection_for(self.operator, getattr(loaded_model, "injection_config", None))
+        n = self.operator.montage.n_channels
+        if int(getattr(loaded_model.config, "n_electrodes", n)) != n:
+            raise CheckpointError(
+                f"model expects {loaded_model.config.n_electrodes} electrodes, operator has {n}")
+        self._names = list(self.model.hook_names())
+        self._mask = np.asarray(self.operator.head_mask, dtype=bool)
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the latent vector the decoder takes."""
+        return int(self.loaded.config.latent_dim)
+
+    def hook_names(self) -> list[str]:
+        """Every hook point name, in forward order."""
+        return list(self._names)
+
+    def _check(self, values: np.ndarray) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.float32)
+        n = self.operator.montage.n_channels
+        if arr.shape[-1] != n or not np.all(np.isfinite(arr)):
+            raise DataError(f"input must be finite with {n} electrodes, got shape {arr.shape}")
+        return arr
+
+    @torch.no_grad()
+    def _run(self, values: np.ndarray) -> list[ForwardResult]:
+        vals = torch.from_numpy(values).to(self.device)
+        clean = self.operator.render_torch(vals)  # (B, 1, H, W)
+        model_in = self.injection.apply(clean) if self.injection is not None else clean
+        x = vals if self.kind == "decoder" else model_in
+        out, cache = self.model.run_with_cache(x, self._names)
+        recon_t = out if isinstance(out, torch.Tensor) else out.recon
+        recon = recon_t.detach().float().cpu().numpy()[:, 0]
+        image = clean.float().cpu().numpy()[:, 0]
+        minput = model_in.float().cpu().numpy()[:, 0]
+        acts = {k: v.detach().float().cpu().numpy() for k, v in cache.items()}
+        results = []
+        for b in range(values.shape[0]):
+            per = {k: v[b] for k, v in acts.items()}
+            diff = (recon[b] - image[b])[self._mask]
+            results.append(ForwardResult(
+                values=values[b].copy(), image=image[b], model_input=minput[b],
+                activations=per, recon=recon[b],
+                mu=per.get("latent.mu") if self.kind != "decoder" else None,
+                logvar=per.get("latent.logvar") if self.kind != "decoder" else None,
+                mse=float(np.mean(diff ** 2)),
+                ssim=_ssim(np.clip(image[b], 0, 1), np.clip(recon[b], 0, 1)),
+            ))
+        return results
+
+    def forward_values(self, values: np.ndarray) -> ForwardResult:
+        """Forward one scaled electrode vector ``values (n,)``."""
+        arr = self._check(values).reshape(1, -1)
+        return self._run(arr)[0]
+
+    def forward_values_batch(self, values: np.ndarray, batch_size: int = 256) -> list[ForwardResult]:
+        """Forward a batch ``values (B, n)``; one :class:`ForwardResult` per row."""
+        arr = self._check(values)
+        if arr.ndim != 2:
+            raise DataError(f"batch must be (B, n), got shape {arr.shape}")
+        out: list[ForwardResult] = []
+        for start in range(0, arr.shape[0], batch_size):
+            out.extend(self._run(arr[start:start + batch_size]))
+        return out
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray) -> DecodeResult:
+        """Drive the decoder with ``z (d,)``; returns the image and decoder activations."""
+        z = np.asarray(z, dtype=np.float32).reshape(-1)
+        if z.shape[0] != self.latent_dim or not np.all(np.isfinite(z)):
+            raise DataError(f"latent vector must be finite with {self.latent_dim} values, got {z.shape}")
+        zt = torch.from_numpy(z).to(self.device)[None]
+        cache: dict[str, torch.Tensor] = {}
+        handles = []
+        # decode() bypasses run_with_cache, so hook the decoder's own hook points directly
+        for module in self.model.modules():
+            name = getattr(module, "name", None)
+            if type(module).__name__ == "HookPoint" and isinstance(name, str) and (
+                    name.startswith("dec.") or name == "out"):
+                handles.append(module.register_forward_hook(
+                    lambda _m, _i, o, _n=name: cache.__setitem__(_n, o.detach())))
+        try:
+            if self.kind == "decoder":
+                out = self.model(zt)
+            else:
+                out = self.model.decode(zt)
+        finally:
+            for h in handles:
+                h.remove()
+        recon_t = out if isinstance(out, torch.Tensor) else out.recon
+        acts = {k: v.float().cpu().numpy()[0] for k, v in cache.items()}
+        return DecodeResult(z=z, recon=recon_t.float().cpu().numpy()[0, 0], activations=acts)
