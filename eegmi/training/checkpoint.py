@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from eegmi.errors import CheckpointError
@@ -168,7 +168,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError("weights file missing", path)
     try:
         return load_file(str(path))
-    except (SafetensorsError, OSError, ValueError, RuntimeError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"not a readable safetensors file ({exc})", path) from None
 
 
@@ -260,6 +260,6 @@ def load_train_state(directory: str | Path) -> tuple[dict[str, torch.Tensor], di
     try:
         with safe_open(str(path), framework="pt") as f:
             state = json.loads((f.metadata() or {})["state"])
-    except (KeyError, json.JSONDecodeError, SafetensorsError) as exc:
+    except (KeyError, json.JSONDecodeError, SafetensorError) as exc:
         raise CheckpointError(f"training state has no readable metadata ({exc!r})", path) from None
     return tensors, state

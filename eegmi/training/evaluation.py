@@ -75,3 +75,47 @@ def weight_norm(model: torch.nn.Module) -> float:
     """L2 norm of all parameters (tracks weight decay's pull)."""
     with torch.no_grad():
         return float(np.sqrt(sum(float((p.double() ** 2).sum()) for p in model.parameters())))
+
+
+def evaluate_checkpoint(loaded: Any, data: Any, split: str = "test", batch_size: int = 512,
+                        device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Metrics of a loaded checkpoint on one split of ``data``.
+
+    The split is rebuilt from the settings stored in the card (same grouping, fractions,
+    seed and ``max_frames``), and inputs are scaled with the checkpoint's own scaler, so
+    on the training data this is exactly the held-out set the model never saw.
+
+    Parameters
+    ----------
+    loaded
+        A :class:`eegmi.training.checkpoint.LoadedModel`.
+    data
+        :class:`eegmi.data.recording.EEGData`; channels are matched by name.
+    split
+        ``"test"``, ``"val"`` or ``"train"``.
+
+    Returns
+    -------
+    dict
+        ``{"mse", "mae", "ssim", "loss", "n", "split"}``.
+    """
+    from eegmi.data.dataset import TopomapBatches
+    from eegmi.errors import CheckpointError, ConfigError
+    from eegmi.training.experiments import ExperimentConfig
+    from eegmi.training.prepare import prepare_data
+
+    if split not in ("test", "val", "train"):
+        raise ConfigError(f"split {split!r} is not one of test, val, train")
+    try:
+        exp = ExperimentConfig.from_dict(loaded.meta["experiment"])
+    except (KeyError, ConfigError) as exc:
+        raise CheckpointError(f"model card has no usable experiment ({exc})",
+                              loaded.path / "model.json") from None
+    prep = prepare_data(exp, data, scaler=loaded.scaler)
+    model = loaded.model.to(device)
+    batches = TopomapBatches(prep.values, getattr(prep.split, split), prep.operator, prep.scaler,
+                             prep.injection, batch_size=batch_size, device=device)
+    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask).to(device)
+    res = evaluate_batches(model, batches, mask, exp.training.beta)
+    return {"split": split, "n": res["n"], "mse": res["mse"], "mae": res["mae"],
+            "ssim": res["ssim"], "loss": res["loss"]}

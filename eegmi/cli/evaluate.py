@@ -1,0 +1,38 @@
+"""``eegmi evaluate``: metrics of a model on the held-out split of its data."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="MSE / MAE / SSIM of a model on its held-out test split",
+        description="Evaluate a bundled model (E1..E5) or a checkpoint folder on the test "
+                    "split rebuilt from the settings in its model card.")
+    p.add_argument("model", help="bundled model name or checkpoint folder")
+    p.add_argument("--data", help="'synthetic' or a data path (default: the model's data)")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--device", help="cpu, cuda ... (default: CUDA when present)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from eegmi.data.loaders import load_dataset
+    from eegmi.training.checkpoint import load_checkpoint
+    from eegmi.training.evaluation import evaluate_checkpoint
+    from eegmi.training.loop import cpu_threads, pick_device
+
+    torch.set_num_threads(cpu_threads())
+    device = pick_device(args.device)
+    loaded = load_checkpoint(args.model, device=device)
+    exp = loaded.meta.get("experiment", {})
+    source = args.data or exp.get("data", {}).get("source", "synthetic")
+    data = load_dataset(source, montage=exp.get("data", {}).get("montage", "biosemi32"))
+    result = evaluate_checkpoint(loaded, data, split=args.split, batch_size=args.batch_size,
+                                 device=device)
+    return {"model": loaded.name, "path": str(loaded.path), "data": str(source), **result}

@@ -1,0 +1,75 @@
+"""``eegmi train``: train an experiment preset (or a copied and edited TOML)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from eegmi.jobs import Progress, ProgressBar, run_job
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model from an experiment preset",
+        description="Train E1..E5, stagewise, pick_init or a TOML experiment file. "
+                    "Checkpoints (model.safetensors + model.json), history.jsonl and the "
+                    "resumable state are written into --out after every epoch.")
+    p.add_argument("--experiment", "-e", required=True,
+                   help="preset name (E1..E5, stagewise, pick_init) or a .toml file")
+    p.add_argument("--data", help="'synthetic' or a data file/folder (default: the preset's)")
+    p.add_argument("--epochs", type=int, help="total epochs (overrides the preset)")
+    p.add_argument("--out", help="checkpoint folder (default: runs/<experiment>)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--seed", type=int, help="training seed")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--max-frames", type=int, help="use at most N frames (spread over the splits)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
+                   help="dtype of the saved model weights (float16 halves the file)")
+    p.set_defaults(func=run)
+
+
+def _overridden(args: argparse.Namespace) -> Any:
+    from eegmi.training.experiments import ExperimentConfig, load_experiment
+
+    exp = load_experiment(args.experiment)
+    d = exp.to_dict()
+    for flag, section, key in (("epochs", "training", "epochs"), ("seed", "training", "seed"),
+                               ("batch_size", "training", "batch_size"),
+                               ("max_frames", "data", "max_frames"), ("data", "data", "source")):
+        value = getattr(args, flag)
+        if value is not None:
+            d[section][key] = value
+    return ExperimentConfig.from_dict(d, exp.path)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from eegmi.data.loaders import load_dataset
+    from eegmi.training.loop import cpu_threads, train
+
+    exp = _overridden(args)
+    torch.set_num_threads(cpu_threads())
+    out = Path(args.out or Path("runs") / exp.name)
+    data = load_dataset(exp.data.source, montage=exp.data.montage)
+    command = "eegmi " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    bar = ProgressBar(f"train {exp.name}")
+    as_json = bool(getattr(args, "json", False))
+
+    def report(p: Progress) -> None:
+        bar(p)
+        if not bar.enabled and not as_json:
+            sys.stderr.write(p.message + "\n")
+            sys.stderr.flush()
+
+    try:
+        result = run_job(train(exp, data, out, resume=args.resume, device=args.device,
+                               command=command, weights_dtype=args.weights_dtype), report)
+    finally:
+        bar.close()
+    return {"out": str(result.out_dir), "experiment": exp.name, "epochs": result.epochs,
+            **{k: v for k, v in result.metrics.items() if k != "epoch"}}
