@@ -20,6 +20,7 @@ Every problem is a one-line :class:`~eegmi.errors.DataError` naming the file.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,10 @@ def _read_deap(path: Path) -> EEGData:
 
 def _read_npz(path: Path) -> EEGData:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError("file named .npz is not an npz archive", path)
+        with loaded as z:
             files = set(z.files)
             if "data" not in files or "ch_names" not in files:
                 raise DataError(f"npz needs arrays 'data' and 'ch_names', has {sorted(files)}", path)
@@ -102,7 +106,7 @@ def _read_npz(path: Path) -> EEGData:
             trial = z["trial"] if "trial" in files else None
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise DataError(f"not a readable .npz (truncated, corrupt or holding objects): "
                         f"{_short(exc)}", path) from exc
     if data.ndim != 2 or names.ndim != 1 or names.shape[0] != data.shape[1]:
@@ -258,11 +262,12 @@ def _load_deap_folder(folder: Path, montage: Any) -> EEGData:
 def load_dataset(spec: str | Path, montage: Any = "biosemi32") -> EEGData:
     """``"synthetic"`` (the embedded default set) or a path for :func:`load_eeg`."""
     if str(spec).strip().lower() == "synthetic":
+        from eegmi.data.montage import get_montage
         from eegmi.data.synthetic import default_dataset
 
         data = default_dataset()
-        if montage == "biosemi32" or getattr(montage, "name", None) == "biosemi32":
-            return data
+        if get_montage(montage).ch_names == data.ch_names:
+            return data  # the cached object itself, no copy
         return to_montage(data, montage, "synthetic")
     return load_eeg(spec, montage)
 
