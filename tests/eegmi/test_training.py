@@ -1,0 +1,213 @@
+"""Training loop: determinism, exact resume, progress, cancellation, presets, metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from skimage.metrics import structural_similarity
+
+from eegmi.data.montage import DEAP_CHANNELS
+from eegmi.data.recording import EEGData
+from eegmi.errors import Cancelled, ConfigError
+from eegmi.jobs import CancelToken, run_job
+from eegmi.training.experiments import PRESETS, ExperimentConfig, load_experiment
+from eegmi.training.loop import build_for_experiment, train
+from eegmi.training.metrics import mae, mse, ssim
+from eegmi.training.prepare import prepare_data
+
+
+def tiny_data(n_trials: int = 10, frames: int = 40, seed: int = 0) -> EEGData:
+    """Smooth random electrode frames: ``n_trials * frames`` frames of 32 channels."""
+    rng = np.random.default_rng(seed)
+    n = n_trials * frames
+    # a few shared spatial patterns with random slow amplitudes, so frames look like EEG maps
+    patterns = rng.normal(size=(4, 32))
+    amps = np.cumsum(rng.normal(size=(n, 4)), axis=0) * 0.3
+    values = (amps @ patterns + 0.2 * rng.normal(size=(n, 32))).astype(np.float32)
+    return EEGData(values=values, ch_names=DEAP_CHANNELS, sfreq=128.0,
+                   subject=np.zeros(n, np.int16), trial=np.repeat(np.arange(n_trials), frames)
+                   .astype(np.int32), provenance={"path": "tiny", "loader": "test"})
+
+
+def tiny_experiment(kind: str = "decoder", epochs: int = 1, **training) -> ExperimentConfig:
+    """A tiny model (filters 4/8/8) trained for ``epochs`` on batches of 64."""
+    d = {"name": f"tiny_{kind}",
+         "model": {"kind": kind, "latent_dim": 32, "filters": [4, 8, 8]},
+         "training": {"epochs": epochs, "batch_size": 64, **training}}
+    if kind == "vae":
+        d["injection"] = {"marks": True}
+    return ExperimentConfig.from_dict(d)
+
+
+TINY_TOML = """
+name = "tiny"
+[model]
+kind = "decoder"
+latent_dim = 32
+filters = [4, 8, 8]
+[training]
+epochs = 1
+batch_size = 64
+"""
+
+
+def write_tiny_toml(path: Path, extra: str = "") -> Path:
+    path.write_text(TINY_TOML + extra, encoding="utf-8")
+    return path
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / "model.safetensors"))
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_weights(tmp_path) -> None:
+    data = tiny_data()
+    run_job(train(tiny_experiment("vae"), data, tmp_path / "a"))
+    run_job(train(tiny_experiment("vae"), data, tmp_path / "b"))
+    run_job(train(tiny_experiment("vae", seed=1), data, tmp_path / "c"))
+    assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    assert not _same(_weights(tmp_path / "a"), _weights(tmp_path / "c"))
+
+
+def test_resume_gives_identical_weights(tmp_path) -> None:
+    data = tiny_data()
+    run_job(train(tiny_experiment("vae", epochs=2), data, tmp_path / "full"))
+    run_job(train(tiny_experiment("vae", epochs=1), data, tmp_path / "part"))
+    # a crash after the state was saved but before the history line: resume must cope
+    hist = tmp_path / "part" / "history.jsonl"
+    hist.write_text(hist.read_text() + '{"epoch": 1, "torn', encoding="utf-8")
+    reports = []
+    run_job(train(tiny_experiment("vae", epochs=2), data, tmp_path / "part", resume=True),
+            reports.append)
+    assert [r.payload["epoch"] for r in reports] == [2]
+    assert _same(_weights(tmp_path / "full"), _weights(tmp_path / "part"))
+    lines = (tmp_path / "part" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+
+
+def test_resume_rejects_changed_settings(tmp_path) -> None:
+    data = tiny_data()
+    run_job(train(tiny_experiment(epochs=1), data, tmp_path / "r"))
+    with pytest.raises(ConfigError, match="different settings"):
+        run_job(train(tiny_experiment(epochs=2, lr=0.5), data, tmp_path / "r", resume=True))
+
+
+def test_progress_payload_history_and_learning(tmp_path) -> None:
+    data = tiny_data()
+    exp = tiny_experiment("decoder", epochs=3, weight_decay=0.0, lr=3e-3)
+    prep = prepare_data(exp, data)
+    before = build_for_experiment(exp, prep)
+    from eegmi.data.dataset import TopomapBatches
+    from eegmi.training.evaluation import evaluate_batches
+
+    test_batches = TopomapBatches(prep.values, prep.split.test, prep.operator, prep.scaler, None)
+    untrained = evaluate_batches(before, test_batches)["mse"]
+    reports = []
+    result = run_job(train(exp, data, tmp_path / "p"), reports.append)
+    keys = {"epoch", "train_loss", "val_loss", "mse", "mae", "ssim", "lr", "weight_norm"}
+    assert [r.payload["epoch"] for r in reports] == [1, 2, 3]
+    assert all(keys <= set(r.payload) for r in reports)
+    assert all(np.isfinite(r.payload[k]) for r in reports for k in keys)
+    assert result.metrics["mse"] < untrained
+    lines = (tmp_path / "p" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(x)["mse"] for x in lines] == [r.payload["mse"] for r in reports]
+    card = json.loads((tmp_path / "p" / "model.json").read_text())
+    assert card["metrics"]["mse"] == result.metrics["mse"]
+    assert card["split"]["sizes"]["test"] == len(prep.split.test)
+    assert card["experiment"]["model"]["kind"] == "decoder"
+    assert set(card) >= {"config", "scaler", "injection", "montage", "operator", "data",
+                         "split", "metrics", "experiment", "command"}
+
+
+def test_cancel_stops_before_writing(tmp_path) -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        run_job(train(tiny_experiment(), tiny_data(), tmp_path / "x", cancel=token))
+    assert not (tmp_path / "x" / "model.json").exists()
+
+
+def test_existing_run_not_overwritten(tmp_path) -> None:
+    data = tiny_data()
+    run_job(train(tiny_experiment(), data, tmp_path / "r"))
+    before = (tmp_path / "r" / "model.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="already holds"):
+        run_job(train(tiny_experiment(seed=3), data, tmp_path / "r"))
+    assert (tmp_path / "r" / "model.safetensors").read_bytes() == before
+
+
+def test_stagewise_copies_and_freezes_decoder(tmp_path) -> None:
+    data = tiny_data()
+    run_job(train(tiny_experiment("decoder"), data, tmp_path / "e1"))
+    exp = tiny_experiment("vae", decoder_from=str(tmp_path / "e1"), freeze_decoder=True)
+    run_job(train(exp, data, tmp_path / "sw"))
+    src, got = _weights(tmp_path / "e1"), _weights(tmp_path / "sw")
+    dec = [k for k in got if k.startswith("decoder.")]
+    assert dec and all(torch.equal(src[k], got[k]) for k in dec)
+    fresh = build_for_experiment(tiny_experiment("vae"), prepare_data(exp, data))
+    assert not torch.equal(fresh.conv1.weight, got["conv1.weight"])
+
+
+def test_pick_init_reads_electrode_pixels() -> None:
+    data = tiny_data()
+    exp = load_experiment("pick_init")
+    d = exp.to_dict()
+    d["training"]["decoder_from"] = ""
+    exp = ExperimentConfig.from_dict(d)
+    prep = prepare_data(exp, data)
+    model = build_for_experiment(exp, prep).eval()
+    vals = prep.scaler.transform(torch.from_numpy(prep.values[:8]))
+    images = prep.operator.render_torch(vals.float())
+    mu, _ = model.encode(images)
+    rows, cols = prep.operator.electrode_pixels.T
+    assert torch.allclose(mu, images[:, 0, rows, cols], atol=1e-6)
+
+
+def test_presets_load_and_bad_files_rejected(tmp_path) -> None:
+    for name in PRESETS:
+        exp = load_experiment(name)
+        assert exp.name == name
+    assert load_experiment("E5").model.latent_dim == 27
+    assert load_experiment("E2").injection.occlusion
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[training]\nepochz = 3\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(bad)
+    assert "bad.toml" in str(info.value) and "training.epochz" in str(info.value)
+    bad.write_text('[training]\nepochs = 0\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="training.epochs"):
+        load_experiment(bad)
+    bad.write_text('[model]\nactivation = "swish"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="model.activation"):
+        load_experiment(bad)
+    bad.write_text('[data]\nfractions = [0.5, 0.5, 0.5]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="data.fractions"):
+        load_experiment(bad)
+    with pytest.raises(ConfigError, match="unknown experiment"):
+        load_experiment("E9")
+
+
+def test_ssim_matches_skimage() -> None:
+    from eegmi.data.topomap import get_operator
+
+    rng = np.random.default_rng(0)
+    op = get_operator("biosemi32", 40, "cubic")
+    target = op.render(rng.uniform(0, 1, size=(6, 32))).astype(np.float32).clip(0, 1)
+    pred = (target + rng.normal(0, 0.05, size=target.shape)).clip(0, 1).astype(np.float32)
+    ours = ssim(torch.from_numpy(pred)[:, None], torch.from_numpy(target)[:, None]).numpy()
+    ref = [structural_similarity(p.astype(np.float64), t.astype(np.float64), data_range=1.0)
+           for p, t in zip(pred, target, strict=True)]
+    assert np.allclose(ours, ref, atol=1e-3)
+    assert ours.min() < 0.99  # the noise must actually be visible to the metric
+    t, p = torch.from_numpy(target), torch.from_numpy(pred)
+    assert np.allclose(mse(p, t).numpy(), ((pred - target) ** 2).mean(axis=(1, 2)), rtol=1e-5)
+    assert np.allclose(mae(p, t).numpy(), np.abs(pred - target).mean(axis=(1, 2)), rtol=1e-5)
