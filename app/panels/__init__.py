@@ -29,7 +29,7 @@ R = Qt.DockWidgetArea.RightDockWidgetArea
 B = Qt.DockWidgetArea.BottomDockWidgetArea
 
 PANELS: tuple[PanelSpec, ...] = (
-    PanelSpec("scalp", "Scalp map & input", "app.panels.scalp", "ScalpPanel", L),
+    PanelSpec("scalp", "Scalp map and input", "app.panels.scalp", "ScalpPanel", L),
     PanelSpec("reconstruction", "Reconstruction", "app.panels.reconstruction",
               "ReconstructionPanel", R),
     PanelSpec("activations", "Activations", "app.panels.activations", "ActivationsPanel", R),

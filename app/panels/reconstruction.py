@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.panels.base import Panel
 from app.widgets.image_view import TopoImagePlot, make_layout
+from app.widgets.scalp_map import head_geometry
 
 DIFF_LEVELS = (-0.5, 0.5)
 
@@ -33,6 +34,13 @@ class ReconstructionPanel(Panel):
         lay.addWidget(self.metrics)
         self.result: Any = None
         session.forward_ready.connect(self.show_result)
+        session.model_changed.connect(self._on_geometry)
+        self._on_geometry()
+
+    def _on_geometry(self) -> None:
+        center, radius = head_geometry(self.session.operator)
+        for plot in (self.input_plot, self.output_plot, self.diff_plot):
+            plot.set_head(center, radius)
 
     def show_result(self, result: Any) -> None:
         """Paint ``result`` (a ForwardResult)."""

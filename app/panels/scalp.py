@@ -28,26 +28,16 @@ from superqt import QLabeledSlider
 
 from app.panels.base import Panel
 from app.widgets.image_view import TopoImagePlot, make_layout
-from app.widgets.scalp_map import ScalpMap
+from app.widgets.scalp_map import ScalpMap, head_geometry
 
 WHEEL_STEP = 0.1
 AMP_RANGE = (-2.0, 2.0)
 
 
-def head_geometry(operator: Any) -> tuple[np.ndarray, float]:
-    """Centre (col, row) and radius in pixels of the operator's head disc."""
-    if hasattr(operator, "head_radius") and hasattr(operator, "pixel_size"):
-        c0 = operator.size // 2  # the operator's projection centre pixel
-        return np.array([c0, c0], dtype=float), float(operator.head_radius / operator.pixel_size)
-    rows, cols = np.nonzero(np.asarray(operator.head_mask, dtype=bool))
-    center = np.array([cols.mean(), rows.mean()])
-    return center, float(np.sqrt(len(rows) / np.pi))
-
-
 class ScalpPanel(Panel):
     """Scalp map + model input image (+ frame slider and trial strip in dataset mode)."""
 
-    title = "Scalp map & input"
+    title = "Scalp map and input"
 
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
@@ -218,6 +208,7 @@ class ScalpPanel(Panel):
         op = self.session.operator
         center, radius = head_geometry(op)
         self.scalp.set_geometry(list(op.montage.ch_names), op.electrode_xy, center, radius)
+        self.input_plot.set_head(center, radius)
         self.scalp.set_values(self.session.values, self.mix)
         inj = self.session.injection_config
         if inj is not None and getattr(inj, "marks", False):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsEllipseItem, QWidget
 
 # images are (row, col) arrays with row 0 = front of the head
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
@@ -50,6 +50,10 @@ class TopoImagePlot:
         self.markers = pg.ScatterPlotItem(size=9, pen=pg.mkPen((255, 170, 0), width=2),
                                           brush=None, symbol="o")
         self.plot.addItem(self.markers)
+        self.head = QGraphicsEllipseItem()
+        self.head.setPen(pg.mkPen((200, 200, 200), width=1.5))
+        self.head.setVisible(False)
+        self.plot.addItem(self.head)
         self.colorbar = None
         if colorbar:
             self.colorbar = pg.ColorBarItem(values=levels, colorMap=self.cmap, interactive=False,
@@ -74,6 +78,12 @@ class TopoImagePlot:
         if first:
             h, w = self.data.shape
             self.plot.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+    def set_head(self, center: np.ndarray, radius: float) -> None:
+        """Outline the head disc: ``center`` (col, row) and ``radius`` in pixels."""
+        cx, cy = float(center[0]) + 0.5, float(center[1]) + 0.5
+        self.head.setRect(cx - radius, cy - radius, 2 * radius, 2 * radius)
+        self.head.setVisible(True)
 
     def set_marks(self, mask: np.ndarray | None) -> None:
         """Outline the injection-layer mark pixels (``mask (H, W) bool``)."""

@@ -8,6 +8,8 @@ clicks and wheel turns as signals and paints the values it is given.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
@@ -22,6 +24,16 @@ def _diverging(v: float) -> QColor:
         return QColor(int(40 + 215 * t), int(90 + 165 * t), 255)
     t = (v - 0.5) / 0.5
     return QColor(255, int(255 - 190 * t), int(255 - 215 * t))
+
+
+def head_geometry(operator: Any) -> tuple[np.ndarray, float]:
+    """Centre (col, row) and radius in pixels of the operator's head disc."""
+    if hasattr(operator, "head_radius") and hasattr(operator, "pixel_size"):
+        c0 = operator.size // 2  # the operator's projection centre pixel
+        return np.array([c0, c0], dtype=float), float(operator.head_radius / operator.pixel_size)
+    rows, cols = np.nonzero(np.asarray(operator.head_mask, dtype=bool))
+    center = np.array([cols.mean(), rows.mean()])
+    return center, float(np.sqrt(len(rows) / np.pi))
 
 
 class ScalpMap(QWidget):
@@ -100,7 +112,7 @@ class ScalpMap(QWidget):
         return QPointF(ox + self.xy[i, 0] * s, oy + self.xy[i, 1] * s)
 
     def _marker_radius(self) -> float:
-        return max(5.0, 0.045 * min(self.width(), self.height()))
+        return max(6.0, 0.034 * min(self.width(), self.height()))
 
     def electrode_at(self, x: float, y: float) -> int:
         """Index of the electrode under widget point (x, y), or -1."""
@@ -162,7 +174,7 @@ class ScalpMap(QWidget):
                       (90 if side < 0 else -90) * 16, 180 * 16)
         mr = self._marker_radius()
         font = QFont(self.font())
-        font.setPointSizeF(max(6.0, mr * 0.75))
+        font.setPixelSize(max(7, int(mr * 0.75)))
         p.setFont(font)
         for i, name in enumerate(self.names):
             pt = self.electrode_pos(i)
@@ -172,7 +184,8 @@ class ScalpMap(QWidget):
             pen = QPen(QColor(255, 170, 0) if sel else fg, 3 if sel else (2 if i == self._hover else 1))
             p.setPen(pen)
             p.drawEllipse(pt, mr, mr)
-            p.setPen(fg)
-            p.drawText(QRectF(pt.x() - 3 * mr, pt.y() + mr, 6 * mr, 1.8 * mr),
-                       Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+            # labels sit inside the markers so neighbours never overlap them
+            p.setPen(QColor(0, 0, 0) if 0.2 < v < 0.8 else QColor(255, 255, 255))
+            p.drawText(QRectF(pt.x() - 2 * mr, pt.y() - mr, 4 * mr, 2 * mr),
+                       Qt.AlignmentFlag.AlignCenter, name)
         p.end()

@@ -1,0 +1,41 @@
+"""Shared GUI-test material: a tiny dataset file, tiny checkpoints, an isolated window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eegmi.data.montage import DEAP_CHANNELS
+from eegmi.data.recording import EEGData
+
+N_FRAMES = 60  # 3 trials of 20 frames
+
+
+def write_tiny_data(path: Path, seed: int = 0) -> Path:
+    """A small random-walk recording in biosemi32 order, saved as .npz."""
+    from eegmi.data.loaders import save_npz
+
+    rng = np.random.default_rng(seed)
+    values = np.cumsum(rng.normal(size=(N_FRAMES, 32)), axis=0).astype(np.float32) * 5.0
+    data = EEGData(values, tuple(DEAP_CHANNELS), 128.0, np.zeros(N_FRAMES, np.int16),
+                   np.repeat(np.arange(3), 20).astype(np.int32))
+    return save_npz(data, path)
+
+
+def write_tiny_model(folder: Path, seed: int = 0, marks: bool = False, latent: int = 4) -> Path:
+    """A tiny untrained ConvVAE checkpoint (filters 4/4/4) the GUI can load by path."""
+    from eegmi.models import ModelConfig, build_model
+    from eegmi.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(kind="vae", latent_dim=latent, filters=(4, 4, 4)))
+    meta = {
+        "name": folder.name,
+        "scaler": {"lo": -20.0, "hi": 20.0, "q_low": 5.0, "q_high": 95.0},
+        "injection": {"marks": marks, "occlusion": False, "mark_value": 1.0},
+        "montage": {"name": "biosemi32"},
+        "operator": {"size": 40, "method": "cubic"},
+    }
+    return save_checkpoint(folder, model, meta)
