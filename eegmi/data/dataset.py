@@ -208,10 +208,12 @@ class TopomapBatches:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def make_batch(self, index: np.ndarray) -> Batch:
-        """Build the batch of the frames ``index (B,)``."""
-        # memmaps read fastest with ascending indices; order inside a batch carries no meaning
-        index = np.sort(np.asarray(index, dtype=np.int64))
-        raw = np.asarray(self.values[index], dtype=np.float32)
+        """Build the batch of the frames ``index (B,)``, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        # a memmap reads fastest front to back: gather in ascending order, then restore
+        order = np.argsort(index, kind="stable")
+        raw = np.empty((len(index), self.values.shape[1]), dtype=np.float32)
+        raw[order] = self.values[index[order]]
         vals = torch.from_numpy(raw).to(self.device)
         vals = self.scaler.transform(vals).to(torch.float32)
         target = self.operator.render_torch(vals)
