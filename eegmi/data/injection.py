@@ -1,0 +1,332 @@
+"""The injection layer (paper section 3.2): reference marks, occlusion, loss mask.
+
+The paper counters a CNN's bias away from locating objects by injecting helpful
+artifacts into the input image:
+
+- **Reference marks**: a constant 2x2-pixel mark 1 px below each of the 20
+  *inner* electrodes, so the network can find them. Here the mark's top-left
+  pixel is the pixel directly below the electrode pixel: rows ``r+1, r+2``,
+  columns ``c, c+1`` for an electrode at ``(r, c)``; the electrode pixel itself
+  is never covered.
+- The 12 **edge** electrodes carry no mark (the paper: they "can be located by
+  the local curvature" of the head edge). They are the 12 outermost electrodes
+  by projected radius, ties broken by montage order. For ``biosemi32``:
+  Fp1, F7, T7, P7, O1, Oz, O2, P8, T8, F8, Fp2 (the outer ring, all at the same
+  radius) and AF3 (the first of the four tied AF3/PO3/PO4/AF4 in Geneva order).
+  Other montages use ``round(12 * n / 32)`` edge electrodes.
+- **Occlusion** keeps only the electrode pixels, their marks when marks are on,
+  and the head edge (the 1-px ring of head-disc pixels that touch a pixel
+  outside the disc); every other pixel becomes 0.
+- The **loss mask** is the head disc: the paper's loss ignores pixels outside it.
+
+Collisions: a mark may not cover an electrode pixel or another mark, and must
+lie in the head disc. If the default place collides, the next free of
+(r+1, c-1), (r+2, c), (r+2, c-1) (top-left corners) is used; if none is free
+the mark keeps only the free pixels of its default place. At 40x40 with
+biosemi32 every mark sits at its default place (a test checks it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from eegmi.data.montage import DEAP_CHANNELS, Montage, get_montage
+from eegmi.data.topomap import TopomapOperator
+from eegmi.errors import ConfigError, DataError
+
+N_EDGE_OF_32 = 12
+
+
+@dataclass
+class InjectionConfig:
+    """Which artifacts the injection layer adds.
+
+    Attributes
+    ----------
+    marks
+        Add the 2x2 reference marks below the inner electrodes.
+    occlusion
+        Zero everything but electrode pixels, marks (if on) and the head edge.
+    mark_value
+        Constant written into the mark pixels (1.0 = the scaled maximum).
+    """
+
+    marks: bool = False
+    occlusion: bool = False
+    mark_value: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored in checkpoints and experiment presets."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> InjectionConfig:
+        """Rebuild from a mapping; unknown keys or bad types raise ``ConfigError``."""
+        if d is None:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown injection setting(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(known))}")
+        for key in ("marks", "occlusion"):
+            if key in d and not isinstance(d[key], bool):
+                raise ConfigError(f"injection setting {key} must be true or false, got {d[key]!r}")
+        value = d.get("mark_value", 1.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise ConfigError(f"injection mark_value must be a finite number, got {value!r}")
+        return cls(marks=d.get("marks", False), occlusion=d.get("occlusion", False),
+                   mark_value=float(value))
+
+
+class Injection:
+    """Masks and the apply step of the injection layer for one topomap operator.
+
+    Parameters
+    ----------
+    operator
+        Gives the grid, head disc and electrode pixels.
+    config
+        Which artifacts to add; defaults to none.
+
+    Attributes
+    ----------
+    inner_electrodes, edge_electrodes : tuple[str, ...]
+        Names, in montage order (20 and 12 for 32 electrodes).
+    mark_mask : np.ndarray
+        ``(H, W)`` bool, the marks of all inner electrodes.
+    mark_origins : np.ndarray
+        ``(n_inner, 2)`` int (row, col) top-left pixel of each inner electrode's mark.
+    edge_ring : np.ndarray
+        ``(H, W)`` bool, the 1-px head edge.
+    keep_mask : np.ndarray
+        ``(H, W)`` bool, what occlusion keeps: electrode pixels, the head edge and,
+        when ``config.marks``, the marks.
+    loss_mask : np.ndarray
+        ``(H, W)`` float32, 1 inside the head disc, 0 outside.
+    """
+
+    def __init__(self, operator: TopomapOperator, config: InjectionConfig | None = None) -> None:
+        self.operator = operator
+        self.config = config if config is not None else InjectionConfig()
+        names = operator.montage.ch_names
+        n = len(names)
+        radius = np.hypot(operator.projected[:, 0], operator.projected[:, 1])
+        # Rounded radius so that electrodes on one ring tie exactly; ties go by montage order.
+        order = np.lexsort((np.arange(n), -np.round(radius, 9)))
+        n_edge = min(n, round(N_EDGE_OF_32 * n / 32))
+        is_edge = np.zeros(n, dtype=bool)
+        is_edge[order[:n_edge]] = True
+        self.edge_electrodes = tuple(names[i] for i in range(n) if is_edge[i])
+        self.inner_electrodes = tuple(names[i] for i in range(n) if not is_edge[i])
+
+        size = operator.size
+        head = operator.head_mask
+        electrode_mask = np.zeros((size, size), dtype=bool)
+        rr, cc = operator.electrode_pixels.T
+        electrode_mask[rr, cc] = True
+        self.electrode_mask = electrode_mask
+        self.mark_mask, self.mark_origins = _place_marks(
+            operator.electrode_pixels[~is_edge], electrode_mask, head)
+        padded = np.pad(head, 1, constant_values=False)
+        all_neighbours_in = (padded[:-2, 1:-1] & padded[2:, 1:-1]
+                             & padded[1:-1, :-2] & padded[1:-1, 2:])
+        self.edge_ring = head & ~all_neighbours_in
+        keep = electrode_mask | self.edge_ring
+        if self.config.marks:
+            keep = keep | self.mark_mask
+        self.keep_mask = keep
+        self.loss_mask = head.astype(np.float32)
+        for arr in (self.mark_mask, self.mark_origins, self.edge_ring, self.keep_mask,
+                    self.loss_mask, self.electrode_mask):
+            arr.setflags(write=False)
+        self._torch: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Injection({self.operator!r}, {self.config!r})"
+
+    @property
+    def active(self) -> bool:
+        """Whether apply changes anything."""
+        return self.config.marks or self.config.occlusion
+
+    def _masks(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = str(device)
+        with self._lock:
+            masks = self._torch.get(key)
+            if masks is None:
+                masks = (torch.from_numpy(self.keep_mask.copy()).to(device),
+                         torch.from_numpy(self.mark_mask.copy()).to(device))
+                self._torch[key] = masks
+        return masks
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        """Inject into a batch of images on any device.
+
+        Parameters
+        ----------
+        images
+            ``(B, 1, H, W)`` (any leading shape ending in ``H, W`` works).
+
+        Returns
+        -------
+        torch.Tensor
+            Same shape, dtype and device; a new tensor (the input is not modified)
+            unless no artifact is configured, in which case ``images`` itself.
+        """
+        self._check_shape(tuple(images.shape))
+        if not self.active:
+            return images
+        keep, mark = self._masks(images.device)
+        out = images
+        if self.config.occlusion:
+            out = out * keep.to(out.dtype)
+        if self.config.marks:
+            out = torch.where(mark, torch.as_tensor(self.config.mark_value, dtype=out.dtype,
+                                                    device=out.device), out)
+        return out
+
+    def apply_np(self, images: Any) -> np.ndarray:
+        """Inject into numpy images.
+
+        Parameters
+        ----------
+        images
+            ``(..., H, W)`` array-like.
+
+        Returns
+        -------
+        np.ndarray
+            ``(..., H, W)`` float32 copy.
+        """
+        out = np.array(images, dtype=np.float32)
+        self._check_shape(out.shape)
+        if self.config.occlusion:
+            out *= self.keep_mask
+        if self.config.marks:
+            out[..., self.mark_mask] = self.config.mark_value
+        return out
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        size = self.operator.size
+        if len(shape) < 2 or shape[-2:] != (size, size):
+            raise DataError(f"expected images of shape (..., {size}, {size}), got {shape}")
+
+
+_MARK_OFFSETS = ((1, 0), (1, -1), (2, 0), (2, -1))
+
+
+def _place_marks(pixels: np.ndarray, electrode_mask: np.ndarray,
+                 head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 marks below each electrode pixel, avoiding electrodes and each other.
+
+    Returns the ``(H, W)`` bool mask and the ``(m, 2)`` top-left corners.
+    """
+    size = head.shape[0]
+    taken = electrode_mask.copy()
+    mask = np.zeros_like(head)
+    origins = np.zeros((len(pixels), 2), dtype=np.int64)
+    for k, (r, c) in enumerate(pixels):
+        r0, c0 = r + 1, c
+        for dr, dc in _MARK_OFFSETS:
+            rr, cc = r + dr, c + dc
+            if rr < 0 or cc < 0 or rr + 2 > size or cc + 2 > size:
+                continue
+            block = (slice(rr, rr + 2), slice(cc, cc + 2))
+            if not taken[block].any() and head[block].all():
+                r0, c0 = rr, cc
+                break
+        # Without a free place this is the default one, keeping only its free pixels.
+        block = (slice(r0, min(r0 + 2, size)), slice(c0, min(c0 + 2, size)))
+        free = ~taken[block] & head[block]
+        mask[block] |= free
+        taken[block] |= free
+        origins[k] = (r0, c0)
+    return mask, origins
+
+
+def _resolve_montage(montage_or_n: int | str | Path | Montage | TopomapOperator
+                     ) -> tuple[int, tuple[str, ...] | None]:
+    if isinstance(montage_or_n, TopomapOperator):
+        montage_or_n = montage_or_n.montage
+    if isinstance(montage_or_n, Montage):
+        return montage_or_n.n_channels, montage_or_n.ch_names
+    if isinstance(montage_or_n, int | np.integer) and not isinstance(montage_or_n, bool):
+        n = int(montage_or_n)
+        if n < 1:
+            raise DataError(f"number of electrodes must be positive, got {n}")
+        # 32 electrodes without a montage means the default DEAP/biosemi32 cap.
+        return n, DEAP_CHANNELS if n == len(DEAP_CHANNELS) else None
+    m = get_montage(montage_or_n)
+    return m.n_channels, m.ch_names
+
+
+def _channel_index(names: tuple[str, ...] | None, n: int, index_or_name: int | str) -> int:
+    if isinstance(index_or_name, str):
+        if names is None:
+            raise DataError(f"channel name {index_or_name!r} needs a montage, not just n={n}")
+        key = index_or_name.strip().lower()
+        for i, ch in enumerate(names):
+            if ch.lower() == key:
+                return i
+        raise DataError(f"no channel {index_or_name!r}; channels are {', '.join(names)}")
+    i = int(index_or_name)
+    if not 0 <= i < n:
+        raise DataError(f"electrode index {i} out of range for {n} electrodes")
+    return i
+
+
+def one_hot(montage_or_n: int | str | Path | Montage | TopomapOperator,
+            index_or_name: int | str, amplitude: float = 1.0) -> np.ndarray:
+    """A one-hot electrode vector: one electrode at ``amplitude``, the rest 0.
+
+    Parameters
+    ----------
+    montage_or_n
+        A montage (object, name or file), an operator, or the number of
+        electrodes (32 means the biosemi32/DEAP order for names).
+    index_or_name
+        Electrode index, or channel name (case-insensitive).
+    amplitude
+        Value of the chosen electrode (1.0 = the scaled maximum).
+
+    Returns
+    -------
+    np.ndarray
+        ``(n,)`` float32.
+    """
+    n, names = _resolve_montage(montage_or_n)
+    v = np.zeros(n, dtype=np.float32)
+    v[_channel_index(names, n, index_or_name)] = amplitude
+    return v
+
+
+def mix(weights: Mapping[str, float],
+        montage: int | str | Path | Montage | TopomapOperator = "biosemi32") -> np.ndarray:
+    """A mixture of one-hot signals: ``sum(w * one_hot(name))``.
+
+    Parameters
+    ----------
+    weights
+        Channel name (case-insensitive) -> amplitude.
+    montage
+        As ``montage_or_n`` in :func:`one_hot`.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n,)`` float32.
+    """
+    n, names = _resolve_montage(montage)
+    v = np.zeros(n, dtype=np.float32)
+    for name, w in weights.items():
+        v[_channel_index(names, n, name)] += w
+    return v
