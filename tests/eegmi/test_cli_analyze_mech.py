@@ -1,0 +1,101 @@
+"""``eegmi analyze propagation|linearity|pick-interpolate|saliency|sanity`` on a tiny checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eegmi.cli import main
+from eegmi.data.preprocess import ClipScaler
+from eegmi.models import ConvVAE, ModelConfig
+from eegmi.training.checkpoint import save_checkpoint
+
+SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(kind="vae", image_size=SIZE, latent_dim=8, filters=(4, 8, 8)))
+    meta = {"name": "tiny", "scaler": ClipScaler(lo=-1.0, hi=1.0).to_dict(),
+            "injection": {"marks": True, "occlusion": False}, "montage": {"name": "biosemi32"},
+            "operator": {"size": SIZE, "method": "cubic"}}
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", model, meta)
+
+
+def _json(capsys, argv):
+    code = main(argv + ["--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])
+
+
+def test_propagation_cli_writes_outputs(ckpt, capsys, tmp_path):
+    out = tmp_path / "prop"
+    res = _json(capsys, ["analyze", "propagation", str(ckpt), "--amplitudes", "0.5", "1",
+                         "--out", str(out)])
+    assert res["model"] == "tiny" and res["amplitudes"] == [0.5, 1.0]
+    assert np.asarray(res["latent_matrix"]).shape == (32, 8)
+    assert {r["layer"] for r in res["layers"]} >= {"enc.conv1", "latent.mu", "out"}
+    for name in ("propagation.npz", "propagation.json", "latent_matrix.png", "semanticity.png",
+                 "output_onehots.png"):
+        assert (out / name).stat().st_size > 0
+    with np.load(out / "propagation.npz") as z:
+        assert z["latent_matrix"].shape == (32, 8)
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_linearity_and_pick_interpolate_cli(ckpt, capsys, tmp_path):
+    res = _json(capsys, ["analyze", "linearity", str(ckpt), "--inputs", "80", "--set-sizes", "2",
+                         "--n-sets", "2"])
+    r2 = {row["layer"]: row["r2"] for row in res["layers"]}
+    assert r2["enc.conv1"] == pytest.approx(1.0, abs=1e-3)  # conv of a linear image
+    res = _json(capsys, ["analyze", "pick-interpolate", str(ckpt), str(ckpt), "--inputs", "32",
+                         "--out", str(tmp_path / "pi")])
+    assert len(res["table"]) == 2 and res["table"][0]["latent_dim"] == 8
+    assert res["table"][0]["assigned"] == 8
+    assert res["table"][0]["score"] == pytest.approx(res["table"][1]["score"])
+    assert (tmp_path / "pi" / "pick_interpolate.png").exists()
+
+
+def test_saliency_cli(ckpt, capsys, tmp_path):
+    res = _json(capsys, ["analyze", "saliency", str(ckpt), "--method", "ig,grad", "--target",
+                         "pixel:8,8", "--electrodes", "Fz,Cz", "--ig-steps", "8",
+                         "--out", str(tmp_path / "s")])
+    assert set(res["methods"]) == {"integrated_gradients", "saliency"}
+    assert res["n_inputs"] == 1 and res["methods"]["saliency"]["map_shape"] == [SIZE, SIZE]
+    el = res["methods"]["integrated_gradients"]["electrodes"]
+    # gradient x input style: only the two active electrodes carry IG attribution
+    assert {k for k, v in el.items() if abs(v) > 0} <= {"Fz", "Cz"}
+    assert (tmp_path / "s" / "saliency_maps.png").exists()
+    with np.load(tmp_path / "s" / "saliency.npz") as z:
+        assert z["map_saliency"].shape == (1, SIZE, SIZE)
+
+
+def test_sanity_cli(ckpt, capsys):
+    res = _json(capsys, ["analyze", "sanity", str(ckpt), "--methods", "grad", "gradcam",
+                         "--target", "latent:1", "--inputs", "2"])
+    assert res["layers"] == ["fc_mu", "conv3", "conv2", "conv1"]
+    assert len(res["methods"]["saliency"]["ssim"]) == 4
+    assert res["methods"]["saliency"]["passed"] in (True, False)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["saliency", "{ckpt}", "--target", "latent:99"], "latent"),
+    (["saliency", "{ckpt}", "--target", "pixel:99,1"], "outside"),
+    (["saliency", "{ckpt}", "--method", "lime"], "unknown saliency method"),
+    (["saliency", "{ckpt}", "--electrodes", "Qz"], "unknown electrode"),
+    (["propagation", "{missing}"], ""),
+])
+def test_cli_errors_are_one_line(ckpt, capsys, tmp_path, argv, needle):
+    argv = [a.format(ckpt=ckpt, missing=tmp_path / "nope") for a in argv]
+    code = main(["analyze", *argv])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith("eegmi: error:") and len(err.strip().splitlines()) == 1
+    assert needle in err
