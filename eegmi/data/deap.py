@@ -12,11 +12,10 @@ memmap cache (1.3 GB for all 32 subjects) rather than one array in memory.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import pickle
 import re
-from collections.abc import Iterator
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +50,12 @@ class SafeUnpickler(pickle.Unpickler):
 
 def _safe_load(path: Path) -> Any:
     try:
-        raw = path.read_bytes()
+        if path.stat().st_size == 0:
+            raise DataError("file is empty", path)
+        with open(path, "rb") as fh:  # streamed: the raw bytes are never held whole
+            return SafeUnpickler(fh, encoding="latin1").load()
     except OSError as exc:
         raise DataError(f"cannot read file: {exc.strerror or exc}", path) from exc
-    if not raw:
-        raise DataError("file is empty", path)
-    try:
-        return SafeUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
         msg = str(exc)
         if msg.startswith("refusing"):
@@ -131,10 +129,12 @@ def _cache_key(files: list[Path], ch_names: tuple[str, ...]) -> str:
     return h.hexdigest()[:20]
 
 
-def _scan(files: list[Path]) -> Iterator[tuple[Path, np.ndarray]]:
-    for p in files:
-        eeg, _ = read_deap_file(p)
-        yield p, eeg
+def _npy_header(shape: tuple[int, int], size: int = 128) -> bytes:
+    """A version-1.0 ``.npy`` header for little-endian float32 C-order data, padded to
+    exactly ``size`` bytes so it can be rewritten once the final shape is known."""
+    text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple(shape)!r}, }}"
+    body = size - 10  # magic (6) + version (2) + header length (2)
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", body) + (text.ljust(body - 1) + "\n").encode()
 
 
 def build_folder_cache(folder: Path, order: np.ndarray, ch_names: tuple[str, ...],
@@ -171,32 +171,37 @@ def build_folder_cache(folder: Path, order: np.ndarray, ch_names: tuple[str, ...
              "trial": base.with_suffix(".trial.npy"), "meta": base.with_suffix(".json")}
     if all(p.exists() for p in paths.values()):
         return paths
-    # first pass reads only shapes; the arrays are re-read one file at a time when writing
-    shapes = []
-    for p in files:
-        eeg, _ = read_deap_file(p)
-        shapes.append(eeg.shape)
-    n_total = sum(s[0] * s[2] for s in shapes)
     n = len(order)
     cache_root.mkdir(parents=True, exist_ok=True)
+    sizes: list[tuple[int, int]] = []
     with atomic_path(paths["values"]) as tv, atomic_path(paths["subject"]) as ts, \
             atomic_path(paths["trial"]) as tt:
-        values = np.lib.format.open_memmap(tv, mode="w+", dtype=np.float32, shape=(n_total, n))
+        # one pass over the files: stream blocks after a fixed-size .npy header whose
+        # shape is filled in at the end, so each (100 MB) file is unpickled only once
+        with open(tv, "wb") as fh:
+            fh.write(_npy_header((0, n)))
+            for p in files:
+                eeg, _ = read_deap_file(p)
+                n_tr, _, n_s = eeg.shape
+                # (trials, ch, samples) -> (trials*samples, ch), channels into montage order
+                block = np.ascontiguousarray(eeg[:, order, :].transpose(0, 2, 1)).reshape(-1, n)
+                del eeg
+                check_values(block, ch_names, p)  # checked here so reusing the cache needs no pass
+                fh.write(block.astype("<f4", copy=False).tobytes())
+                sizes.append((n_tr, n_s))
+            n_total = sum(a * b for a, b in sizes)
+            fh.seek(0)
+            fh.write(_npy_header((n_total, n)))
         subj = np.lib.format.open_memmap(ts, mode="w+", dtype=np.int16, shape=(n_total,))
         trial = np.lib.format.open_memmap(tt, mode="w+", dtype=np.int32, shape=(n_total,))
         row = 0
-        for p, eeg in _scan(files):
-            n_tr, _, n_s = eeg.shape
-            # (trials, ch, samples) -> (trials*samples, ch), channels into montage order
-            block = eeg[:, order, :].transpose(0, 2, 1).reshape(n_tr * n_s, n)
-            check_values(block, ch_names, p)  # checked here so reusing the cache needs no pass
-            values[row:row + len(block)] = block
-            subj[row:row + len(block)] = subject_id(p) or 0
-            trial[row:row + len(block)] = np.repeat(np.arange(n_tr, dtype=np.int32), n_s)
-            row += len(block)
-        for arr in (values, subj, trial):
-            arr.flush()
-        del values, subj, trial
+        for p, (n_tr, n_s) in zip(files, sizes, strict=True):
+            subj[row:row + n_tr * n_s] = subject_id(p) or 0
+            trial[row:row + n_tr * n_s] = np.repeat(np.arange(n_tr, dtype=np.int32), n_s)
+            row += n_tr * n_s
+        subj.flush()
+        trial.flush()
+        del subj, trial
     meta = {"folder": str(folder.resolve()), "files": [p.name for p in files],
             "ch_names": list(ch_names), "n_frames": n_total, "sfreq": DEAP_SFREQ}
     with atomic_path(paths["meta"]) as tm:

@@ -148,13 +148,11 @@ def check_values(values: np.ndarray, ch_names: Sequence[str], path: Any = None,
     lo = np.full(n_ch, np.inf)
     hi = np.full(n_ch, -np.inf)
     for start in range(0, n_frames, chunk):
-        block = np.asarray(values[start:start + chunk], dtype=np.float64)
-        finite = np.isfinite(block)
-        bad += (~finite).sum(axis=0)
-        masked = np.where(finite, block, np.nan)
-        with np.errstate(all="ignore"):
-            lo = np.fmin(lo, np.nanmin(masked, axis=0)) if finite.any() else lo
-            hi = np.fmax(hi, np.nanmax(masked, axis=0)) if finite.any() else hi
+        block = np.asarray(values[start:start + chunk])
+        bad += (~np.isfinite(block)).sum(axis=0)
+        # NaN poisons min/max, but then the recording is refused below anyway
+        lo = np.minimum(lo, block.min(axis=0))
+        hi = np.maximum(hi, block.max(axis=0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         more = int((bad > 0).sum()) - 1
