@@ -27,6 +27,9 @@ def test_linear_matches_griddata() -> None:
     v = np.random.default_rng(1).normal(size=32)
     ref = griddata(op.projected, v, (op.grid_x, op.grid_y), method="linear", fill_value=FILL_VALUE)
     np.testing.assert_allclose(op.render(v), ref, atol=1e-5)
+    near = get_operator(method="nearest")
+    ref = griddata(near.projected, v, (near.grid_x, near.grid_y), method="nearest")
+    np.testing.assert_allclose(near.render(v)[near.head_mask], ref[near.head_mask], atol=1e-6)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -118,6 +121,10 @@ def test_other_sizes_and_montages() -> None:
     op = get_operator("biosemi64", 24, "linear")
     assert op.matrix.shape == (24 * 24, 64)
     assert op.head_mask[tuple(op.electrode_pixels.T)].all()
+    # A picked subset keeps its geometry: same channel order as asked, same orientation.
+    sub = get_operator(get_montage("biosemi32", ["Oz", "T8", "Fz", "T7", "Cz"]), 40, "cubic")
+    rows, cols = sub.electrode_pixels.T
+    assert rows[2] < rows[4] < rows[0] and cols[3] < cols[4] < cols[1]
 
 
 def test_bad_arguments() -> None:
