@@ -1,0 +1,169 @@
+"""Eigenspectrum, power-law fit and streamed per-layer spectra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eegmi.analysis.activations import (
+    as_batches,
+    collect_activations,
+    compare_spectra,
+    layer_spectra,
+)
+from eegmi.analysis.eigenspectrum import (
+    CovarianceAccumulator,
+    eigenspectrum,
+    fit_power_law,
+    subsample_stride,
+)
+from eegmi.errors import Cancelled, DataError
+from eegmi.jobs import CancelToken, run_job
+
+
+def planted(n: int, m: int, alpha: float, seed: int = 0, offset: float = 0.0) -> np.ndarray:
+    """Gaussian data whose covariance eigenvalues are k**alpha (k = 1..m), randomly rotated."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    lam = np.arange(1.0, m + 1) ** alpha
+    return (rng.standard_normal((n, m)) * np.sqrt(lam)) @ q.T + offset
+
+
+def seed_way(x: np.ndarray) -> float:
+    """The seed paper's recipe: sklearn randomized PCA, Huber fit over components 10-50."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import HuberRegressor
+
+    pca = PCA(n_components=min(x.shape) - 1, svd_solver="randomized", random_state=0).fit(x)
+    k = np.arange(10, 51)
+    return float(HuberRegressor().fit(np.log(k)[:, None],
+                                      np.log(pca.explained_variance_[k - 1])).coef_[0])
+
+
+@pytest.mark.parametrize("alpha", [-0.5, -1.0, -1.5, -2.0])
+def test_recovers_planted_exponent_and_agrees_with_sklearn(alpha: float) -> None:
+    x = planted(5000, 120, alpha, seed=1)
+    es = eigenspectrum(x)
+    assert abs(es.alpha - alpha) < 0.03
+    assert abs(es.alpha - seed_way(x)) < 0.005
+    assert es.fit.r2 > 0.98
+    assert es.fit.n_used == 41
+
+
+def test_randomized_solver_on_wide_data_matches_sklearn_pca() -> None:
+    from sklearn.decomposition import PCA
+
+    x = planted(300, 400, -1.0, seed=2)
+    es = eigenspectrum(x, max_components=100)
+    assert es.solver == "randomized"
+    ref = PCA(n_components=100, svd_solver="randomized", random_state=0).fit(x)
+    np.testing.assert_allclose(es.explained_variance[:60], ref.explained_variance_[:60],
+                               rtol=1e-6)
+    np.testing.assert_allclose(es.ratio[:60], ref.explained_variance_ratio_[:60], rtol=1e-6)
+
+
+def test_streamed_covariance_equals_exact_and_survives_a_large_offset() -> None:
+    x = planted(900, 60, -1.2, seed=3, offset=1e4)
+    streamed = eigenspectrum(iter([x[:250], x[250:600], x[600:]]))
+    exact = np.sort(np.linalg.eigvalsh(np.cov(x - 1e4, rowvar=False)))[::-1]
+    np.testing.assert_allclose(streamed.explained_variance, exact, rtol=1e-6, atol=1e-12)
+    assert streamed.solver == "covariance" and streamed.n_samples == 900
+    assert streamed.total_variance == pytest.approx(exact.sum(), rel=1e-9)
+
+
+def test_subsampling_takes_every_sth_dimension() -> None:
+    assert subsample_stride(250, 100) == 3 and subsample_stride(100, 100) == 1
+    for m, cap in [(12800, 8000), (6400, 8000), (8001, 8000), (999, 10)]:
+        s = subsample_stride(m, cap)
+        assert len(range(0, m, s)) <= cap
+        assert s == 1 or len(range(0, m, s - 1)) > cap
+    x = planted(800, 250, -1.0, seed=4)
+    es = eigenspectrum(x, max_dim=100, max_components=40, strict=False)
+    ref = eigenspectrum(x[:, ::3], max_dim=None, max_components=40, strict=False)
+    assert (es.stride, es.n_kept, es.n_features) == (3, 84, 250)
+    assert es.explained_variance.size == 40
+    np.testing.assert_allclose(es.explained_variance, ref.explained_variance, rtol=1e-10)
+
+
+def test_power_law_fit_is_robust_to_outliers_and_reports_failures() -> None:
+    k = np.arange(1.0, 201)
+    ev = 3.0 * k**-1.3
+    fit = fit_power_law(ev)
+    assert fit.alpha == pytest.approx(-1.3, abs=1e-3) and fit.r2 == pytest.approx(1.0)
+    bumped = ev.copy()
+    bumped[[14, 22, 37]] *= 30.0  # a few wild components
+    ols = np.polyfit(np.log(k[9:50]), np.log(bumped[9:50]), 1)[0]
+    assert abs(fit_power_law(bumped).alpha + 1.3) < 0.02 < abs(ols + 1.3)
+    assert fit_power_law(ev[:30]).n_used == 21  # range cut at the components available
+    with pytest.raises(DataError, match="too few components"):
+        fit_power_law(ev[:12])
+    with pytest.raises(DataError, match="NaN"):
+        fit_power_law(np.where(k == 5, np.nan, ev))
+    with pytest.raises(DataError, match="2-D"):
+        eigenspectrum(np.zeros((10, 3, 2)))
+    with pytest.raises(DataError, match="NaN"):
+        CovarianceAccumulator(3).update(np.array([[1.0, np.nan, 0.0]]))
+
+
+class PlantedLayerModel(torch.nn.Module):
+    """A two-layer stand-in for a hooked model: 'lin' has a planted spectrum, 'act' is its ReLU."""
+
+    def __init__(self, m: int, alpha: float) -> None:
+        super().__init__()
+        q, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((m, m)))
+        w = np.sqrt(np.arange(1.0, m + 1) ** alpha)[:, None] * q.T
+        self.w = torch.nn.Parameter(torch.tensor(w, dtype=torch.float32))
+        self.drop = torch.nn.Dropout(0.5)
+
+    def hook_names(self) -> list[str]:
+        return ["lin", "act"]
+
+    def run_with_cache(self, x: torch.Tensor, names: list[str]):
+        lin = self.drop(x.reshape(len(x), -1)) @ self.w
+        cache = {"lin": lin, "act": torch.relu(lin)}
+        return cache["act"], {n: cache[n] for n in names}
+
+
+def test_layer_spectra_streams_passes_and_recovers_the_planted_layer() -> None:
+    torch.manual_seed(0)
+    model = PlantedLayerModel(100, -1.5).train()
+    batches = as_batches(torch.randn(4000, 100), 500)
+    reports = []
+    one = run_job(layer_spectra(model, batches, max_components=80), on_progress=reports.append)
+    assert model.training  # eval mode only while measuring
+    assert list(one.spectra) == ["lin", "act"]
+    assert abs(one.spectra["lin"].alpha + 1.5) < 0.03  # dropout was off
+    done = [r.done for r in reports]
+    assert done == sorted(done) and done[-1] == reports[-1].total == 4000
+    # a tiny budget forces one pass per layer; results are the same
+    reports2 = []
+    two = run_job(layer_spectra(model, batches, max_components=80, memory_budget=1),
+                  on_progress=reports2.append)
+    assert any("pass 2/2" in r.message for r in reports2) and reports2[-1].total == 8000
+    for n in one.spectra:
+        np.testing.assert_allclose(two.spectra[n].explained_variance,
+                                   one.spectra[n].explained_variance, rtol=1e-9)
+    # and they equal the spectrum of the collected activation matrices
+    acts = run_job(collect_activations(model, batches, ["act"], max_inputs=1500))
+    assert acts["act"].shape == (1500, 100)
+    ref = eigenspectrum(acts["act"], max_components=80)
+    got = run_job(layer_spectra(model, batches, ["act"], max_components=80, max_inputs=1500))
+    np.testing.assert_allclose(got.spectra["act"].explained_variance, ref.explained_variance,
+                               rtol=1e-6)
+
+
+def test_compare_spectra_and_cancel() -> None:
+    batches = as_batches(torch.randn(600, 64), 200)
+    models = {"steep": PlantedLayerModel(64, -2.0), "flat": PlantedLayerModel(64, -0.5)}
+    res = run_job(compare_spectra(models, batches, ["lin"], max_components=60))
+    assert set(res) == {"steep", "flat"} and res["steep"].label == "steep"
+    assert res["steep"].spectra["lin"].alpha < res["flat"].spectra["lin"].alpha - 1.0
+    assert set(res["flat"].to_json()) >= {"alpha", "r2", "layers", "depth"}
+    token = CancelToken()
+    job = layer_spectra(models["flat"], batches, cancel=token)
+    next(job)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        for _ in job:
+            pass
