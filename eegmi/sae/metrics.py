@@ -85,7 +85,7 @@ def _ssim(a: torch.Tensor, b: torch.Tensor) -> float:
 
         a_np, b_np = a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy()
         return float(np.mean([structural_similarity(x[0], y[0], data_range=1.0) for x, y in zip(a_np, b_np, strict=True)]))
-    return float(ssim(a, b))
+    return float(ssim(a, b).mean())
 
 
 def spliced_reconstruction(
