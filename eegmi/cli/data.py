@@ -1,7 +1,9 @@
 """``eegmi data``: inspect recordings, write the synthetic set, render one frame's topomap.
 
-- ``eegmi data info PATH`` — channels, rate, duration, shape, subjects, trials and
-  the montage channels missing from the file (``PATH`` may be ``synthetic``).
+- ``eegmi data info PATH`` — channels, rate, duration, shape, subjects, trials,
+  the montage channels missing from the file and ``problem``: why loading it for
+  training would fail (missing/duplicate channels, NaN, flat channels), or null.
+  ``PATH`` may be ``synthetic``; a DEAP folder is cached on first use.
 - ``eegmi data synth --out DIR`` — the synthetic set as ``synthetic.npz`` (readable
   by every ``--data`` option) plus its ground truth (``synthetic.truth.npz/.json``).
 - ``eegmi data render PATH --frame N --out FILE.png`` — the clipped and scaled
@@ -64,17 +66,24 @@ def _help(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> dict[str, Any]:
-    from eegmi.data.loaders import load_dataset, read_native
+    from eegmi.data.loaders import load_dataset, read_native, to_montage
     from eegmi.data.montage import get_montage
+    from eegmi.data.recording import check_values
 
     montage = get_montage(args.montage)
     path = Path(args.path).expanduser()
     if args.path.strip().lower() == "synthetic" or path.is_dir():
         data = load_dataset(args.path, montage)
-    else:
-        # the file's own channels, so missing ones are reported rather than refused
-        data = read_native(path)
-    return data.info(montage.ch_names)
+        return {**data.info(montage.ch_names), "problem": None}
+    # the file's own channels, so missing ones are reported rather than refused
+    data = read_native(path)
+    problem = None
+    try:
+        fitted = to_montage(data, montage, path)
+        check_values(fitted.values, fitted.ch_names, path)
+    except DataError as exc:
+        problem = exc.message  # what `load_eeg` would refuse the file for
+    return {**data.info(montage.ch_names), "problem": problem}
 
 
 def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:

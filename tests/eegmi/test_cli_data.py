@@ -47,7 +47,7 @@ def test_synth_writes_loadable_set(synth_dir, capsys) -> None:
     assert info["subjects"] == [0, 1] and info["n_trials"] == 4
     assert info["sfreq"] == 128.0 and info["duration_s"] == pytest.approx(12.0)
     assert info["missing_channels"] == [] and info["channels"] == list(DEAP_CHANNELS)
-    assert info["synthetic"] is True
+    assert info["synthetic"] is True and info["problem"] is None
     truth = json.loads((synth_dir / "synthetic.truth.json").read_text())
     assert truth["seed"] == 5 and truth["n_subjects"] == 2
 
@@ -70,6 +70,15 @@ def test_info_reports_missing_channels(tmp_path, capsys) -> None:
     info = json.loads(out)
     assert sorted(info["missing_channels"]) == ["Oz", "T7"]
     assert info["shape"] == [64, 30]
+    assert "missing channel" in info["problem"] and "Oz" in info["problem"]
+    vals = np.random.default_rng(0).normal(size=(64, 32))
+    vals[:, DEAP_CHANNELS.index("Pz")] = 0.0
+    np.savez(p, data=vals, ch_names=np.array(DEAP_CHANNELS))
+    code, out, err = run(capsys, "data", "info", str(p), "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["missing_channels"] == [] and "flat channel" in info["problem"]
+    assert "Pz" in info["problem"]
 
 
 def test_info_synthetic_default(capsys, monkeypatch) -> None:
