@@ -57,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--zoom", type=int, default=8, help="pixel magnification of the PNG (default 8)")
     p.add_argument("--cmap", default="RdBu_r", help="matplotlib colour map (default RdBu_r)")
     p.add_argument("--montage", default="biosemi32", help="montage (default biosemi32)")
+    p.add_argument("--mask", choices=("head", "hull"), default="head",
+                   help="pixels shown: the head disc as the model sees it (default; the rim "
+                        "outside the electrodes' hull holds the operator's fill value) or only "
+                        "the electrodes' convex hull")
     p.set_defaults(func=cmd_render)
 
 
@@ -117,7 +121,8 @@ def cmd_render(args: argparse.Namespace) -> dict[str, Any]:
     value = np.asarray(data.values[args.frame], dtype=np.float32)
     scaled = np.asarray(scaler.transform(value[None]), dtype=np.float32)
     image = operator.render(scaled)[0]
-    rgba = colorize(image, operator.head_mask, args.cmap)
+    mask = operator.head_mask if args.mask == "head" else operator.hull_mask
+    rgba = colorize(image, mask, args.cmap)
     write_png(rgba, args.out, args.zoom)
     return {"out": str(args.out), "frame": args.frame, "subject": int(data.subject[args.frame]),
             "trial": int(data.trial[args.frame]), "method": args.method, "size": args.size,

@@ -118,6 +118,10 @@ def test_render_png_nose_up(synth_dir, tmp_path, capsys) -> None:
     assert main(["data", "render", str(synth_dir / "synthetic.npz"), "--frame", "0",
                  "--out", str(png2), "--size", "24", "--method", "linear", "--zoom", "1"]) == 0
     assert np.asarray(Image.open(png2)).shape == (24, 24, 4)
+    png3 = tmp_path / "hull.png"
+    assert main(["data", "render", str(synth_dir / "synthetic.npz"), "--frame", "10",
+                 "--out", str(png3), "--mask", "hull", "--zoom", "1"]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(png3))[..., 3] > 0, op.hull_mask)
 
 
 def test_render_pixels_follow_the_values(tmp_path, capsys) -> None:
