@@ -193,25 +193,14 @@ def train(
     for epoch in range(start + 1, t.epochs + 1):
         epoch_seed = t.seed * 1_000_003 + epoch
         torch.manual_seed(epoch_seed)
-        model.train()
-        total, count = 0.0, 0
-        for batch in batches(prep.split.train, True, epoch_seed):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
-                outp = model(model_input(model, batch))
-                loss, _, _ = vae_loss(outp, batch.target, mask, t.beta)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * batch.target.shape[0]
-            count += batch.target.shape[0]
+        train_loss = train_epoch(model, batches(prep.split.train, True, epoch_seed), opt, mask,
+                                 t.beta, amp, cancel)
         if cancel is not None:
             cancel.raise_if_cancelled()
         val = evaluate_batches(model, val_batches, mask, t.beta)
         test = evaluate_batches(model, test_batches, None, 0.0)
         sched.step(val["loss"])
-        metrics = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val["loss"],
+        metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
                    "val_mse": val["mse"], "mse": test["mse"], "mae": test["mae"],
                    "ssim": test["ssim"], "lr": opt.param_groups[0]["lr"],
                    "weight_norm": weight_norm(model)}
@@ -232,6 +221,27 @@ def train(
         yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val {val['loss']:.3g} "
                        f"ssim {test['ssim']:.3f}", payload=metrics)
     return TrainResult(out, len(history), metrics, history)
+
+
+def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
+                mask: torch.Tensor | None, beta: float, amp: bool = False,
+                cancel: CancelToken | None = None) -> float:
+    """One pass over ``batches`` (anything yielding ``Batch``); returns the mean loss."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in batches:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        device_type = batch.target.device.type
+        with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp):
+            outp = model(model_input(model, batch))
+            loss, _, _ = vae_loss(outp, batch.target, mask, beta)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * batch.target.shape[0]
+        count += batch.target.shape[0]
+    return total / max(count, 1)
 
 
 def _save_state(out: Path, model: HookedModel, opt: torch.optim.Optimizer, sched: Any,

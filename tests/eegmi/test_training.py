@@ -21,7 +21,7 @@ from eegmi.training.metrics import mae, mse, ssim
 from eegmi.training.prepare import prepare_data
 
 
-def tiny_data(n_trials: int = 10, frames: int = 40, seed: int = 0) -> EEGData:
+def tiny_data(n_trials: int = 10, frames: int = 20, seed: int = 0) -> EEGData:
     """Smooth random electrode frames: ``n_trials * frames`` frames of 32 channels."""
     rng = np.random.default_rng(seed)
     n = n_trials * frames
