@@ -75,8 +75,11 @@ def test_deap_python2_style_strings(tmp_path) -> None:
             return (np._core.multiarray._reconstruct, (np.ndarray, (0,), "b"), state)
 
     path = tmp_path / "s01.dat"
-    with open(path, "wb") as fh:
-        pickle.dump({"data": Py2Array(), "labels": np.zeros((1, 4))}, fh, protocol=2)
+    blob = pickle.dumps({"data": Py2Array(), "labels": np.zeros((1, 4))}, protocol=2)
+    # the DEAP originals name numpy 1's module path
+    old_name = blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert old_name != blob
+    path.write_bytes(old_name)
     eeg, labels = read_deap_file(path)
     np.testing.assert_allclose(eeg[0], raw[0, :32], rtol=1e-6)
     assert labels.shape == (1, 4)
