@@ -120,7 +120,7 @@ class TopomapOperator:
     def __init__(self, montage: Montage, size: int = 40, method: str = "cubic") -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown topomap method {method!r}; use one of {', '.join(METHODS)}")
-        if int(size) != size or size < MIN_SIZE:
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < MIN_SIZE:
             raise ConfigError(f"topomap size must be an integer >= {MIN_SIZE}, got {size!r}")
         size = int(size)
         n = montage.n_channels
@@ -322,7 +322,7 @@ def get_operator(montage: str | Montage = "biosemi32", size: int = 40,
     if method not in METHODS:
         raise ConfigError(f"unknown topomap method {method!r}; use one of {', '.join(METHODS)}")
     mont = montage if isinstance(montage, Montage) else get_montage(montage)
-    key = (mont.key(), int(size), method)
+    key = (mont.key(), size, method)
     with _CACHE_LOCK:
         op = _CACHE.get(key)
         if op is None:
