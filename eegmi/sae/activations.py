@@ -142,6 +142,15 @@ def splice(model: nn.Module, name: str, fn: Callable[[torch.Tensor], torch.Tenso
         handle.remove()
 
 
+def frame_ids(batch: Any, start: int, n: int) -> np.ndarray:
+    """Dataset frame indices ``(n,)`` of a batch: ``batch.index`` when the batch carries
+    it (``TopomapBatches``), else positions ``start .. start+n-1`` in the stream."""
+    index = getattr(batch, "index", None)
+    if index is not None:
+        return np.asarray(index, dtype=np.int64)[:n]
+    return np.arange(start, start + n, dtype=np.int64)
+
+
 @dataclass
 class ActivationSet:
     """Activation vectors extracted from a model.
@@ -151,7 +160,7 @@ class ActivationSet:
     x
         ``(N, d)`` float32 vectors.
     frame
-        ``(N,)`` int64 index of the frame (position in the batch stream) each vector came from.
+        ``(N,)`` int64 frame each vector came from (see :func:`frame_ids`).
     position
         ``(N,)`` int64 flat spatial position (row * W + col) in spatial mode, else None.
     layer_shape
@@ -171,7 +180,7 @@ class ActivationSet:
 
     @property
     def n_frames(self) -> int:
-        return int(self.frame.max()) + 1 if self.frame.size else 0
+        return int(np.unique(self.frame).size)
 
 
 def gradcam_target(hook: str, out: Any) -> torch.Tensor:
@@ -250,7 +259,7 @@ def collect_activations(
         b = acts.shape[0]
         vec = to_vectors(acts, mode).float().cpu().numpy()
         per = positions_per_frame(layer_shape, mode)
-        frames.append(np.repeat(np.arange(seen, seen + b, dtype=np.int64), per))
+        frames.append(np.repeat(frame_ids(batch, seen, b), per))
         positions.append(np.tile(np.arange(per, dtype=np.int64), b))
         xs.append(vec)
         seen += b

@@ -37,7 +37,7 @@ from torch import nn
 from eegmi.errors import DataError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.paths import atomic_path
-from eegmi.sae.activations import capture, model_input, positions_per_frame, to_vectors
+from eegmi.sae.activations import capture, frame_ids, model_input, positions_per_frame, to_vectors
 from eegmi.sae.model import SparseAutoencoder
 
 N_BINS = 64
@@ -52,7 +52,8 @@ class FeatureGallery:
     frequency, mean_activation, mean_when_active, max_activation, selectivity
         ``(F,)`` float64.
     top_frames, top_values
-        ``(F, k)`` int64 frame indices (stream order; -1 when fewer frames) and float32
+        ``(F, k)`` int64 frame indices (dataset indices when the batches carry them, else
+        stream order; -1 when fewer frames) and float32
         activations, best first.
     top_positions
         ``(F, k)`` int64 flat position of the maximum (spatial mode) or None.
@@ -151,8 +152,9 @@ class FeatureAccumulator:
         self.n_frames = 0
 
     @torch.no_grad()
-    def update(self, f: torch.Tensor) -> None:
-        """Add feature activations ``(B * positions, F)`` of the next ``B`` frames."""
+    def update(self, f: torch.Tensor, frames: np.ndarray | None = None) -> None:
+        """Add feature activations ``(B * positions, F)`` of the next ``B`` frames
+        (dataset indices ``frames (B,)``; stream positions when None)."""
         f = f.detach().float().cpu()
         nf = f.shape[1]
         b = f.shape[0] // self.p
@@ -164,7 +166,8 @@ class FeatureAccumulator:
         self.vmax = torch.maximum(self.vmax, bmax)
         per_frame = f.reshape(b, self.p, nf)
         fmax, fpos = per_frame.max(1)  # (B, F)
-        frame_ids = torch.arange(self.n_frames, self.n_frames + b)
+        ids = (torch.arange(self.n_frames, self.n_frames + b) if frames is None
+               else torch.as_tensor(np.asarray(frames, dtype=np.int64)))
         if self.maps is not None:
             best_v, best_b = fmax.max(0)
             better = best_v > self.top_v[:, 0]
@@ -172,10 +175,10 @@ class FeatureAccumulator:
             if idx.numel():
                 self.maps[idx] = per_frame[best_b[idx], :, idx]
         vals = torch.cat([self.top_v, fmax.t()], 1)
-        frames = torch.cat([self.top_f, frame_ids.expand(nf, b)], 1)
+        cand = torch.cat([self.top_f, ids.expand(nf, b)], 1)
         poss = torch.cat([self.top_p, fpos.t()], 1)
         self.top_v, order = vals.topk(self.k, dim=1)
-        self.top_f = frames.gather(1, order)
+        self.top_f = cand.gather(1, order)
         self.top_p = poss.gather(1, order)
         self._histogram(f, active, bmax)
         self.n_inputs += f.shape[0]
@@ -321,7 +324,7 @@ def feature_gallery(
         layer_shape = tuple(acts.shape[1:])
         if acc is None:
             acc = FeatureAccumulator(sae.config.n_features, top_k, positions_per_frame(layer_shape, mode))
-        acc.update(f)
+        acc.update(f, frame_ids(batch, acc.n_frames, inp.shape[0]))
         yield Progress(i + 1, n_total, f"gallery: {acc.n_frames} frames")
         if acc.n_frames >= max_frames:
             break
