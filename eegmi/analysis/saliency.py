@@ -291,7 +291,7 @@ class SaliencyResult:
                                "n_inputs": int(self.values.shape[0]), "methods": {}}
         for method, el in self.electrodes.items():
             mean_abs = np.abs(el).mean(axis=0)
-            order = np.argsort(-mean_abs)[:5]
+            order = [i for i in np.argsort(-mean_abs)[:5] if mean_abs[i] > 0]
             entry: dict[str, Any] = {
                 "electrodes": {n: float(v) for n, v in zip(self.ch_names, el.mean(axis=0), strict=True)},
                 "top_electrodes": [self.ch_names[i] for i in order],

@@ -122,7 +122,7 @@ def test_gradcam_and_saliency_job_shapes():
     assert res.electrodes["saliency"].shape == (3, N_EL)
     js = res.to_json()
     assert set(js["methods"]) == {"gradcam", "saliency"}
-    assert len(js["methods"]["saliency"]["top_electrodes"]) == 5
+    assert 1 <= len(js["methods"]["saliency"]["top_electrodes"]) <= 5
     with pytest.raises(ConfigError):
         attribute_images(model, pipe, op.render(v), "gradcam", Target.latent(0),
                          options=AttributionOptions(layer="nope"))
