@@ -99,3 +99,15 @@ def test_cli_errors_are_one_line(ckpt, capsys, tmp_path, argv, needle):
     assert code == 2 and out == ""
     assert err.startswith("eegmi: error:") and len(err.strip().splitlines()) == 1
     assert needle in err
+
+
+def test_data_frames_are_scaled_and_used(ckpt, capsys, tmp_path):
+    frames = np.random.default_rng(0).normal(0.0, 0.5, size=(90, 32)).astype(np.float32)
+    path = tmp_path / "frames.npy"
+    np.save(path, frames)
+    res = _json(capsys, ["analyze", "linearity", str(ckpt), "--data", str(path), "--inputs", "80",
+                         "--set-sizes", "2", "--n-sets", "1"])
+    assert res["source"] == "frames" and res["n_inputs"] == 80
+    code = main(["analyze", "linearity", str(ckpt), "--data", str(tmp_path / "none.npy")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "none.npy" in err and len(err.strip().splitlines()) == 1
