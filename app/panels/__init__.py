@@ -35,6 +35,10 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("activations", "Activations", "app.panels.activations", "ActivationsPanel", R),
     PanelSpec("latents", "Latents", "app.panels.latents", "LatentsPanel", B),
     PanelSpec("training", "Training", "app.panels.training", "TrainingPanel", B),
+    PanelSpec("propagation", "Propagation", "app.panels.propagation", "PropagationPanel", B),
+    PanelSpec("spectra", "Eigenspectra", "app.panels.spectra", "SpectraPanel", B),
+    PanelSpec("saliency", "Saliency", "app.panels.saliency", "SaliencyPanel", B),
+    PanelSpec("sae", "SAE features", "app.panels.sae_gallery", "SaeGalleryPanel", B),
 )
 
 
