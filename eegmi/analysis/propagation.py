@@ -132,25 +132,29 @@ def forward_cache(
     return {name: np.concatenate(chunks[name], axis=0) for name in names}
 
 
-def unit_magnitude(response: np.ndarray) -> np.ndarray:
+def unit_magnitude(response: np.ndarray, unit: str = "channel") -> np.ndarray:
     """Per-unit response magnitude.
 
-    A unit is a channel for conv maps (``(..., C, h, w)`` -> max |.| over space, since a
-    channel "responds" when any position does) and a neuron for vectors.
+    With ``unit="channel"`` a conv map's unit is a channel (``(n, C, h, w)`` -> max |.|
+    over space, since a channel "responds" when any position does); with
+    ``unit="neuron"`` every ``(c, y, x)`` activation is its own unit.  Vector layers
+    are per neuron either way.
 
     Parameters
     ----------
     response
-        ``(..., C, h, w)`` or ``(..., D)``.
+        ``(n, C, h, w)`` or ``(n, D)``.
 
     Returns
     -------
-    ``(..., U)`` non-negative magnitudes.
+    ``(n, U)`` non-negative magnitudes.
     """
+    if unit not in ("channel", "neuron"):
+        raise ConfigError(f"unit must be 'channel' or 'neuron', got {unit!r}")
     r = np.abs(response)
-    if response.ndim >= 4:
-        return r.reshape(*r.shape[:-2], -1).max(axis=-1)
-    return r
+    if r.ndim >= 4 and unit == "channel":
+        return r.reshape(*r.shape[:2], -1).max(axis=-1)
+    return r.reshape(r.shape[0], -1)
 
 
 def selectivity_index(mag: np.ndarray) -> np.ndarray:
@@ -236,6 +240,7 @@ class PropagationResult:
     sweep_norm: dict[str, np.ndarray] = field(default_factory=dict)
     latent_name: str = "latent.mu"
     latent_matrix: np.ndarray | None = None
+    unit: str = "channel"
 
     def layer_summary(self) -> list[dict[str, Any]]:
         """Per layer: units, mono/poly/dead counts, mean selectivity, amplitude linearity."""
@@ -263,6 +268,7 @@ class PropagationResult:
             "amplitudes": [float(a) for a in self.amplitudes],
             "ref_amplitude": self.ref_amplitude,
             "threshold": self.threshold,
+            "unit": self.unit,
             "layers": self.layer_summary(),
             "latent_name": self.latent_name,
         }
@@ -322,6 +328,7 @@ def propagation(
     names: Sequence[str] | None = None,
     threshold: float = 0.5,
     batch_size: int = 512,
+    unit: str = "channel",
     cancel: CancelToken | None = None,
 ) -> Job[PropagationResult]:
     """One-hot propagation sweep through all hook points (a job generator).
@@ -340,6 +347,8 @@ def propagation(
         Relative threshold for :func:`responsive_counts`.
     batch_size
         Rows per forward pass; the default runs all 32 one-hots x a few amplitudes at once.
+    unit
+        ``"channel"`` (conv channels are the units) or ``"neuron"`` (every activation).
 
     Returns (as the job's result)
     -----------------------------
@@ -348,6 +357,7 @@ def propagation(
     amps = np.asarray(list(amplitudes), dtype=np.float32)
     if amps.size == 0:
         raise ConfigError("propagation needs at least one amplitude")
+    unit_magnitude(np.zeros((1, 1)), unit)  # validate before the forward pass
     if not 0.0 < threshold <= 1.0:
         raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
     hook_names = list(names) if names is not None else list(model.hook_names())
@@ -362,7 +372,7 @@ def propagation(
     ref_idx = int(np.argmin(np.abs(amps - 1.0))) if np.any(amps == 1.0) else int(np.argmax(np.abs(amps)))
     result = PropagationResult(
         ch_names=pipeline.ch_names, amplitudes=amps, ref_amplitude=float(amps[ref_idx]),
-        threshold=threshold, hook_names=hook_names, responses={}, baseline={},
+        threshold=threshold, hook_names=hook_names, responses={}, baseline={}, unit=unit,
     )
     for name in hook_names:
         a = acts[name]
@@ -370,7 +380,7 @@ def propagation(
         resp = (a[1:] - base[None]).reshape(amps.size, n, *a.shape[1:])
         result.baseline[name] = base
         result.responses[name] = resp
-        mag = unit_magnitude(resp[ref_idx])
+        mag = unit_magnitude(resp[ref_idx], unit)
         result.unit_response[name] = mag
         result.selectivity[name] = selectivity_index(mag)
         result.n_responsive[name] = responsive_counts(mag, threshold)

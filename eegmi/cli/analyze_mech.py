@@ -32,6 +32,8 @@ def register_analyze(sub: Any) -> None:
                    help="one-hot amplitudes to sweep (default 1.0)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="a unit responds to an electrode above this fraction of its peak (0.5)")
+    p.add_argument("--units", choices=("channel", "neuron"), default="channel",
+                   help="conv units: whole channels (default) or single activations")
     _common(p, data=False)
     p.set_defaults(func=run_propagation)
 
@@ -218,7 +220,7 @@ def run_propagation(args: argparse.Namespace) -> dict[str, Any]:
 
     loaded, pipe = _load(args.model, args.device)
     res = _run(propagation(loaded.model, pipe, args.amplitudes, threshold=args.threshold,
-                           batch_size=args.batch_size), "propagation")
+                           batch_size=args.batch_size, unit=args.units), "propagation")
     result = {"model": loaded.name, **res.to_json()}
     if args.out:
         plt = _plt()

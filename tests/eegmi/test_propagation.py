@@ -126,6 +126,11 @@ def test_propagation_matches_single_forward_passes():
                                        atol=1e-5)
     conv = res.unit_response["enc.conv1"]
     assert conv.shape == (N_EL, 4)
+    neurons = run_job(propagation(model, pipe, names=["enc.conv1"], unit="neuron"))
+    assert neurons.unit_response["enc.conv1"].shape == (N_EL, 4 * 8 * 8)
+    assert neurons.to_json()["unit"] == "neuron"
+    np.testing.assert_allclose(neurons.unit_response["enc.conv1"].reshape(N_EL, 4, -1).max(-1),
+                               conv, rtol=1e-6)
     summary = {row["layer"]: row for row in res.layer_summary()}
     assert summary["enc.conv1"]["units"] == 4
     row = summary["latent.mu"]
@@ -178,6 +183,8 @@ def test_propagation_cancel_and_bad_options():
         run_job(propagation(tiny_vae(), InputPipeline("vae", op), cancel=token))
     with pytest.raises(ConfigError):
         run_job(propagation(tiny_vae(), InputPipeline("vae", op), amplitudes=[]))
+    with pytest.raises(ConfigError):
+        run_job(propagation(tiny_vae(), InputPipeline("vae", op), unit="pixel"))
 
 
 def test_affine_r2():
