@@ -46,6 +46,20 @@ def _overridden(args: argparse.Namespace) -> Any:
     return ExperimentConfig.from_dict(d, exp.path)
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The canonical ``eegmi train`` command that reproduces this run (for the model card)."""
+    parts = ["eegmi", "train", "--experiment", args.experiment]
+    for flag in ("data", "epochs", "out", "seed", "batch_size", "max_frames", "device"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts += ["--" + flag.replace("_", "-"), str(value)]
+    if args.weights_dtype != "float32":
+        parts += ["--weights-dtype", args.weights_dtype]
+    if args.resume:
+        parts.append("--resume")
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -56,7 +70,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(cpu_threads())
     out = Path(args.out or Path("runs") / exp.name)
     data = load_dataset(exp.data.source, montage=exp.data.montage)
-    command = "eegmi " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line(args)
     bar = ProgressBar(f"train {exp.name}")
     as_json = bool(getattr(args, "json", False))
 
