@@ -108,8 +108,6 @@ def _attr_options(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- helpers
-
-
 def _run(job: Job[Any], label: str) -> Any:
     bar = ProgressBar(label)
     try:
@@ -204,17 +202,12 @@ def _write_out(out: Path, stem: str, result: dict[str, Any], arrays: dict[str, n
 
 
 def _plt() -> Any:
-    import matplotlib
+    from eegmi.cli.analyze import _pyplot  # Agg backend, set once for all analyses
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _pyplot()
 
 
 # ---------------------------------------------------------------- commands
-
-
 def run_propagation(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.analysis.propagation import propagation
 
