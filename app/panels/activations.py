@@ -131,11 +131,17 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.shared_scale.setToolTip("One colour range for all layers instead of one per layer")
         self.difference = QtWidgets.QCheckBox("Difference from baseline")
         self.difference.setToolTip("Current input minus the reference input (zero or dataset mean)")
+        self.baseline_box = QtWidgets.QComboBox()
+        self.baseline_box.addItems(["zero", "mean"])
+        self.baseline_box.setToolTip("Reference input: all-zero electrodes or the dataset's mean frame")
+        self.baseline_box.setCurrentText(str(getattr(self.session, "baseline", "zero")))
+        self.baseline_box.currentTextChanged.connect(self._on_baseline_choice)
         self.baseline_label = QtWidgets.QLabel("")
         self.shared_scale.toggled.connect(self.redraw)
         self.difference.toggled.connect(self._on_difference_toggled)
         bar.addWidget(self.shared_scale)
         bar.addWidget(self.difference)
+        bar.addWidget(self.baseline_box)
         bar.addWidget(self.baseline_label)
         bar.addStretch(1)
         outer.addLayout(bar)
@@ -222,6 +228,11 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.baseline_label.setText(f"baseline: {getattr(self.session, 'baseline', '?')}")
         if self.difference.isChecked():
             self.redraw()
+
+    def _on_baseline_choice(self, which: str) -> None:
+        if getattr(self.session, "baseline", which) != which and hasattr(self.session, "set_baseline"):
+            self.baseline_label.setText("baseline: computing…")
+            self.session.set_baseline(which)
 
     def _on_model_changed(self) -> None:
         self.result = None

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
+from types import SimpleNamespace
+
 import numpy as np
+import PySide6
 import pytest
+import torch
 from PySide6 import QtCore
 
 from app.panels.activations import ActivationsPanel, layer_arrays
+from app.session import Session
 from app.widgets.mosaic import as_maps, finite_range, layout_for, tile
-from eegmi.inference import ForwardResult
+from eegmi.inference import ForwardResult, Inference
+from eegmi.models.config import ModelConfig
+from eegmi.models.vae import build_model
+
+# PySide6 6.12.0 on Python 3.11 drops one reference to None on each call of a Python
+# override of QGraphicsItem.itemChange (every pyqtgraph item has one), so after enough
+# repaints the interpreter aborts with "deallocating None" (6.11.3 does not do this).
+# Until the project pins another PySide6, make None/True/False immortal for this
+# process, as Python 3.12 does for every singleton.
+if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
+    for _singleton in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(_singleton)).value += 1 << 40
 
 
 class FakeSession(QtCore.QObject):
-    """Just the session signals/attributes the panel uses (no model, no worker)."""
+    """Just the signals/attributes the panel reads, for hand-made ForwardResults."""
 
     forward_ready = QtCore.Signal(object)
     baseline_ready = QtCore.Signal(object)
@@ -35,12 +53,24 @@ SHAPES = {
 
 
 def make_result(seed: int) -> ForwardResult:
+    """A ForwardResult with paper-size random activations."""
     rng = np.random.default_rng(seed)
     acts = {k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()}
     img = rng.random((40, 40)).astype(np.float32)
     return ForwardResult(values=rng.random(32).astype(np.float32), image=img, model_input=img,
                          activations=acts, recon=acts["out"][0], mu=acts["latent.mu"],
                          logvar=acts["latent.logvar"], mse=0.0, ssim=1.0)
+
+
+def attach_tiny_model(session: Session, kind: str = "vae") -> None:
+    """Put a tiny untrained model into a real Session (as a loaded checkpoint would)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(kind=kind, latent_dim=8 if kind == "vae" else 32, filters=(4, 8, 8))
+    loaded = SimpleNamespace(model=build_model(cfg), config=cfg, operator=session.operator,
+                             injection_config=None, scaler=None)
+    session.model, session.model_name = loaded, f"tiny-{kind}"
+    session.inference = Inference(loaded, session.operator, "cpu")
+    session.model_changed.emit()
 
 
 def test_tile_places_each_channel_at_its_origin() -> None:
@@ -165,3 +195,46 @@ def test_layer_checkboxes_hide_layers(panel) -> None:
 def test_as_maps_shapes() -> None:
     assert as_maps(np.zeros(5)).shape == (5, 1, 1)
     assert as_maps(np.zeros((4, 6))).shape == (1, 4, 6)
+
+
+@pytest.fixture
+def real(qtbot):
+    session = Session()
+    attach_tiny_model(session)
+    p = ActivationsPanel(session)
+    qtbot.addWidget(p)
+    p.resize(800, 800)
+    p.show()
+    yield p, session
+    session.shutdown()
+
+
+def test_real_session_forward_and_baseline_difference(real, qtbot) -> None:
+    p, session = real
+    values = np.zeros(32, np.float32)
+    values[session.operator.montage.index("Cz")] = 1.0  # a one-hot click on Cz
+    with qtbot.waitSignal(session.baseline_ready, timeout=20000):
+        p.baseline_box.setCurrentText("mean")  # no data loaded: the mean falls back to zeros
+        session.set_baseline("zero")
+    with qtbot.waitSignal(session.forward_ready, timeout=20000):
+        session.set_values(values)
+    expected = session.inference.forward_values(values)
+    base = session.inference.forward_values(np.zeros(32, np.float32))
+    for name in ("enc.act1", "enc.act3", "dec.act2"):
+        np.testing.assert_allclose(p.layer_image(name), tile(
+            expected.activations[name], layout_for(expected.activations[name].shape)), atol=1e-6)
+    p.difference.setChecked(True)
+    for name in ("enc.act2", "latent.mu", "out"):
+        diff = expected.activations[name] - base.activations[name]
+        np.testing.assert_allclose(p.layer_image(name), tile(diff, layout_for(diff.shape)), atol=1e-6)
+        assert np.abs(diff).max() > 0  # the injected signal changed every layer
+
+
+def test_decoder_only_model_shows_input_vector(real, qtbot) -> None:
+    p, session = real
+    attach_tiny_model(session, "decoder")
+    values = np.linspace(0, 1, 32).astype(np.float32)
+    with qtbot.waitSignal(session.forward_ready, timeout=20000):
+        session.set_values(values)
+    assert "enc.act1" not in p.visible_layers() and "latent.z" in p.visible_layers()
+    np.testing.assert_allclose(p.layer_image("latent.z"), values[None, :], atol=1e-6)

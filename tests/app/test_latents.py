@@ -1,98 +1,64 @@
-"""Latent sliders panel driving a real (tiny) decoder through the model worker."""
+"""Latent sliders panel driving a real (tiny) decoder through the real Session and worker."""
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from types import SimpleNamespace
 
 import numpy as np
+import PySide6
 import pytest
 import torch
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.panels.latents import LatentsPanel, latent_of
-from app.worker import ModelWorker
+from app.session import Session
+from eegmi.data.montage import DEAP_CHANNELS
+from eegmi.data.preprocess import ClipScaler
+from eegmi.data.recording import EEGData
 from eegmi.inference import Inference
 from eegmi.models.config import ModelConfig
 from eegmi.models.vae import build_model
 
+# PySide6 6.12.0 on Python 3.11 drops one reference to None on each call of a Python
+# override of QGraphicsItem.itemChange (every pyqtgraph item has one), so after enough
+# repaints the interpreter aborts with "deallocating None" (6.11.3 does not do this).
+# Until the project pins another PySide6, make None/True/False immortal for this
+# process, as Python 3.12 does for every singleton.
+if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
+    for _singleton in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(_singleton)).value += 1 << 40
+
 N = 32
-CH = tuple(f"E{i}" for i in range(N))
 
 
-class _Operator:
-    """A fixed random electrodes->image matrix (the panel never looks inside)."""
-
-    def __init__(self) -> None:
-        rng = np.random.default_rng(0)
-        self.matrix = (rng.random((40 * 40, N)) / N).astype(np.float32)
-        self.montage = SimpleNamespace(n_channels=N, ch_names=CH)
-        self.head_mask = np.ones((40, 40), bool)
-
-    def render(self, values: np.ndarray) -> np.ndarray:
-        return (values @ self.matrix.T).reshape(*np.shape(values)[:-1], 40, 40)
-
-    def render_torch(self, values: torch.Tensor) -> torch.Tensor:
-        return (values @ torch.from_numpy(self.matrix).T).reshape(-1, 1, 40, 40)
+def attach_tiny_model(session: Session, kind: str, latent_dim: int) -> None:
+    """Put a tiny untrained model into a real Session (as a loaded checkpoint would)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(kind=kind, latent_dim=latent_dim if kind == "vae" else N, filters=(4, 8, 8))
+    loaded = SimpleNamespace(model=build_model(cfg), config=cfg, operator=session.operator,
+                             injection_config=None, scaler=ClipScaler(lo=-2.0, hi=2.0))
+    session.model, session.model_name = loaded, f"tiny-{kind}"
+    session.inference = Inference(loaded, session.operator, "cpu")
+    session.model_changed.emit()
 
 
-class _Scaler:
-    def transform(self, x):
-        return np.clip(np.asarray(x, np.float32), 0, 1)
-
-
-class Session(QtCore.QObject):
-    """The Session attributes/signals the panel uses, on a real ModelWorker."""
-
-    model_changed = QtCore.Signal()
-    data_changed = QtCore.Signal()
-    forward_ready = QtCore.Signal(object)
-    decode_ready = QtCore.Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.worker = ModelWorker()
-        self.worker.finished.connect(self._done)
-        self.operator = _Operator()
-        self.model = self.inference = self.data = None
-        self.scaler = _Scaler()
-
-    def set_model(self, kind: str, latent_dim: int) -> None:
-        torch.manual_seed(0)
-        cfg = ModelConfig(kind=kind, latent_dim=latent_dim if kind == "vae" else N,
-                          filters=(4, 8, 8))
-        self.model = SimpleNamespace(model=build_model(cfg), config=cfg, operator=self.operator,
-                                     injection_config=None)
-        self.inference = Inference(self.model, self.operator, "cpu")
-        self.model_changed.emit()
-
-    def set_data(self) -> None:
-        rng = np.random.default_rng(1)
-        self.data = SimpleNamespace(values=rng.random((64, N)).astype(np.float32), n_frames=64)
-        self.data_changed.emit()
-
-    def forward(self, values) -> None:
-        inf = self.inference
-        self.worker.submit(lambda: inf.forward_values(values), kind="forward", key="forward")
-
-    def request_decode(self, z) -> int:
-        inf, zz = self.inference, np.asarray(z, np.float32).copy()
-        return self.worker.submit(lambda: inf.decode(zz), kind="decode", key="decode")
-
-    def _done(self, _rid, kind, result) -> None:
-        if kind == "decode":
-            self.decode_ready.emit(result)
-        elif kind == "forward":
-            self.forward_ready.emit(result)
-
-    def state(self) -> dict:
-        return {"model": "tiny"}
+def attach_data(session: Session) -> None:
+    rng = np.random.default_rng(1)
+    n = 64
+    session.data = EEGData(values=rng.normal(size=(n, N)).astype(np.float32),
+                           ch_names=tuple(DEAP_CHANNELS), sfreq=128.0,
+                           subject=np.zeros(n, np.int16), trial=np.zeros(n, np.int32))
+    session.data_name = "random"
+    session.data_changed.emit()
 
 
 @pytest.fixture
 def session(qtbot):
     s = Session()
     yield s
-    s.worker.stop()
+    s.shutdown()
 
 
 def make_panel(qtbot, session, kind="vae", d=32):
@@ -100,7 +66,7 @@ def make_panel(qtbot, session, kind="vae", d=32):
     qtbot.addWidget(panel)
     panel.resize(700, 500)
     panel.show()
-    session.set_model(kind, d)
+    attach_tiny_model(session, kind, d)
     return panel
 
 
@@ -153,7 +119,7 @@ def test_reset_randomise_and_set_from_input(qtbot, session) -> None:
     panel = make_panel(qtbot, session, d=27)
     assert len(panel.sliders) == 27
     with qtbot.waitSignal(panel.stats_ready, timeout=10000):
-        session.set_data()
+        attach_data(session)
     lo, hi = panel.ranges()
     assert np.all(hi > lo)
     np.testing.assert_allclose((lo + hi) / 2, panel.mean, atol=1e-5)
@@ -169,9 +135,9 @@ def test_reset_randomise_and_set_from_input(qtbot, session) -> None:
     panel.reset_button.click()
     np.testing.assert_allclose(panel.z(), panel.mean, atol=1e-3 * panel.std.min())
 
-    values = session.data.values[7]
+    values = session.frame_values(7)
     with qtbot.waitSignal(session.forward_ready, timeout=10000) as blocker:
-        session.forward(values)
+        session.set_values(values)
     mu = latent_of(blocker.args[0])
     assert [m.value for m in panel.markers] == pytest.approx(mu.tolist())
     panel.from_input_button.click()
@@ -184,7 +150,7 @@ def test_reset_randomise_and_set_from_input(qtbot, session) -> None:
 
 def test_decoder_only_sliders_are_electrodes(qtbot, session) -> None:
     panel = make_panel(qtbot, session)
-    session.set_model("decoder", N)
-    assert panel.names == list(CH)
-    session.set_model("vae", 27)
+    attach_tiny_model(session, "decoder", N)
+    assert panel.names == list(DEAP_CHANNELS)
+    attach_tiny_model(session, "vae", 27)
     assert len(panel.sliders) == 27 and panel.names[-1] == "z26"

@@ -1,0 +1,226 @@
+"""GUI latency: click-to-repaint of every activation grid, and decoder repaints during a drag.
+
+Runs offscreen with the paper-size model (bundled E3 when present, else an
+untrained paper-size ConvVAE saved to a temporary checkpoint).
+
+Measured, for the real panels (one mosaic ImageItem per layer, levels
+precomputed, ``setImage(..., autoLevels=False)``):
+
+* ``click``: from ``session.set_values`` (what a scalp click calls) until the
+  forward result has been applied to the activations and latent panels and
+  every grid has been repainted (``widget.repaint()``), p50/p95 in ms; the
+  GUI-thread part alone (``forward_ready`` emitted -> repainted) is reported
+  separately because it is what must fit in one 16 ms frame.
+* ``drag``: many slider value changes in a row (a mouse drag); decoded images
+  repainted per second, and slider events handled per second.
+
+Naive baseline, same run, same forward results: one ImageItem per channel,
+all recreated on every update with auto levels.  ``speedup`` = naive / panel.
+
+Usage: ``python benchmarks/gui_latency.py [--quick]``; the last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+import PySide6  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from app.panels.activations import ActivationsPanel, layer_arrays  # noqa: E402
+from app.panels.latents import LatentsPanel  # noqa: E402
+from app.session import Session  # noqa: E402
+from app.widgets.mosaic import as_maps  # noqa: E402
+
+# PySide6 6.12.0 on Python 3.11 drops one reference to None on each call of a Python
+# override of QGraphicsItem.itemChange (every pyqtgraph item has one), so after enough
+# repaints the interpreter aborts with "deallocating None" (6.11.3 does not do this).
+# Until the project pins another PySide6, make None/True/False immortal for this
+# process, as Python 3.12 does for every singleton.
+if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
+    for _singleton in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(_singleton)).value += 1 << 40
+
+
+class NaiveGrids(QtWidgets.QWidget):
+    """The obvious implementation: one ViewBox + ImageItem per channel, rebuilt per update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        lay = QtWidgets.QVBoxLayout(self)
+        self.view = pg.GraphicsLayoutWidget()
+        lay.addWidget(self.view)
+
+    def set_result(self, result) -> None:
+        self.view.clear()
+        for row, (_name, arr) in enumerate(layer_arrays(result).items()):
+            sub = self.view.addLayout(row=row, col=0)
+            for k, m in enumerate(as_maps(arr)):
+                vb = sub.addViewBox(row=k // 16, col=k % 16, lockAspect=True)
+                vb.addItem(pg.ImageItem(m))  # auto levels per channel
+
+
+def wait_until(app: QtWidgets.QApplication, cond, timeout_s: float = 120.0) -> None:
+    end = time.perf_counter() + timeout_s
+    while not cond():
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        if time.perf_counter() > end:
+            raise TimeoutError("timed out waiting for the GUI")
+
+
+def paper_model_path(tmp: Path) -> tuple[str, str]:
+    """A model spec for ``Session.set_model``: bundled E3, else an untrained paper-size VAE."""
+    from eegmi.training.checkpoint import resolve_model
+
+    try:
+        resolve_model("E3")
+        return "E3", "bundled E3"
+    except Exception:  # noqa: BLE001 - no bundled model in this checkout
+        pass
+    import torch
+
+    from eegmi.data.preprocess import ClipScaler
+    from eegmi.models.config import ModelConfig
+    from eegmi.models.vae import build_model
+    from eegmi.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig())
+    save_checkpoint(tmp / "untrained", model, {
+        "scaler": ClipScaler(lo=-1.0, hi=1.0).to_dict(), "montage": {"name": "biosemi32"},
+        "operator": {"size": 40, "method": "cubic"}, "injection": {}})
+    return str(tmp / "untrained"), "untrained paper-size ConvVAE"
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs) * 1e3, q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="few clicks and drag steps")
+    args = ap.parse_args()
+    n_clicks, n_drag = (15, 60) if args.quick else (120, 400)
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    tmp = Path(tempfile.mkdtemp(prefix="eegmi-bench-"))
+    session = Session()
+    emitted: list[float] = []
+    session.forward_ready.connect(lambda _r: emitted.append(time.perf_counter()))
+    spec, model_label = paper_model_path(tmp)
+    loaded = []
+    session.model_changed.connect(lambda: loaded.append(1))
+    errors: list[str] = []
+    session.error.connect(errors.append)
+    session.set_model(spec)
+    wait_until(app, lambda: loaded or errors)
+    if errors:
+        raise SystemExit(f"gui_latency: error: {errors[0]}")
+
+    acts = ActivationsPanel(session)
+    lat = LatentsPanel(session)
+    for w, size in ((acts, (900, 900)), (lat, (700, 500))):
+        w.resize(*size)
+        w.show()
+    naive = NaiveGrids()
+    naive.resize(900, 900)
+    naive.show()
+    n = session.operator.montage.n_channels
+    rng = np.random.default_rng(0)
+
+    def click(values: np.ndarray) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        emitted.clear()
+        session.set_values(values)
+        wait_until(app, lambda: acts.result is not None and acts.result.values is not None
+                   and np.array_equal(acts.result.values, values))
+        acts.repaint()
+        lat.repaint()
+        t1 = time.perf_counter()
+        return t1 - t0, t1 - emitted[-1]
+
+    click(rng.random(n).astype(np.float32))  # warm up caches / first paint
+    total, gui, naive_gui = [], [], []
+    for _ in range(n_clicks):
+        values = np.zeros(n, np.float32)
+        values[rng.integers(n)] = 1.0  # a one-hot electrode click, as in seed 000
+        t_total, t_gui = click(values)
+        total.append(t_total)
+        gui.append(t_gui)
+        t0 = time.perf_counter()
+        naive.set_result(acts.result)
+        naive.repaint()
+        naive_gui.append(time.perf_counter() - t0)
+
+    # drag: slider events as fast as the GUI handles them, latest-wins decoding
+    decoded = [0]
+    session.decode_ready.connect(lambda _r: decoded.__setitem__(0, decoded[0] + 1))
+    slider = lat.sliders[0]
+    lo, hi = slider.minimum(), slider.maximum()
+    targets = np.linspace(lo, hi, n_drag)
+    t0 = time.perf_counter()
+    for v in targets:
+        slider.setValue(float(v))
+        app.processEvents()
+        lat.view.repaint()
+    final = lat.z()
+    wait_until(app, lambda: lat.last_decode is not None and np.allclose(lat.last_decode.z, final))
+    lat.view.repaint()
+    drag_s = time.perf_counter() - t0
+
+    # naive drag: decode synchronously on the GUI thread for every event, new item each time
+    inf = session.inference
+    nview = pg.GraphicsLayoutWidget()
+    nview.resize(400, 400)
+    nview.show()
+    n_naive = max(10, n_drag // 4)
+    t0 = time.perf_counter()
+    for v in targets[:n_naive]:
+        z = final.copy()
+        z[0] = v
+        rec = inf.decode(z).recon
+        nview.clear()
+        vb = nview.addViewBox(lockAspect=True)
+        vb.addItem(pg.ImageItem(rec))
+        nview.repaint()
+    naive_rate = n_naive / (time.perf_counter() - t0)
+    rate = decoded[0] / drag_s
+
+    gui_p50, naive_p50 = pct(gui, 50), pct(naive_gui, 50)
+    out = {
+        "benchmark": "gui_latency",
+        "model": model_label,
+        "device": session.device,
+        "quick": args.quick,
+        "layers": acts.visible_layers(),
+        "clicks": n_clicks,
+        "click_to_repaint_ms": {"p50": pct(total, 50), "p95": pct(total, 95)},
+        "gui_apply_repaint_ms": {"p50": gui_p50, "p95": pct(gui, 95)},
+        "frame_budget_ms": 16.0,
+        "gui_within_frame_fraction": float(np.mean(np.asarray(gui) < 0.016)),
+        "naive_apply_repaint_ms": {"p50": naive_p50, "p95": pct(naive_gui, 95)},
+        "click_speedup_vs_naive": naive_p50 / gui_p50,
+        "drag": {"slider_events": n_drag, "seconds": drag_s,
+                 "slider_events_per_s": n_drag / drag_s,
+                 "decoder_repaints": decoded[0], "decoder_repaints_per_s": rate,
+                 "naive_sync_repaints_per_s": naive_rate,
+                 "ratio_vs_naive": rate / naive_rate},
+    }
+    session.shutdown()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
