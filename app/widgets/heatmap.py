@@ -1,0 +1,121 @@
+"""A labelled heat map (rows x columns) whose rows can be clicked.
+
+Used for the propagation matrix: electrodes on the rows, labelled by name on
+the left axis, units on the columns.  Row 0 is drawn at the top.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from app.widgets.mosaic import finite_range
+
+
+class HeatmapWidget(pg.GraphicsLayoutWidget):
+    """Image of a ``(rows, cols)`` matrix with row names and a colour bar.
+
+    Signals
+    -------
+    rowClicked(int row)
+        A left click anywhere on a row of the matrix.
+    hovered(int row, int col, float value)
+    """
+
+    rowClicked = QtCore.Signal(int)
+    hovered = QtCore.Signal(int, int, float)
+
+    def __init__(self, cmap: str = "viridis", parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.plot = self.addPlot(row=0, col=0)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.invertY(True)  # first row on top
+        self.plot.getAxis("left").setStyle(tickFont=_small_font())
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get(cmap),
+                                   interactive=False)
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.matrix: np.ndarray | None = None
+        self.row_names: list[str] = []
+        self.selected_row = -1
+        self._sel = pg.PlotCurveItem(pen=pg.mkPen((255, 80, 0), width=2))
+        self.plot.addItem(self._sel)
+        self.scene().sigMouseClicked.connect(self._on_click)
+        self.scene().sigMouseMoved.connect(self._on_move)
+
+    def set_matrix(self, matrix: np.ndarray, row_names: list[str], x_label: str = "",
+                   title: str = "") -> None:
+        """Show ``matrix (rows, cols)`` with ``row_names (rows,)`` on the left axis."""
+        m = np.asarray(matrix, dtype=np.float32)
+        if m.ndim != 2 or m.shape[0] != len(row_names):
+            raise ValueError(f"matrix {m.shape} does not match {len(row_names)} row names")
+        self.matrix = m
+        self.row_names = list(row_names)
+        levels = finite_range([m])
+        self.image.setImage(m, autoLevels=False, levels=levels)
+        self.bar.setLevels(values=levels, update_items=False)
+        self.plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(row_names)]])
+        self.plot.setLabel("bottom", x_label)
+        self.plot.setTitle(title, size="9pt")
+        self.plot.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0.0)
+        self.select_row(self.selected_row if 0 <= self.selected_row < m.shape[0] else -1)
+
+    def select_row(self, row: int) -> None:
+        """Outline ``row`` (-1 clears the outline)."""
+        self.selected_row = int(row)
+        if self.matrix is None or row < 0:
+            self._sel.setData([], [])
+            return
+        w = self.matrix.shape[1]
+        self._sel.setData([0, w, w, 0, 0], [row, row, row + 1, row + 1, row])
+
+    def cell_at(self, scene_pos: QtCore.QPointF) -> tuple[int, int] | None:
+        """(row, col) of the matrix cell under a scene position, or None."""
+        if self.matrix is None:
+            return None
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = vb.mapSceneToView(scene_pos)
+        r, c = math.floor(p.y()), math.floor(p.x())
+        if 0 <= r < self.matrix.shape[0] and 0 <= c < self.matrix.shape[1]:
+            return r, c
+        return None
+
+    def row_scene_pos(self, row: int) -> QtCore.QPointF:
+        """Scene position of the middle of ``row`` (for tests and keyboard navigation)."""
+        w = 0 if self.matrix is None else self.matrix.shape[1]
+        return self.plot.getViewBox().mapViewToScene(QtCore.QPointF(w / 2.0, row + 0.5))
+
+    def _on_click(self, event: Any) -> None:
+        if event.button() != QtCore.Qt.MouseButton.LeftButton:
+            return
+        hit = self.cell_at(event.scenePos())
+        if hit is not None:
+            self.select_row(hit[0])
+            self.rowClicked.emit(hit[0])
+
+    def _on_move(self, scene_pos: QtCore.QPointF) -> None:
+        hit = self.cell_at(scene_pos)
+        if hit is None or self.matrix is None:
+            return
+        r, c = hit
+        value = float(self.matrix[r, c])
+        self.setToolTip(f"{self.row_names[r]}  unit {c}  {value:.4g}")
+        self.hovered.emit(r, c, value)
+
+
+def _small_font() -> Any:
+    from PySide6.QtGui import QFont
+
+    f = QFont()
+    f.setPointSize(7)
+    return f

@@ -1,0 +1,117 @@
+"""Propagation, eigenspectra and saliency panels on a tiny untrained ConvVAE."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import PySide6
+import pytest
+from gui_fixtures import write_tiny_data, write_tiny_model
+from PySide6 import QtCore
+
+from app.session import Session
+
+# see tests/app/test_activations.py: PySide6 6.12.0 drops a reference to None per
+# pyqtgraph itemChange call; hold spare references for this run
+if PySide6.__version__ == "6.12.0":
+    _PYSIDE_NONE_GUARD = [None] * 2_000_000
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("analysis_panels")
+    model = write_tiny_model(root / "tiny_vae", seed=3, latent=4)
+    data = write_tiny_data(root / "tiny.npz", seed=1)
+    return model, data
+
+
+@pytest.fixture
+def session(qtbot, files):
+    model, data = files
+    s = Session()
+    with qtbot.waitSignal(s.model_changed, timeout=30000):
+        s.set_model(model)
+    with qtbot.waitSignal(s.data_changed, timeout=30000):
+        s.set_data(data)
+    yield s
+    s.shutdown()
+
+
+def _pipe(session):
+    from eegmi.analysis.propagation import pipeline_for
+
+    return pipeline_for(session.model)
+
+
+def _run(job):
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _show(qtbot, widget):
+    qtbot.addWidget(widget)
+    widget.resize(1000, 650)
+    widget.show()
+    qtbot.waitExposed(widget)
+
+
+# ---- propagation -------------------------------------------------------------
+@pytest.fixture
+def prop_panel(qtbot, session):
+    from app.panels.propagation import PropagationPanel
+
+    p = PropagationPanel(session)
+    _show(qtbot, p)
+    with qtbot.waitSignal(p.result_ready, timeout=60000):
+        p.job.run_button.click()
+    return p
+
+
+def test_propagation_fills_matrix_with_the_analysis_numbers(prop_panel, session) -> None:
+    from eegmi.analysis.linearity import linearity
+    from eegmi.analysis.propagation import propagation
+
+    p = prop_panel
+    expected = _run(propagation(session.model.model, _pipe(session), (1.0,)))
+    assert p.layer_box.count() == len(expected.hook_names)
+    for layer in ("enc.act1", "latent.mu", "out"):
+        p.layer_box.setCurrentText(layer)
+        np.testing.assert_allclose(p.heatmap.matrix, expected.unit_response[layer], rtol=1e-5, atol=1e-6)
+    assert p.heatmap.row_names == list(session.operator.montage.ch_names)
+    rows = {r["layer"]: r for r in p.summary_rows()}
+    for ref in expected.layer_summary():
+        got = rows[ref["layer"]]
+        assert (got["monosemantic"], got["polysemantic"], got["dead"]) == (
+            ref["monosemantic"], ref["polysemantic"], ref["dead"])
+    # the table shows the same counts
+    i = list(rows).index("enc.act1")
+    assert int(p.table.item(i, 2).text()) == rows["enc.act1"]["monosemantic"]
+    # the linearity column is the analysis' R² on the same (random, seed 0) inputs
+    lin = _run(linearity(session.model.model, _pipe(session), n_inputs=256))
+    assert rows["enc.conv1"]["linearity_r2"] == pytest.approx(lin.r2["enc.conv1"], abs=1e-9)
+    pick = p.result["pick"]
+    assert pick is not None and f"{pick.score:.3f}" in p.pick_label.text()
+    items = p.export_items()
+    assert items["layer"] == "out" and np.array_equal(items["matrix"], p.heatmap.matrix)
+    assert p.state()["panel"] == "propagation"
+
+
+def test_clicking_a_row_injects_that_electrodes_one_hot(qtbot, prop_panel, session) -> None:
+    from eegmi.data.injection import one_hot
+
+    p = prop_panel
+    p.layer_box.setCurrentText("enc.act1")
+    row = session.operator.montage.index("Oz")
+    view = p.heatmap
+    pos = view.mapFromScene(view.row_scene_pos(row))
+    with qtbot.waitSignal(session.forward_ready, timeout=10000) as blocker:
+        qtbot.mouseClick(view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
+    expected = one_hot(session.operator.montage, "Oz")
+    np.testing.assert_array_equal(session.values, expected)
+    assert view.selected_row == row
+    # the forward pass (scalp map, activation grids) is of that one-hot input
+    np.testing.assert_allclose(blocker.args[0].values, expected)
