@@ -270,9 +270,11 @@ class CovarianceAccumulator:
         m = cov.shape[0]
         k = max(1, min(int(max_components), m))
         total = float(np.trace(cov))
-        evals = scipy.linalg.eigh(cov, eigvals_only=True, subset_by_index=[m - k, m - 1],
+        # a subset only pays off when few eigenvalues are wanted
+        subset = [m - k, m - 1] if 4 * k < m else None
+        evals = scipy.linalg.eigh(cov, eigvals_only=True, subset_by_index=subset, driver="evr",
                                   overwrite_a=True, check_finite=False)
-        ev = np.clip(evals[::-1], 0.0, None)
+        ev = np.clip(evals[::-1][:k], 0.0, None)
         return _finish(ev, total, self.n, self.n_features, self.n_kept, self.stride,
                        "covariance", fit_range, strict, path)
 

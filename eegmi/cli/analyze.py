@@ -310,6 +310,7 @@ def write_spectra(out: Path, spectra: dict[str, dict[str, Any]], result: dict[st
                           label=f"alpha = {es.fit.alpha:.2f}")
         ax.set(xlabel="component", ylabel="explained variance", title=name)
         ax.legend(fontsize=7)
+        fig.tight_layout()
         _save_fig(fig, out / f"spectrum_{_safe(name)}.png")
     fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(layer_names)), 4))
     for lab, layers in spectra.items():
