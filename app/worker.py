@@ -15,6 +15,7 @@ callable, lambdas included, runs on the GUI thread.
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from eegmi.errors import Cancelled, EegmiError
 from eegmi.jobs import CancelToken, Progress
 
+PROGRESS_INTERVAL_S = 0.03
 JobFactory = Callable[[CancelToken], Generator[Progress, None, Any]]
 
 
@@ -49,6 +51,8 @@ def error_message(exc: BaseException) -> str:
 class _Relay(QObject):
     """Carries results from the worker thread to the GUI thread."""
 
+    # payloads travel wrapped in a 1-tuple: PySide6 mis-counts references to a bare
+    # None sent through an ``object`` argument across threads (crash at exit)
     event = Signal(str, int, str, object)
 
 
@@ -110,7 +114,7 @@ class ModelWorker(QObject):
             for req in self._queue:
                 if req.id == request_id:
                     self._queue.remove(req)
-                    self._relay.event.emit("cancelled", req.id, req.kind, None)
+                    self._relay.event.emit("cancelled", req.id, req.kind, (None,))
                     return True
             if self._running is not None and self._running.id == request_id:
                 self._running.token.cancel()
@@ -179,7 +183,7 @@ class ModelWorker(QObject):
 
     def _execute(self, req: _Request) -> None:
         emit = self._relay.event.emit
-        emit("started", req.id, req.kind, None)
+        emit("started", req.id, req.kind, (None,))
         try:
             if req.job is not None:
                 result = self._drive(req)
@@ -187,24 +191,29 @@ class ModelWorker(QObject):
                 assert req.fn is not None
                 result = req.fn()
         except Cancelled:
-            emit("cancelled", req.id, req.kind, None)
+            emit("cancelled", req.id, req.kind, (None,))
             return
         except BaseException as exc:  # noqa: BLE001 - any failure must leave the app working
-            emit("failed", req.id, req.kind, (error_message(exc), traceback.format_exc()))
+            emit("failed", req.id, req.kind, ((error_message(exc), traceback.format_exc()),))
             return
         finally:
             self.executed += 1
-        emit("finished", req.id, req.kind, result)
+        emit("finished", req.id, req.kind, (result,))
 
     def _drive(self, req: _Request) -> Any:
         assert req.job is not None
         gen = req.job(req.token)
+        last = 0.0
         try:
             while True:
                 if req.token.cancelled:
                     raise Cancelled()
                 report = next(gen)
-                self._relay.event.emit("progress", req.id, req.kind, report)
+                now = time.monotonic()
+                # at most ~30 reports a second reach the GUI; the final one always does
+                if now - last >= PROGRESS_INTERVAL_S or (report.fraction or 0.0) >= 1.0:
+                    last = now
+                    self._relay.event.emit("progress", req.id, req.kind, (report,))
         except StopIteration as stop:
             return stop.value
         finally:
@@ -212,7 +221,8 @@ class ModelWorker(QObject):
 
     # -- GUI thread delivery -----------------------------------------------------
     @Slot(str, int, str, object)
-    def _deliver(self, what: str, rid: int, kind: str, payload: object) -> None:
+    def _deliver(self, what: str, rid: int, kind: str, boxed: object) -> None:
+        payload = boxed[0]  # type: ignore[index]
         if what == "finished":
             self.finished.emit(rid, kind, payload)
         elif what == "failed":

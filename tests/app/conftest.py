@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -14,3 +16,12 @@ def isolated_settings(tmp_path, qapp):
     settings.clear()
     yield settings
     settings.clear()
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage(qapp):
+    """Collect Python wrappers while Qt is still alive: reference cycles around Qt
+    objects freed during interpreter shutdown crash PySide6 (none_dealloc)."""
+    yield
+    qapp.processEvents()
+    gc.collect()

@@ -70,7 +70,8 @@ def test_job_progress_and_result(qtbot, worker) -> None:
     with qtbot.waitSignal(worker.finished, timeout=5000) as blocker:
         worker.submit_job(job, "job")
     assert blocker.args[2] == "done"
-    assert reports == [1, 2, 3]
+    # reports are rate-limited, but arrive in order and the final one always arrives
+    assert reports[0] == 1 and reports[-1] == 3 and reports == sorted(reports)
 
 
 def test_cancel_running_job(qtbot, worker) -> None:
