@@ -4,10 +4,11 @@ from eegmi.models.activations import SoLULayerNorm, make_activation
 from eegmi.models.config import ACTIVATIONS, KINDS, ModelConfig
 from eegmi.models.decoder import ConvDecoder, DecoderOnly, VAEOutput
 from eegmi.models.hooks import HookedModel, HookPoint
+from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import ConvVAE, build_model
 
 __all__ = [
     "ACTIVATIONS", "KINDS", "ConvDecoder", "ConvVAE", "DecoderOnly", "HookPoint",
     "HookedModel", "ModelConfig", "SoLULayerNorm", "VAEOutput", "build_model",
-    "make_activation",
+    "make_activation", "pick_initialise",
 ]
