@@ -1,0 +1,161 @@
+"""SAE gallery panel: train/load, cards, sorting, search, click-to-show, feature vis, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import PySide6
+import pytest
+from gui_fixtures import write_tiny_data, write_tiny_model
+from PySide6.QtCore import Qt
+
+from app.panels.sae_gallery import SaeGalleryPanel
+from app.session import Session
+from app.widgets.feature_regions import query_electrodes, regions_of
+from app.widgets.sae_jobs import driving_electrodes
+
+# see tests/app/test_activations.py: PySide6 6.12.0 drops references to None on repaints
+if PySide6.__version__ == "6.12.0":
+    _PYSIDE_NONE_GUARD = [None] * 2_000_000
+
+N_FEATURES = 12
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sae_gui")
+    return {"data": write_tiny_data(root / "tiny.npz"), "model": write_tiny_model(root / "tiny_model")}
+
+
+@pytest.fixture
+def panel(qtbot, files):
+    session = Session()
+    with qtbot.waitSignal(session.model_changed, timeout=30000):
+        session.set_model(files["model"])
+    with qtbot.waitSignal(session.data_changed, timeout=30000):
+        session.set_data(files["data"])
+    p = SaeGalleryPanel(session)
+    qtbot.addWidget(p)
+    p.resize(1000, 600)
+    p.show()
+    yield p
+    session.shutdown()
+
+
+def _train(qtbot, p: SaeGalleryPanel, mode: str = "spatial") -> None:
+    p.layer.setCurrentText("enc.act3")
+    p.mode.setCurrentText(mode)
+    p.dict_size.setValue(N_FEATURES)
+    p.kind.setCurrentText("TopK")
+    p.k.setValue(3)
+    p.steps.setValue(20)
+    p.inputs.setValue(40)
+    p.top_k.setValue(4)
+    with qtbot.waitSignal(p.gallery_ready, timeout=60000):
+        p.train()
+    assert p.last_error == ""
+
+
+def test_regions_and_query() -> None:
+    assert regions_of("Fz") == {"frontal", "midline"}
+    assert regions_of("PO3") == {"parietal", "occipital", "left"}
+    assert regions_of("T8") == {"temporal", "right"}
+    names = ("Fp1", "Fz", "O2", "C3")
+    assert query_electrodes("fz", names) == {1}
+    assert query_electrodes("left", names) == {0, 3}
+    assert query_electrodes("frontal left", names) == {0}
+    assert query_electrodes("nowhere", names) == set()
+    assert query_electrodes("  ", names) is None
+    drive = np.array([[0.1, 1.0, 0.6, -2.0], [-1.0, -1.0, 0.0, 0.0]])
+    assert driving_electrodes(drive, 2) == [[1, 2], []]
+
+
+def test_train_gallery_sort_search_click_vis_export(qtbot, panel, tmp_path) -> None:
+    p, s = panel, panel.session
+    _train(qtbot, p)
+    g = p.data.gallery
+    # one card per feature, ordered by the gallery's frequencies
+    assert p.model.rowCount() == N_FEATURES == g.frequency.size
+    p.sort.setCurrentText("frequency")
+    rows = [p.model.feature_at(r) for r in range(p.model.rowCount())]
+    assert sorted(rows) == list(range(N_FEATURES))
+    np.testing.assert_array_equal(g.frequency[rows], np.sort(g.frequency)[::-1])
+    p.sort.setCurrentText("selectivity")
+    rows = [p.model.feature_at(r) for r in range(p.model.rowCount())]
+    assert np.all(np.diff(g.selectivity[rows]) <= 0)
+    # search "Fz" keeps exactly the features Fz drives
+    fz = list(p.data.ch_names).index("Fz")
+    p.search.setText("Fz")
+    shown = {p.model.feature_at(r) for r in range(p.model.rowCount())}
+    assert shown == {i for i, drv in enumerate(p.data.drivers) if fz in drv}
+    p.search.setText("")
+    assert p.model.rowCount() == N_FEATURES
+    # the cards are painted from the gallery data
+    p.view.viewport().grab()
+    assert any(key[0] == "top" for key in p.model._images)
+    # clicking a card sends that feature's top frame to the main view
+    p.sort.setCurrentText("frequency")
+    row = 0
+    feat = p.model.feature_at(row)
+    frame = int(g.top_frames[feat, 0])
+    assert frame >= 0
+    rect = p.view.visualRect(p.model.index(row))
+    with qtbot.waitSignal(s.forward_ready, timeout=20000):
+        qtbot.mouseClick(p.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert s.frame_index == frame and s.input_source == "dataset"
+    np.testing.assert_allclose(s.values, s.frame_values(frame))
+    np.testing.assert_allclose(s.values, p.data.top_inputs[feat, 0], atol=1e-6)
+    # feature visualisation of the selected card finishes and the card shows it
+    assert p.selected_feature() == feat
+    p.vis_steps.setValue(8)
+    with qtbot.waitSignal(p.vis_ready, timeout=60000) as blocker:
+        p.visualise_selected()
+    assert blocker.args == [feat] and feat in p.model.vis
+    vis = p.model.vis[feat]
+    assert vis.image.shape == (40, 40) and np.isfinite(vis.activation)
+    assert p.model.image("vis", feat) is not None
+    # export writes the numbers behind the cards
+    from app.export import export_panel
+
+    written = export_panel(p, tmp_path / "gallery", ["npz", "json"])
+    with np.load(written[0]) as z:
+        np.testing.assert_allclose(z["gallery_frequency"], g.frequency)
+        np.testing.assert_array_equal(z["gallery_top_frames"], g.top_frames)
+        np.testing.assert_array_equal(z["featurevis_features"], [feat])
+        np.testing.assert_allclose(z["featurevis_images"][0], vis.image)
+    doc = json.loads(written[1].read_text())
+    assert doc["state"]["sae"]["hook"] == "enc.act3" and doc["state"]["sae"]["sort"] == "frequency"
+
+
+def test_save_load_roundtrip_and_cancel(qtbot, panel, tmp_path) -> None:
+    p = panel
+    _train(qtbot, p, mode="flat")
+    # flat SAE on a spatial layer: the decoder direction is drawn as a map
+    assert p.data.gallery.decoder_map is not None and p.data.feature_map(0)[1] == "decoder"
+    before = p.data.gallery.frequency.copy()
+    with qtbot.waitSignal(p.job_done, timeout=20000) as blocker:
+        p.save_sae(tmp_path / "sae")
+    assert blocker.args == ["save", "done"] and (tmp_path / "sae" / "sae.json").is_file()
+    with qtbot.waitSignal(p.gallery_ready, timeout=60000):
+        p.load_sae(tmp_path / "sae")
+    assert p.sae_path == str(tmp_path / "sae") and p.loaded.mode == "flat"
+    np.testing.assert_allclose(p.data.gallery.frequency, before)
+    # a long optimisation can be cancelled; the panel is free again afterwards
+    p.vis_steps.setValue(100_000)
+    with qtbot.waitSignal(p.job_done, timeout=30000) as blocker:
+        assert p.visualise(0) is not None
+        qtbot.waitUntil(lambda: p.progress.value() > 0, timeout=30000)
+        p.cancel()
+    assert blocker.args == ["vis", "cancelled"] and 0 not in p.model.vis
+    assert p.gallery_button.isEnabled()
+
+
+def test_bad_sae_folder_is_one_line_error(qtbot, panel, tmp_path) -> None:
+    p = panel
+    (tmp_path / "empty").mkdir()
+    with qtbot.waitSignal(p.job_done, timeout=20000) as blocker:
+        p.load_sae(tmp_path / "empty")
+    assert blocker.args == ["load", "failed"]
+    assert "not an SAE directory" in p.last_error and "\n" not in p.last_error
+    assert p.loaded is None and p.model.rowCount() == 0
