@@ -145,7 +145,8 @@ def splice(model: nn.Module, name: str, fn: Callable[[torch.Tensor], torch.Tenso
 def frame_ids(batch: Any, start: int, n: int) -> np.ndarray:
     """Dataset frame indices ``(n,)`` of a batch: ``batch.index`` when the batch carries
     it (``TopomapBatches``), else positions ``start .. start+n-1`` in the stream."""
-    index = getattr(batch, "index", None)
+    # a bare tensor's ``index`` is a method, not frame indices
+    index = None if isinstance(batch, torch.Tensor) else getattr(batch, "index", None)
     if index is not None:
         return np.asarray(index, dtype=np.int64)[:n]
     return np.arange(start, start + n, dtype=np.int64)
