@@ -115,3 +115,37 @@ def test_clicking_a_row_injects_that_electrodes_one_hot(qtbot, prop_panel, sessi
     assert view.selected_row == row
     # the forward pass (scalp map, activation grids) is of that one-hot input
     np.testing.assert_allclose(blocker.args[0].values, expected)
+
+
+# ---- eigenspectra ----------------------------------------------------------------
+def test_spectra_panel_shows_the_analysis_alpha(qtbot, session) -> None:
+    from app.panels.spectra import SpectraPanel, frame_indices, model_batches
+    from eegmi.analysis.activations import layer_spectra
+
+    p = SpectraPanel(session)
+    _show(qtbot, p)
+    p.n_inputs.setValue(50)
+    p.n_proj.setValue(20)
+    p.max_dim.setValue(300)  # every 6th of 1600 dims: small eigendecompositions
+    with qtbot.waitSignal(p.result_ready, timeout=60000):
+        p.job.run_button.click()
+    idx = frame_indices(session.data.n_frames, 50)
+    assert p.result["n_inputs"] == idx.size == 50
+    expected = _run(layer_spectra(session.model.model,
+                                  model_batches(session.model, session.data, idx, session.scaler),
+                                  ["enc.act1", "dec.act2"], max_dim=300))
+    p.layer_box.setCurrentText("enc.act1")
+    alpha = expected.spectra["enc.act1"].alpha
+    assert alpha is not None
+    assert p.alphas()["enc.act1"] == pytest.approx(alpha, rel=1e-9)
+    assert p.alphas()["dec.act2"] == pytest.approx(expected.spectra["dec.act2"].alpha, rel=1e-9)
+    assert f"α = {alpha:.4f}" in p.alpha_label.text()
+    # the fitted line drawn over components 10-50 is the analysis' fit
+    fit_curve = [c for c in p.spec_plot.listDataItems() if "fit" in (c.name() or "")][0]
+    x, y = fit_curve.getOriginalDataset()
+    assert x[0] == 10 and x[-1] == 50
+    np.testing.assert_allclose(y, expected.spectra["enc.act1"].fit.predict(x), rtol=1e-6)
+    # projections: one average action per layer, "input" first
+    actions = p.export_items()["projections"]["action"]
+    assert list(actions)[0] == "input" and list(actions)[1:] == list(p.alphas())
+    assert p.state()["n_inputs"] == 50
