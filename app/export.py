@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QMarginsF, QRect, QSize, QSizeF
+from PySide6.QtCore import QMarginsF, QPoint, QRect, QSize, QSizeF
 from PySide6.QtGui import QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
@@ -59,7 +59,7 @@ def render_png(widget: QWidget, path: Path, size: tuple[int, int] | None = None,
         painter = QPainter(image)
         src = widget.size()
         painter.scale(size[0] / max(src.width(), 1), size[1] / max(src.height(), 1))
-        widget.render(painter)
+        widget.render(painter, QPoint(0, 0))
         painter.end()
     dpm = int(round(dpi / 0.0254))
     image.setDotsPerMeterX(dpm)
@@ -78,7 +78,7 @@ def render_svg(widget: QWidget, path: Path, title: str = "") -> None:
         gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
         gen.setTitle(title or widget.windowTitle() or "eegmi panel")
         painter = QPainter(gen)
-        widget.render(painter)
+        widget.render(painter, QPoint(0, 0))
         painter.end()
 
 
@@ -93,7 +93,7 @@ def render_pdf(widget: QWidget, path: Path, dpi: int = 150) -> None:
         painter = QPainter(writer)
         scale = writer.width() / max(widget.width(), 1)
         painter.scale(scale, scale)
-        widget.render(painter)
+        widget.render(painter, QPoint(0, 0))
         painter.end()
 
 
