@@ -213,6 +213,7 @@ def layer_spectra(
     max_components: int = 1000,
     fit_range: tuple[int, int] = (10, 50),
     memory_budget: int = 1 << 30,
+    seed: int = 0,
     cancel: CancelToken | None = None,
     label: str = "",
 ) -> Job[LayerSpectra]:
@@ -234,6 +235,12 @@ def layer_spectra(
         Layers to analyse; default every hook point of the model.
     max_inputs
         Use at most this many inputs (the first ones the batches give).
+    max_dim, max_components, fit_range
+        As for :func:`eegmi.analysis.eigenspectrum.eigenspectrum`.
+    memory_budget
+        Bytes of covariance accumulators per pass over the data.
+    seed
+        Random state of the randomized eigensolver (layers over 2048 kept dimensions).
 
     Returns
     -------
@@ -276,7 +283,7 @@ def layer_spectra(
             if cancel is not None:
                 cancel.raise_if_cancelled()
             yield Progress((g + 1) * per_pass, total, f"eigendecomposition of {n}")
-            spectra[n] = accs.pop(n).spectrum(max_components, fit_range, strict=False)
+            spectra[n] = accs.pop(n).spectrum(max_components, fit_range, strict=False, seed=seed)
     return LayerSpectra({n: spectra[n] for n in names}, label)
 
 

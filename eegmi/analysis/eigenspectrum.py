@@ -11,8 +11,9 @@ Two solvers, both giving sklearn's ``PCA.explained_variance_`` convention
 
 - ``"covariance"``: stream the data in batches and accumulate the sum and the
   cross-product matrix ``X^T X`` in float64 (after subtracting a fixed
-  reference row, so the mean does not cancel catastrophically), then an exact
-  symmetric eigendecomposition of the ``m' x m'`` covariance.  Memory is
+  reference row, so the mean does not cancel catastrophically), then an
+  eigendecomposition of the ``m' x m'`` covariance (exact up to 2048
+  dimensions, randomized SVD of the covariance above).  Memory is
   ``8 m'^2`` bytes however many inputs there are, which is what makes
   DEAP-scale analyses (millions of frames) possible; it is also the cheaper
   solver whenever ``N > m'``.
@@ -264,19 +265,48 @@ class CovarianceAccumulator:
         return (self._cross - self.n * np.outer(mean, mean)) / (self.n - 1)
 
     def spectrum(self, max_components: int = 1000, fit_range: tuple[int, int] = (10, 50),
-                 strict: bool = True, path: str | Path | None = None) -> Eigenspectrum:
-        """Eigenvalues of the covariance (exact ``eigh``) and their power-law fit."""
+                 strict: bool = True, path: str | Path | None = None,
+                 seed: int = 0) -> Eigenspectrum:
+        """Top eigenvalues of the covariance and their power-law fit (see :func:`top_eigenvalues`)."""
         cov = self.covariance()
-        m = cov.shape[0]
-        k = max(1, min(int(max_components), m))
         total = float(np.trace(cov))
-        # a subset only pays off when few eigenvalues are wanted
-        subset = [m - k, m - 1] if 4 * k < m else None
+        ev, how = top_eigenvalues(cov, max_components, seed)
+        es = _finish(ev, total, self.n, self.n_features, self.n_kept, self.stride,
+                     "covariance", fit_range, strict, path)
+        es.extra["eig"] = how
+        return es
+
+
+#: Above this size a randomized eigensolver replaces the exact one (when few components are wanted).
+EXACT_EIG_MAX = 2048
+
+
+def top_eigenvalues(cov: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """The ``k`` largest eigenvalues of a symmetric PSD ``(m, m)`` matrix, largest first.
+
+    Exact (LAPACK ``evr``) up to ``EXACT_EIG_MAX`` dimensions or when at least
+    half the spectrum is wanted; otherwise randomized SVD of the matrix (the
+    seed's solver; singular values of a PSD matrix are its eigenvalues), whose
+    ``m^2 k`` cost beats the ``m^3`` tridiagonal reduction for ``m`` in the
+    thousands.  The matrix may be overwritten.
+
+    Returns
+    -------
+    (eigenvalues (k,), method)
+        ``method`` is ``"exact"`` or ``"randomized"``.
+    """
+    m = cov.shape[0]
+    k = max(1, min(int(k), m))
+    if m <= EXACT_EIG_MAX or 2 * k >= m:
+        subset = [m - k, m - 1] if 4 * k < m else None  # a subset only pays off for few
         evals = scipy.linalg.eigh(cov, eigvals_only=True, subset_by_index=subset, driver="evr",
                                   overwrite_a=True, check_finite=False)
-        ev = np.clip(evals[::-1][:k], 0.0, None)
-        return _finish(ev, total, self.n, self.n_features, self.n_kept, self.stride,
-                       "covariance", fit_range, strict, path)
+        return np.clip(evals[::-1][:k], 0.0, None), "exact"
+    from sklearn.utils.extmath import randomized_svd
+
+    _, s, _ = randomized_svd(cov, n_components=k, n_oversamples=10, n_iter=4,
+                             random_state=seed)
+    return np.sort(s)[::-1], "randomized"
 
 
 def _finish(ev: np.ndarray, total: float, n: int, m: int, kept: int, stride: int, solver: str,
@@ -357,7 +387,7 @@ def eigenspectrum(
         acc.update(b, path)
     if acc is None:
         raise DataError("no samples", path)
-    return acc.spectrum(max_components, fit_range, strict, path)
+    return acc.spectrum(max_components, fit_range, strict, path, seed)
 
 
 def _randomized(x: np.ndarray, stride: int, max_components: int, fit_range: tuple[int, int],

@@ -85,6 +85,22 @@ def test_streamed_covariance_equals_exact_and_survives_a_large_offset() -> None:
     assert streamed.total_variance == pytest.approx(exact.sum(), rel=1e-9)
 
 
+def test_randomized_eigensolver_matches_exact_on_large_covariances(monkeypatch) -> None:
+    import eegmi.analysis.eigenspectrum as es_mod
+
+    x = planted(1200, 400, -1.3, seed=6)
+    cov = np.cov(x, rowvar=False)
+    exact, how = es_mod.top_eigenvalues(cov.copy(), 150)
+    assert how == "exact"
+    monkeypatch.setattr(es_mod, "EXACT_EIG_MAX", 100)
+    approx, how = es_mod.top_eigenvalues(cov.copy(), 150)
+    assert how == "randomized"
+    np.testing.assert_allclose(approx[:50], exact[:50], rtol=1e-6)
+    streamed = eigenspectrum(iter([x[:600], x[600:]]), max_components=150)
+    assert streamed.extra["eig"] == "randomized"
+    assert abs(streamed.alpha - fit_power_law(exact).alpha) < 1e-4
+
+
 def test_subsampling_takes_every_sth_dimension() -> None:
     assert subsample_stride(250, 100) == 3 and subsample_stride(100, 100) == 1
     for m, cap in [(12800, 8000), (6400, 8000), (8001, 8000), (999, 10)]:
