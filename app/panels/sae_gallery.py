@@ -1,9 +1,9 @@
 """SAE feature gallery: load or train a sparse autoencoder on a layer, browse its features.
 
 Every computation runs on the model worker through ``Session.run_job`` (jobs in
-:mod:`app.widgets.sae_jobs`); the panel follows its own request ids on the worker's
-signals, shows progress and offers cancel.  One job runs at a time from this panel.
-After an SAE is loaded or trained the gallery is computed at once.
+:mod:`app.widgets.sae_jobs`); the panel follows its own request through
+:class:`app.widgets.sae_tracker.JobTracker`, shows progress and offers cancel.  One job
+runs at a time from this panel.  After an SAE is loaded or trained the gallery is computed at once.
 
 Cards (:mod:`app.widgets.feature_card`) sort by frequency, mean activation or
 selectivity and filter by electrode or region (:mod:`app.widgets.feature_regions`).
@@ -16,19 +16,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QModelIndex, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -36,7 +35,8 @@ from PySide6.QtWidgets import (
 
 from app.panels.base import Panel
 from app.widgets import sae_jobs
-from app.widgets.feature_card import FEATURE_ROLE, FeatureCardDelegate, FeatureCardModel
+from app.widgets.feature_card import FEATURE_ROLE, FeatureCardModel, card_view
+from app.widgets.sae_tracker import JobTracker
 
 SORT_LABELS = {"frequency": "frequency", "mean activation": "mean_activation",
                "selectivity": "selectivity", "max activation": "max_activation", "index": "index"}
@@ -69,14 +69,13 @@ class SaeGalleryPanel(Panel):
         self.loaded: Any = None  # eegmi.sae.io.LoadedSAE
         self.sae_path: str | None = None
         self.data: Any = None  # sae_jobs.GalleryData
-        self._job: tuple[int, str, Any] | None = None  # (request id, what, extra)
         self.last_error = ""
+        self.jobs = JobTracker(session, self)
         self._build_ui()
-        w = session.worker
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
-        w.progress.connect(self._on_progress)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.finished.connect(self._on_finished)
+        self.jobs.failed.connect(self._on_failed)
+        self.jobs.cancelled.connect(lambda what: self._end(what, "cancelled", f"{what} cancelled"))
         session.model_changed.connect(self._on_model_changed)
         session.data_changed.connect(self._on_data_changed)
         self._on_model_changed()
@@ -84,13 +83,21 @@ class SaeGalleryPanel(Panel):
 
     # -- construction --------------------------------------------------------------
     def _build_ui(self) -> None:
-        root = QVBoxLayout(self)
+        # settings in a narrow scrollable column, so the dock stays narrow enough to sit
+        # beside the other bottom panels; the cards take the rest
+        root = QHBoxLayout(self)
         root.setContentsMargins(2, 2, 2, 2)
-        row1 = QHBoxLayout()
+        side = QWidget()
+        form = QFormLayout(side)
+        form.setContentsMargins(2, 2, 2, 2)
         self.load_button = QPushButton("Load SAE…")
         self.load_button.clicked.connect(self._load_dialog)
         self.save_button = QPushButton("Save SAE…")
         self.save_button.clicked.connect(self._save_dialog)
+        io_row = QHBoxLayout()
+        io_row.addWidget(self.load_button)
+        io_row.addWidget(self.save_button)
+        form.addRow(io_row)
         self.layer = QComboBox()
         self.layer.setToolTip("hook point the SAE reads")
         self.mode = QComboBox()
@@ -109,66 +116,65 @@ class SaeGalleryPanel(Panel):
         self.kind.currentTextChanged.connect(self._update_buttons)
         self.steps = _spin(1, 1_000_000, 500, "optimiser steps")
         self.train_frames = _spin(1, 10_000_000, 2000, "dataset frames to extract training activations from")
-        self.train_button = QPushButton("Train")
+        self.train_button = QPushButton("Train SAE")
         self.train_button.clicked.connect(self.train)
-        for label, w in (("", self.load_button), ("", self.save_button), ("Layer", self.layer),
-                         ("", self.mode), ("Features", self.dict_size), ("", self.kind), ("k", self.k),
-                         ("λ", self.l1), ("Steps", self.steps), ("Frames", self.train_frames),
-                         ("", self.train_button)):
-            if label:
-                row1.addWidget(QLabel(label))
-            row1.addWidget(w)
-        row1.addStretch(1)
-        row2 = QHBoxLayout()
+        for label, w in (("Layer", self.layer), ("Mode", self.mode), ("Features", self.dict_size),
+                         ("Sparsity", self.kind), ("k", self.k), ("λ", self.l1), ("Steps", self.steps),
+                         ("Frames", self.train_frames)):
+            form.addRow(label, w)
+        form.addRow(self.train_button)
         self.inputs = _spin(1, 10_000_000, 2000, "dataset frames the gallery is computed over")
         self.top_k = _spin(1, 64, 8, "top dataset examples kept per feature")
         self.gallery_button = QPushButton("Compute gallery")
         self.gallery_button.clicked.connect(self.compute_gallery)
-        self.sort = QComboBox()
-        self.sort.addItems(list(SORT_LABELS))
-        self.sort.currentTextChanged.connect(lambda t: self.model.set_sort(SORT_LABELS[t]))
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("electrode or region: Fz, frontal, left occipital…")
-        self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self._on_search)
+        form.addRow("Inputs", self.inputs)
+        form.addRow("Top", self.top_k)
+        form.addRow(self.gallery_button)
         self.vis_param = QComboBox()
         self.vis_param.addItems(["electrodes", "image"])
         self.vis_param.setToolTip("optimise electrode values (always a possible scalp map) or a free image")
         self.vis_steps = _spin(1, 100_000, 200, "feature visualisation steps")
         self.vis_button = QPushButton("Optimise selected")
+        self.vis_button.setToolTip("feature visualisation by optimisation (or double-click a card)")
         self.vis_button.clicked.connect(self.visualise_selected)
-        for label, w in (("Inputs", self.inputs), ("Top", self.top_k), ("", self.gallery_button),
-                         ("Sort", self.sort), ("Search", self.search), ("Vis", self.vis_param),
-                         ("", self.vis_steps), ("", self.vis_button)):
-            if label:
-                row2.addWidget(QLabel(label))
-            row2.addWidget(w, 2 if w is self.search else 0)
-        row3 = QHBoxLayout()
+        form.addRow("Optimise", self.vis_param)
+        form.addRow("Vis steps", self.vis_steps)
+        form.addRow(self.vis_button)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(220)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
+        form.addRow(self.progress)
+        form.addRow(self.cancel_button)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(side.sizeHint().width() + 18)
+        right = QVBoxLayout()
+        top = QHBoxLayout()
+        self.sort = QComboBox()
+        self.sort.addItems(list(SORT_LABELS))
+        self.sort.currentTextChanged.connect(lambda t: self.model.set_sort(SORT_LABELS[t]))
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("electrode or region: Fz, frontal, left…")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._on_search)
+        top.addWidget(QLabel("Sort"))
+        top.addWidget(self.sort)
+        top.addWidget(QLabel("Search"))
+        top.addWidget(self.search, 1)
         self.status = QLabel("load or train an SAE")
-        row3.addWidget(self.progress)
-        row3.addWidget(self.cancel_button)
-        row3.addWidget(self.status, 1)
+        self.status.setWordWrap(True)
         self.model = FeatureCardModel(self)
-        self.view = QListView()
-        self.view.setViewMode(QListView.ViewMode.IconMode)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setMovement(QListView.Movement.Static)
-        self.view.setUniformItemSizes(True)  # one sizeHint for all: only visible cards are painted
-        self.view.setSpacing(3)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.view.setModel(self.model)
-        self.view.setItemDelegate(FeatureCardDelegate(self.view))
+        self.view = card_view(self.model)
         self.view.clicked.connect(self._on_card_clicked)
         self.view.doubleClicked.connect(self._on_card_double_clicked)
-        for row in (row1, row2, row3):
-            root.addLayout(row)
-        root.addWidget(self.view, 1)
+        right.addLayout(top)
+        right.addWidget(self.status)
+        right.addWidget(self.view, 1)
+        root.addWidget(scroll)
+        root.addLayout(right, 1)
 
     # -- session ---------------------------------------------------------------------
     def _context(self) -> sae_jobs.ModelContext:
@@ -201,19 +207,18 @@ class SaeGalleryPanel(Panel):
         self.model.set_gallery(None)
         self.status.setText(message)
 
-    def _need(self, data: bool = True) -> str:
+    def _ready(self, data: bool = True, sae: bool = False) -> bool:
+        """Whether a job can start now; otherwise says why in the status line."""
         s = self.session
-        if s.model is None:
-            return "load a model first"
-        if data and s.data is None:
-            return "load a dataset first"
-        return ""
+        why = ("load a model first" if s.model is None else "load a dataset first" if data and s.data is None
+               else "load or train an SAE first" if sae and self.loaded is None
+               else "a job is running" if self.jobs.busy else "")
+        self.status.setText(why or self.status.text())
+        return not why
 
-    # -- actions ---------------------------------------------------------------------
     def load_sae(self, path: str | Path) -> int | None:
         """Load an SAE folder (written by ``eegmi sae train`` / :func:`eegmi.sae.io.save_sae`)."""
-        if (msg := self._need(data=False)) or self._busy():
-            self.status.setText(msg or "a job is running")
+        if not self._ready(data=False):
             return None
         return self._start(sae_jobs.load_job(path, self._context()), "load", str(path))
 
@@ -222,8 +227,7 @@ class SaeGalleryPanel(Panel):
         from eegmi.sae.model import SAEConfig
         from eegmi.sae.train import TrainConfig
 
-        if (msg := self._need()) or self._busy():
-            self.status.setText(msg or "a job is running")
+        if not self._ready():
             return None
         topk = self.kind.currentText() == "TopK"
         n = self.dict_size.value()
@@ -241,11 +245,7 @@ class SaeGalleryPanel(Panel):
 
     def compute_gallery(self) -> int | None:
         """Compute gallery statistics of the current SAE over the session's dataset."""
-        if (msg := self._need()) or self._busy():
-            self.status.setText(msg or "a job is running")
-            return None
-        if self.loaded is None:
-            self.status.setText("load or train an SAE first")
+        if not self._ready(sae=True):
             return None
         job = sae_jobs.gallery_job(self._context(), self.loaded, self.session.data.values,
                                    self.inputs.value(), self.top_k.value())
@@ -253,7 +253,7 @@ class SaeGalleryPanel(Panel):
 
     def visualise(self, feature: int) -> int | None:
         """Optimise an input for ``feature`` (cached: a computed one is not recomputed)."""
-        if self.loaded is None or self.data is None or self._busy():
+        if self.loaded is None or self.data is None or self.jobs.busy:
             return None
         if feature in self.model.vis:
             return None
@@ -269,13 +269,12 @@ class SaeGalleryPanel(Panel):
         return self.visualise(feature)
 
     def save_sae(self, folder: str | Path) -> int | None:
-        if self.loaded is None or self._busy():
+        if self.loaded is None or self.jobs.busy:
             return None
         return self._start(sae_jobs.save_job(self.loaded, folder), "save", str(folder))
 
     def cancel(self) -> None:
-        if self._job is not None:
-            self.session.worker.cancel(self._job[0])
+        self.jobs.cancel()
 
     def selected_feature(self) -> int | None:
         idx = self.view.currentIndex()
@@ -314,51 +313,29 @@ class SaeGalleryPanel(Panel):
             self.save_sae(path)
 
     # -- job plumbing ------------------------------------------------------------------
-    def _busy(self) -> bool:
-        return self._job is not None
-
     def _start(self, factory: Any, what: str, extra: Any) -> int:
-        rid = self.session.run_job(factory, f"sae_{what}")
-        self._job = (rid, what, extra)
+        rid = self.jobs.start(factory, what, extra)
         self.progress.setValue(0)
         self.status.setText(f"{what}…")
         self._update_buttons()
         return rid
 
-    def _mine(self, rid: int) -> str | None:
-        return self._job[1] if self._job is not None and self._job[0] == rid else None
-
     def _end(self, what: str, outcome: str, message: str) -> None:
-        self._job = None
         self.status.setText(message)
         self.progress.setValue(1000 if outcome == "done" else 0)
         self._update_buttons()
         self.job_done.emit(what, outcome)
 
-    def _on_progress(self, rid: int, _kind: str, report: Any) -> None:
-        if self._mine(rid) is None:
-            return
-        frac = report.fraction
-        self.progress.setValue(int(1000 * frac) if frac is not None else 0)
-        if report.message:
-            self.status.setText(report.message)
+    def _on_progress(self, frac: float, message: str) -> None:
+        self.progress.setValue(int(1000 * frac) if frac >= 0 else 0)
+        if message:
+            self.status.setText(message)
 
-    def _on_failed(self, rid: int, _kind: str, message: str) -> None:
-        what = self._mine(rid)
-        if what is not None:
-            self.last_error = message
-            self._end(what, "failed", f"{what} failed: {message}")
+    def _on_failed(self, what: str, message: str) -> None:
+        self.last_error = message
+        self._end(what, "failed", f"{what} failed: {message}")
 
-    def _on_cancelled(self, rid: int, _kind: str) -> None:
-        what = self._mine(rid)
-        if what is not None:
-            self._end(what, "cancelled", f"{what} cancelled")
-
-    def _on_finished(self, rid: int, _kind: str, result: Any) -> None:
-        what = self._mine(rid)
-        if what is None:
-            return
-        extra = self._job[2] if self._job is not None else None
+    def _on_finished(self, what: str, extra: Any, result: Any) -> None:
         if what in ("load", "train"):
             self.loaded = result
             self.sae_path = extra if what == "load" else None
@@ -389,7 +366,7 @@ class SaeGalleryPanel(Panel):
                             f"{g.n_frames} frames, {g.n_inputs} inputs, {int((g.frequency == 0).sum())} never active")
 
     def _update_buttons(self) -> None:
-        busy = self._busy()
+        busy = self.jobs.busy
         have_model = getattr(self.session, "model", None) is not None
         have_data = getattr(self.session, "data", None) is not None
         self.cancel_button.setEnabled(busy)
@@ -405,19 +382,7 @@ class SaeGalleryPanel(Panel):
     # -- export --------------------------------------------------------------------------
     def export_items(self) -> dict[str, object]:
         """Gallery arrays (feature index first), the shown order, drivers and optimised inputs."""
-        if self.data is None:
-            return {}
-        d, g = self.data, self.data.gallery
-        items: dict[str, object] = {f"gallery_{k}": v for k, v in g.arrays().items()}
-        items["feature_order"] = self.model.order.copy()
-        items["top_images"] = d.top_images
-        items["drivers"] = {str(i): [d.ch_names[j] for j in drv] for i, drv in enumerate(d.drivers)}
-        if self.model.vis:
-            feats = sorted(self.model.vis)
-            items["featurevis_features"] = np.array(feats, dtype=np.int64)
-            items["featurevis_images"] = np.stack([self.model.vis[f].image for f in feats])
-            items["featurevis_activation"] = np.array([self.model.vis[f].activation for f in feats])
-        return items
+        return {} if self.data is None else self.data.export_items(self.model.order, self.model.vis)
 
     def state(self) -> dict:
         st = dict(self.session.state())

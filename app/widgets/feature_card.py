@@ -19,7 +19,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
 
 from app.widgets.feature_regions import matches, query_electrodes
 
@@ -232,9 +238,9 @@ class FeatureCardDelegate(QStyledItemDelegate):
             painter.drawText(QRect(cell.left(), cell.bottom() + 1, THUMB, 12), Qt.AlignmentFlag.AlignHCenter,
                              f"{g.top_values[i, j]:.3g}")
         y += THUMB + 16
-        self._histogram(painter, QRect(x0, y, 128, 52), d, i, pal, small)
+        self._histogram(painter, QRect(x0, y, 140, 52), d, i, pal, small)
         # the feature as a map, and its optimised input
-        mx = x0 + 138
+        mx = x0 + 156
         for n, (what, caption) in enumerate((("map", d.feature_map(i)[1] or "no map"),
                                              ("vis", self._vis_caption(model, i)))):
             cell = QRect(mx + n * (THUMB + 12), y, THUMB, THUMB)
@@ -243,6 +249,7 @@ class FeatureCardDelegate(QStyledItemDelegate):
                 painter.drawImage(cell, img)
             else:
                 painter.setPen(QPen(pal.mid().color(), 1, Qt.PenStyle.DashLine))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRect(cell)
             painter.setPen(text)
             painter.drawText(QRect(cell.left() - 6, cell.bottom() + 1, THUMB + 12, 12),
@@ -277,4 +284,21 @@ class FeatureCardDelegate(QStyledItemDelegate):
         painter.setFont(font)
         painter.drawText(QRect(box.left(), box.bottom() + 1, box.width(), 12),
                          Qt.AlignmentFlag.AlignLeft,
-                         f"active {100 * g.frequency[i]:.2f}%  max {g.hist_max[i]:.3g}")
+                         f"active {100 * g.frequency[i]:.1f}%  ≤ {g.hist_max[i]:.3g}")
+
+
+def card_view(model: FeatureCardModel) -> QListView:
+    """A wrapping grid of cards: icon mode with uniform item sizes, so Qt lays out and
+    paints only the cards in the viewport."""
+    view = QListView()
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setMovement(QListView.Movement.Static)
+    view.setUniformItemSizes(True)
+    view.setSpacing(3)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    view.setMinimumWidth(CARD_W + 30)
+    view.setModel(model)
+    view.setItemDelegate(FeatureCardDelegate(view))
+    return view

@@ -113,6 +113,22 @@ class GalleryData:
             return g.top_map[i], "top map"
         return None, ""
 
+    def export_items(self, order: np.ndarray, vis: dict[int, Any]) -> dict[str, object]:
+        """The numbers behind the cards: gallery arrays as ``gallery_<name>``, the shown
+        ``feature_order (m,)``, ``top_images (F, k, H, W)``, driver names per feature, and
+        ``featurevis_features (v,)``, ``featurevis_images (v, H, W)``, ``featurevis_activation (v,)``
+        for the features optimised so far."""
+        items: dict[str, object] = {f"gallery_{k}": v for k, v in self.gallery.arrays().items()}
+        items["feature_order"] = np.asarray(order, dtype=np.int64).copy()
+        items["top_images"] = self.top_images
+        items["drivers"] = {str(i): [self.ch_names[j] for j in drv] for i, drv in enumerate(self.drivers)}
+        if vis:
+            feats = sorted(vis)
+            items["featurevis_features"] = np.array(feats, dtype=np.int64)
+            items["featurevis_images"] = np.stack([vis[f].image for f in feats])
+            items["featurevis_activation"] = np.array([vis[f].activation for f in feats])
+        return items
+
 
 def driving_electrodes(drive: np.ndarray | None, n_features: int) -> list[list[int]]:
     """Electrodes driving each feature from ``drive (F, n)``: positive drive of at least
