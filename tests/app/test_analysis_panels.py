@@ -149,3 +149,91 @@ def test_spectra_panel_shows_the_analysis_alpha(qtbot, session) -> None:
     actions = p.export_items()["projections"]["action"]
     assert list(actions)[0] == "input" and list(actions)[1:] == list(p.alphas())
     assert p.state()["n_inputs"] == 50
+
+
+# ---- saliency ----------------------------------------------------------------------
+@pytest.fixture
+def sal_panel(qtbot, session):
+    from app.panels.saliency import SaliencyPanel
+    from eegmi.data.injection import mix
+
+    p = SaliencyPanel(session)
+    _show(qtbot, p)
+    values = mix({"Fz": 1.0, "O1": 0.7}, session.operator.montage)
+    with qtbot.waitSignal(session.forward_ready, timeout=10000):
+        session.set_values(values)
+    return p
+
+
+@pytest.mark.parametrize(("method", "target"), [("integrated_gradients", "latent:2"),
+                                                ("gradcam", "region:10,12,18,20")])
+def test_saliency_map_equals_the_analysis(qtbot, sal_panel, session, method, target) -> None:
+    from eegmi.analysis.saliency import Target, saliency
+
+    p = sal_panel
+    p.set_method(method)
+    if target.startswith("latent"):
+        p.target_box.setCurrentIndex(p.target_box.findData("latent"))
+        p.latent_spin.setValue(2)
+    else:
+        p.pick_region(10, 12, 18, 20)
+    assert p.target_spec() == target
+    with qtbot.waitSignal(p.result_ready, timeout=60000):
+        p.job.run_button.click()
+    expected = _run(saliency(session.model.model, _pipe(session), session.values[None], [method],
+                             Target.parse(target, 40)))
+    np.testing.assert_allclose(p.current_map(), expected.maps[method][0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p.electrode_attribution(), expected.electrodes[method][0],
+                               rtol=1e-5, atol=1e-7)
+    # the overlay shows the map inside the head disc over the input's topomap
+    head = session.operator.head_mask
+    np.testing.assert_allclose(p.map_image.image[head], expected.maps[method][0][head], rtol=1e-5,
+                               atol=1e-7)
+    assert np.isnan(p.map_image.image[~head]).all()
+    np.testing.assert_allclose(p.input_image.image, session.operator.render(session.values), atol=1e-6)
+    assert p.elec_plot.isVisible()  # a mix of two electrodes: per-electrode view shown
+    assert p.export_items()["target"] == target and p.state()["method"] == method
+
+
+def test_clicking_the_output_picks_a_pixel_target(qtbot, sal_panel) -> None:
+    p = sal_panel
+    vb = p.pick_box
+    scene = vb.mapViewToScene(QtCore.QPointF(13.5, 7.5))  # (col, row) view coordinates
+    qtbot.mouseClick(p.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=p.view.mapFromScene(scene))
+    assert p.target_spec() == "pixel:7,13"
+    assert p.target_box.currentData() == "pixel"
+
+
+def test_sanity_check_reports_every_method(qtbot, sal_panel, session) -> None:
+    p = sal_panel
+    with qtbot.waitSignal(p.sanity_ready, timeout=120000):
+        p.sanity_job_ctl.run_button.click()
+    res = p.sanity
+    assert res.methods == [m for m, _ in __import__("app.panels.saliency", fromlist=["x"]).METHOD_LABELS]
+    assert p.sanity_table.rowCount() == 6
+    for i, m in enumerate(res.methods):
+        verdict = p.sanity_table.item(i, 3).text()
+        want = {None: "n/a (constant map)", True: "pass", False: "FAIL"}[res.passed[m]]
+        assert verdict == want
+        assert len(res.ssim[m]) == len(res.layers) >= 1
+    curves = p.ssim_plot.listDataItems()
+    assert len(curves) == 6
+    np.testing.assert_allclose(curves[0].getOriginalDataset()[1], np.nan_to_num(res.ssim[res.methods[0]]))
+
+
+def test_cancel_stops_a_run(qtbot, sal_panel, session) -> None:
+    p = sal_panel
+    gate = threading.Event()
+    # occupy the worker so the sanity job is still queued when it is cancelled
+    session.worker.submit(lambda: gate.wait(30), kind="test_block")
+    finished = []
+    session.worker.finished.connect(lambda rid, kind, _r: finished.append(kind))
+    rid = p.run_sanity()
+    assert p.sanity_job_ctl.running and p.sanity_job_ctl.cancel_button.isEnabled()
+    with qtbot.waitSignal(p.sanity_job_ctl.cancelled, timeout=10000):
+        p.sanity_job_ctl.cancel_button.click()
+    gate.set()
+    qtbot.waitUntil(lambda: "test_block" in finished, timeout=10000)
+    assert not p.sanity_job_ctl.running and p.sanity_job_ctl.run_button.isEnabled()
+    assert p.sanity_job_ctl.status.text() == "cancelled"
+    assert "sanity" not in finished and p.sanity is None and rid is not None

@@ -1,0 +1,388 @@
+"""Saliency panel: attribution maps over the current input and the cascading
+randomisation sanity check.
+
+Maps come from :func:`eegmi.analysis.saliency.saliency` and the sanity check from
+:func:`eegmi.analysis.sanity.cascading_randomization`, both run as jobs on the
+model worker for the session's current input vector.  The target is a latent
+dimension, an output pixel (click the output image) or an output region (drag
+a rectangle on it); targets travel as the analysis' spec strings
+(``latent:K``, ``pixel:R,C``, ``region:R0,C0,R1,C1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from app.panels.base import Panel
+from app.widgets.analysis_job import JobControl
+from app.widgets.analysis_pick import (
+    PickViewBox,
+    add_head_outline,
+    diverging_lut,
+    image_plot,
+    symmetric_levels,
+)
+
+#: (analysis name, label) in the order of the method chooser
+METHOD_LABELS = (
+    ("saliency", "Vanilla gradient"),
+    ("input_x_gradient", "Gradient × Input"),
+    ("smoothgrad", "SmoothGrad"),
+    ("integrated_gradients", "Integrated Gradients"),
+    ("guided_backprop", "Guided Backprop"),
+    ("gradcam", "Grad-CAM"),
+)
+METHOD_PENS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+               (140, 86, 75))
+
+
+def saliency_job(loaded: Any, values: np.ndarray, method: str, target_spec: str, cancel: Any) -> Any:
+    """Attribution of ``target_spec`` for one input ``values (n,)`` (a job generator)."""
+    from eegmi.analysis.propagation import pipeline_for
+    from eegmi.analysis.saliency import Target, saliency
+
+    pipe = pipeline_for(loaded)
+    latent = "latent.z" if loaded.config.kind == "decoder" else "latent.mu"
+    target = Target.parse(target_spec, int(loaded.operator.size), latent)
+    result = yield from saliency(loaded.model, pipe, np.asarray(values, np.float32)[None], [method],
+                                 target, cancel=cancel)
+    return result
+
+
+def sanity_job(loaded: Any, values: np.ndarray, methods: list[str], target_spec: str,
+               cancel: Any) -> Any:
+    """Cascading randomisation of every method for one input (a job generator)."""
+    from eegmi.analysis.propagation import pipeline_for
+    from eegmi.analysis.saliency import Target
+    from eegmi.analysis.sanity import cascading_randomization
+
+    pipe = pipeline_for(loaded)
+    target = Target.parse(target_spec, int(loaded.operator.size), "latent.mu")
+    result = yield from cascading_randomization(loaded.model, pipe, np.asarray(values, np.float32)[None],
+                                                target, methods, cancel=cancel)
+    return result
+
+
+def is_mix(values: np.ndarray) -> bool:
+    """True when some but not all electrodes are active (clicked one-hots and their mixes)."""
+    k = int(np.count_nonzero(np.asarray(values)))
+    return 0 < k < np.asarray(values).size
+
+
+class SaliencyPanel(Panel):
+    """Method and target choosers, map over the input, per-electrode view, sanity check."""
+
+    title = "Saliency"
+    result_ready = QtCore.Signal()
+    sanity_ready = QtCore.Signal()
+
+    def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(session, parent)
+        self.result: Any = None
+        self.sanity: Any = None
+        self.pixel = (20, 20)
+        self.region = (15, 15, 25, 25)
+        self._result_method = ""
+        self._label_items: list[Any] = []
+        self._head_items: list[tuple[Any, Any]] = []
+        self._build_ui()
+        session.forward_ready.connect(self._on_forward)
+        session.model_changed.connect(self._on_model_changed)
+        if session.model is not None:
+            self._on_model_changed()
+        if getattr(session, "last_forward", None) is not None:
+            self._on_forward(session.last_forward)
+
+    # ---- construction ---------------------------------------------------------
+    def _build_ui(self) -> None:
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("method"))
+        self.method_box = QtWidgets.QComboBox()
+        for name, label in METHOD_LABELS:
+            self.method_box.addItem(label, name)
+        row.addWidget(self.method_box)
+        row.addWidget(QtWidgets.QLabel("target"))
+        self.target_box = QtWidgets.QComboBox()
+        self.target_box.addItem("latent dimension", "latent")
+        self.target_box.addItem("output pixel (click output)", "pixel")
+        self.target_box.addItem("output region (drag on output)", "region")
+        row.addWidget(self.target_box)
+        self.latent_spin = QtWidgets.QSpinBox()
+        self.latent_spin.setPrefix("k = ")
+        self.latent_spin.setRange(0, 0)
+        row.addWidget(self.latent_spin)
+        self.target_label = QtWidgets.QLabel("")
+        row.addWidget(self.target_label, 1)
+        outer.addLayout(row)
+        self.target_box.currentIndexChanged.connect(self._target_changed)
+        self.latent_spin.valueChanged.connect(self._target_changed)
+        self.job = JobControl(self.session, "Compute map")
+        self.job.run_clicked.connect(self.run)
+        self.job.done.connect(self._on_done)
+        outer.addWidget(self.job)
+
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.map_plot = image_plot(self.view, "map over the input", 0, 0)
+        self.input_image = pg.ImageItem(axisOrder="row-major")
+        self.input_image.setLookupTable(pg.colormap.get("CET-L1").getLookupTable(nPts=256))
+        self.map_image = pg.ImageItem(axisOrder="row-major")
+        self.map_image.setLookupTable(diverging_lut(alpha=255))
+        self.map_image.setOpacity(0.6)  # the input stays readable under the map
+        self.map_plot.addItem(self.input_image)
+        self.map_plot.addItem(self.map_image)
+        self.pick_box = PickViewBox(int(self.session.operator.size))
+        self.out_plot = image_plot(self.view, "output (click: pixel, drag: region)", 0, 1,
+                                   view_box=self.pick_box)
+        self.out_image = pg.ImageItem(axisOrder="row-major")
+        self.out_image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        self.out_plot.addItem(self.out_image)
+        self.pick_box.pixelPicked.connect(self.pick_pixel)
+        self.pick_box.regionPicked.connect(self.pick_region)
+        self.elec_plot = image_plot(self.view, "per electrode", 0, 2)
+        self.elec_dots = pg.ScatterPlotItem(size=13, pen=pg.mkPen((40, 40, 40), width=1))
+        self.elec_plot.addItem(self.elec_dots)
+        self.elec_dots.setZValue(8)
+        outer.addWidget(self.view, 3)
+
+        sanity_row = QtWidgets.QHBoxLayout()
+        self.sanity_job_ctl = JobControl(self.session, "Sanity check")
+        self.sanity_job_ctl.run_clicked.connect(self.run_sanity)
+        self.sanity_job_ctl.done.connect(self._on_sanity)
+        sanity_row.addWidget(self.sanity_job_ctl, 1)
+        outer.addLayout(sanity_row)
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.sanity_view = pg.GraphicsLayoutWidget()
+        self.sanity_view.setBackground("w")
+        self.rank_plot = self.sanity_view.addPlot(row=0, col=0, title="rank correlation to trained")
+        self.ssim_plot = self.sanity_view.addPlot(row=0, col=1, title="SSIM to trained")
+        self.rank_plot.addLegend(offset=(-5, 5))
+        for p in (self.rank_plot, self.ssim_plot):
+            p.setLabel("bottom", "layers randomised (top down)")
+        split.addWidget(self.sanity_view)
+        self.sanity_table = QtWidgets.QTableWidget(0, 4)
+        self.sanity_table.setHorizontalHeaderLabels(["method", "final SSIM", "final rank r", "result"])
+        self.sanity_table.verticalHeader().setVisible(False)
+        self.sanity_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        split.addWidget(self.sanity_table)
+        split.setSizes([600, 330])
+        outer.addWidget(split, 2)
+        self._setup_geometry()
+        self._target_changed()
+
+    def _setup_geometry(self) -> None:
+        from app.widgets.scalp_map import head_geometry
+
+        op = self.session.operator
+        for plot, item in self._head_items:
+            plot.removeItem(item)
+        for item in self._label_items:
+            self.elec_plot.removeItem(item)
+        center, radius = head_geometry(op)
+        self._head_items = [(plot, item) for plot in (self.map_plot, self.elec_plot)
+                            for item in add_head_outline(plot, center, radius)]
+        xy = np.asarray(op.electrode_xy, dtype=float) + 0.5
+        self._label_items = []
+        for name, (x, y) in zip(op.montage.ch_names, xy, strict=True):
+            t = pg.TextItem(name, color=(30, 30, 30), anchor=(0.5, -0.35))
+            t.setPos(float(x), float(y))
+            self.elec_plot.addItem(t)
+            self._label_items.append(t)
+        size = int(op.size)
+        self.pick_box.size = size
+        for p in (self.map_plot, self.out_plot, self.elec_plot):
+            p.getViewBox().setRange(xRange=(0, size), yRange=(-0.1 * size, size), padding=0.02)
+        self.elec_dots.setData(x=xy[:, 0], y=xy[:, 1], brush=pg.mkBrush(230, 230, 230))
+
+    # ---- targets ----------------------------------------------------------------
+    def target_spec(self) -> str:
+        """The chosen target as the analysis' spec string."""
+        kind = self.target_box.currentData()
+        if kind == "pixel":
+            return f"pixel:{self.pixel[0]},{self.pixel[1]}"
+        if kind == "region":
+            return "region:" + ",".join(str(v) for v in self.region)
+        return f"latent:{self.latent_spin.value()}"
+
+    def _target_changed(self, *_args: Any) -> None:
+        kind = self.target_box.currentData()
+        self.latent_spin.setVisible(kind == "latent")
+        if kind == "pixel":
+            self.pick_box.show_box(self.pixel[0], self.pixel[1], self.pixel[0] + 1, self.pixel[1] + 1)
+        elif kind == "region":
+            self.pick_box.show_box(*self.region)
+        else:
+            self.pick_box.rect_item.setData([], [])
+        self.target_label.setText(self.target_spec())
+
+    def pick_pixel(self, row: int, col: int) -> None:
+        """Use output pixel ``(row, col)`` as the target."""
+        self.pixel = (int(row), int(col))
+        self.target_box.setCurrentIndex(self.target_box.findData("pixel"))
+        self._target_changed()
+
+    def pick_region(self, r0: int, c0: int, r1: int, c1: int) -> None:
+        """Use the sum of output rows ``r0:r1``, columns ``c0:c1`` as the target."""
+        self.region = (int(r0), int(c0), int(r1), int(c1))
+        self.target_box.setCurrentIndex(self.target_box.findData("region"))
+        self._target_changed()
+
+    def set_method(self, name: str) -> None:
+        """Choose a method by its analysis name (``saliency``, ``gradcam``...)."""
+        self.method_box.setCurrentIndex(self.method_box.findData(name))
+
+    def method(self) -> str:
+        return str(self.method_box.currentData())
+
+    # ---- session -------------------------------------------------------------------
+    def _on_model_changed(self) -> None:
+        loaded = self.session.model
+        d = int(getattr(getattr(loaded, "config", None), "latent_dim", 1) or 1)
+        if getattr(getattr(loaded, "config", None), "kind", "vae") == "decoder":
+            d = int(self.session.operator.montage.n_channels)
+        self.latent_spin.setRange(0, max(d - 1, 0))
+        self.result, self.sanity = None, None
+        self._setup_geometry()
+
+    def _on_forward(self, result: Any) -> None:
+        recon = getattr(result, "recon", None)
+        if recon is not None:
+            self.out_image.setImage(np.asarray(recon, np.float32), autoLevels=True)
+        image = getattr(result, "image", None)
+        if image is not None and self.result is None:
+            self.input_image.setImage(np.asarray(image, np.float32), autoLevels=True)
+
+    # ---- running ----------------------------------------------------------------------
+    def run(self) -> int | None:
+        """Compute the chosen method's map for the chosen target and the current input."""
+        loaded = self.session.model
+        if loaded is None:
+            self.job.status.setText("load a model first")
+            return None
+        values = np.asarray(self.session.values, np.float32).copy()
+        method, spec = self.method(), self.target_spec()
+        return self.job.start(lambda tok: saliency_job(loaded, values, method, spec, tok), "saliency")
+
+    def run_sanity(self) -> int | None:
+        """Cascading randomisation of all six methods for the current input and target."""
+        loaded = self.session.model
+        if loaded is None:
+            self.sanity_job_ctl.status.setText("load a model first")
+            return None
+        values = np.asarray(self.session.values, np.float32).copy()
+        methods = [m for m, _ in METHOD_LABELS]
+        spec = self.target_spec()
+        return self.sanity_job_ctl.start(lambda tok: sanity_job(loaded, values, methods, spec, tok),
+                                         "sanity")
+
+    def cancel(self) -> None:
+        self.job.cancel()
+        self.sanity_job_ctl.cancel()
+
+    # ---- showing ----------------------------------------------------------------------
+    def current_map(self) -> np.ndarray | None:
+        """``(H, W)`` map of the last computed method (None for decoder-only models)."""
+        if self.result is None:
+            return None
+        m = self.result.maps.get(self._result_method)
+        return None if m is None else np.asarray(m[0])
+
+    def electrode_attribution(self) -> np.ndarray | None:
+        """``(n,)`` per-electrode attribution of the last computed method."""
+        if self.result is None:
+            return None
+        return np.asarray(self.result.electrodes[self._result_method][0])
+
+    def _on_done(self, result: Any) -> None:
+        self.result = result
+        self._result_method = next(iter(result.electrodes))
+        values = np.asarray(result.values[0], np.float32)
+        op = self.session.operator
+        self.input_image.setImage(np.asarray(op.render(values), np.float32), autoLevels=True)
+        label = dict(METHOD_LABELS).get(self._result_method, self._result_method)
+        m = self.current_map()
+        if m is None:
+            self.map_image.clear()
+        else:
+            shown = np.where(np.asarray(op.head_mask, bool), m, np.nan).astype(np.float32)
+            self.map_image.setImage(shown, autoLevels=False, levels=symmetric_levels(shown))
+        self.map_plot.setTitle(f"{label} for {result.target}", size="9pt")
+        el = self.electrode_attribution()
+        mix = is_mix(values)
+        self.elec_plot.setVisible(mix)
+        if el is not None:
+            lo, hi = symmetric_levels(el)
+            lut = diverging_lut()
+            idx = np.clip(((el - lo) / (hi - lo) * 255).round().astype(int), 0, 255)
+            brushes = [pg.mkBrush(*lut[i][:3]) for i in idx]
+            for t, name, v in zip(self._label_items, op.montage.ch_names, el, strict=True):
+                t.setText(f"{name} {v:.2g}" if values[op.montage.index(name)] != 0 else name)
+            self.elec_dots.setData(x=np.asarray(op.electrode_xy)[:, 0] + 0.5,
+                                   y=np.asarray(op.electrode_xy)[:, 1] + 0.5, brush=brushes)
+            self.elec_plot.setTitle(f"per electrode ({label})", size="9pt")
+        self.result_ready.emit()
+
+    def _on_sanity(self, result: Any) -> None:
+        self.sanity = result
+        self.rank_plot.clear()
+        self.ssim_plot.clear()
+        x = np.arange(1, len(result.layers) + 1)
+        ticks = [[(int(i), name) for i, name in zip(x, result.layers, strict=True)]]
+        labels = dict(METHOD_LABELS)
+        for i, m in enumerate(result.methods):
+            pen = pg.mkPen(METHOD_PENS[i % len(METHOD_PENS)], width=2)
+            self.rank_plot.plot(x, np.nan_to_num(result.spearman[m], nan=0.0), pen=pen, symbol="o",
+                                symbolSize=5, name=labels.get(m, m))
+            self.ssim_plot.plot(x, np.nan_to_num(result.ssim[m], nan=0.0), pen=pen, symbol="o",
+                                symbolSize=5)
+        thr = pg.InfiniteLine(result.ssim_threshold, angle=0,
+                              pen=pg.mkPen((120, 120, 120), style=QtCore.Qt.PenStyle.DashLine))
+        self.ssim_plot.addItem(thr)
+        for p in (self.rank_plot, self.ssim_plot):
+            p.getAxis("bottom").setTicks(ticks)
+        self.sanity_table.setRowCount(len(result.methods))
+        for i, m in enumerate(result.methods):
+            passed = result.passed[m]
+            verdict = "n/a (constant map)" if passed is None else ("pass" if passed else "FAIL")
+            cells = (labels.get(m, m), _fmt(result.ssim[m][-1]), _fmt(result.spearman[m][-1]), verdict)
+            for j, v in enumerate(cells):
+                self.sanity_table.setItem(i, j, QtWidgets.QTableWidgetItem(v))
+        self.sanity_ready.emit()
+
+    # ---- export contract ------------------------------------------------------------------
+    def export_items(self) -> dict[str, object]:
+        items: dict[str, object] = {}
+        if self.result is not None:
+            items["method"] = self._result_method
+            items["target"] = self.result.target
+            items["values"] = np.asarray(self.result.values[0])
+            items["electrodes"] = list(self.result.ch_names)
+            items["electrode_attribution"] = self.electrode_attribution()
+            m = self.current_map()
+            if m is not None:
+                items["map"] = m
+            items["input_image"] = np.asarray(self.input_image.image)
+        if self.sanity is not None:
+            items["sanity"] = self.sanity.to_json()
+            for k, v in self.sanity.arrays().items():
+                if not k.startswith("maps/"):
+                    items[f"sanity/{k}"] = v
+        return items
+
+    def state(self) -> dict:
+        s = dict(self.session.state())
+        s.update({"panel": "saliency", "method": self.method(), "target": self.target_spec(),
+                  "cli": f"eegmi analyze saliency {self.session.model_name} "
+                         f"--method {self.method()} --target {self.target_spec()}"})
+        return s
+
+
+def _fmt(v: Any) -> str:
+    f = float(v)
+    return f"{f:.3f}" if np.isfinite(f) else "–"
