@@ -143,9 +143,10 @@ def test_save_load_roundtrip_and_cancel(qtbot, panel, tmp_path) -> None:
     np.testing.assert_allclose(p.data.gallery.frequency, before)
     # a long optimisation can be cancelled; the panel is free again afterwards
     p.vis_steps.setValue(100_000)
-    with qtbot.waitSignal(p.job_done, timeout=30000) as blocker:
+    with qtbot.waitSignal(p.jobs.progress, timeout=30000):
         assert p.visualise(0) is not None
-        qtbot.waitUntil(lambda: p.progress.value() > 0, timeout=30000)
+    assert p.jobs.busy and not p.gallery_button.isEnabled()
+    with qtbot.waitSignal(p.job_done, timeout=30000) as blocker:
         p.cancel()
     assert blocker.args == ["vis", "cancelled"] and 0 not in p.model.vis
     assert p.gallery_button.isEnabled()
