@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDockWidget,
@@ -64,10 +65,17 @@ class MainWindow(QMainWindow):
     def __init__(self, session: Session | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("eegmi workbench")
-        self.resize(1500, 900)
+        screen = QApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
+        if avail is not None:
+            self.resize(int(avail.width() * 0.95), int(avail.height() * 0.92))
+        else:
+            self.resize(1500, 900)
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
-        self.settings = settings or QSettings(ORG, APP)
+        # explicit INI format so QSettings.setPath (tests, portable installs) applies
+        self.settings = settings or QSettings(QSettings.Format.IniFormat,
+                                              QSettings.Scope.UserScope, ORG, APP)
         self.session = session or Session()
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
@@ -80,6 +88,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status()
         self._build_menus()
+        self._size_docks()
         self._default_state = self.saveState()
         geo, state = self.settings.value("layout/geometry"), self.settings.value("layout/state")
         if isinstance(geo, QByteArray):
@@ -99,17 +108,42 @@ class MainWindow(QMainWindow):
 
     # -- construction ----------------------------------------------------------------
     def _build_docks(self) -> None:
+        first_in_area: dict[Qt.DockWidgetArea, QDockWidget] = {}
         for spec, cls in available_panels():
             panel = cls(self.session)
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(f"dock_{spec.name}")
             dock.setWidget(panel)
             self.addDockWidget(spec.area, dock)
+            # the scalp/reconstruction/activations views stay side by side; the many
+            # analysis panels at the bottom share one tab group
+            if spec.area == Qt.DockWidgetArea.BottomDockWidgetArea:
+                if spec.area in first_in_area:
+                    self.tabifyDockWidget(first_in_area[spec.area], dock)
+                else:
+                    first_in_area[spec.area] = dock
             panel.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             panel.customContextMenuRequested.connect(
                 lambda pos, n=spec.name: self._panel_menu(n, pos))
             self.panels[spec.name] = panel
             self.docks[spec.name] = dock
+        if Qt.DockWidgetArea.BottomDockWidgetArea in first_in_area:
+            first_in_area[Qt.DockWidgetArea.BottomDockWidgetArea].raise_()
+
+    def _size_docks(self) -> None:
+        """Default proportions: scalp | views on top, the analysis tabs below."""
+        w, h = self.width(), self.height()
+        d = self.docks
+        if "scalp" in d and "reconstruction" in d:
+            self.resizeDocks([d["scalp"], d["reconstruction"]], [int(w * 0.42), int(w * 0.58)],
+                             Qt.Orientation.Horizontal)
+        if "reconstruction" in d and "activations" in d:
+            self.resizeDocks([d["reconstruction"], d["activations"]], [int(h * 0.3), int(h * 0.4)],
+                             Qt.Orientation.Vertical)
+        bottom = [dock for name, dock in d.items()
+                  if self.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea]
+        if bottom:
+            self.resizeDocks(bottom[:1], [int(h * 0.3)], Qt.Orientation.Vertical)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Data and model", self)
@@ -254,8 +288,23 @@ class MainWindow(QMainWindow):
             self.open_model(text)
         self._refresh_labels()
 
+    @staticmethod
+    def _select(box: QComboBox, text: str, before_last: bool = True) -> None:
+        """Show ``text`` as the current entry of ``box`` (inserted if new)."""
+        if not text:
+            return
+        box.blockSignals(True)
+        i = box.findText(text)
+        if i < 0:
+            box.insertItem(box.count() - 1 if before_last else box.count(), text)
+            i = box.findText(text)
+        box.setCurrentIndex(i)
+        box.blockSignals(False)
+
     def _refresh_labels(self) -> None:
         s = self.session
+        self._select(self.model_box, s.model_name)
+        self._select(self.data_box, s.data_name)
         self.model_label.setText(f"model: {Path(s.model_name).name or s.model_name or 'none'}")
         self.data_label.setText(f"data: {Path(s.data_name).name or 'none'}"
                                 + (f" ({s.data.n_frames} frames)" if s.data is not None else ""))
@@ -300,9 +349,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message)
 
     def cancel_job(self) -> None:
-        running = self.session.worker.running_job()
-        if running is not None:
-            self.session.worker.cancel(running[0])
+        """Cancel the long job shown in the status bar (queued or running)."""
+        worker = self.session.worker
+        if self._job_id is not None and worker.cancel(self._job_id):
+            return
+        running = worker.running_job()
+        if running is not None and running[1] not in INTERACTIVE_KINDS:
+            worker.cancel(running[0])
 
     def _on_error(self, message: str) -> None:
         self.last_error = message
@@ -355,9 +408,11 @@ class MainWindow(QMainWindow):
             [self.session.model_name] if self.session.model_name else []))
         spec = self.session.data_name or "synthetic"
         device = self.session.device
-        return self.session.run_job(
+        self._job_id = self.session.run_job(
             lambda token: figure_set_job(folder, models, spec, frames, device=device, cancel=token),
             "figure_set")
+        self._on_busy("figure set queued", -1.0)
+        return self._job_id
 
     # -- view ------------------------------------------------------------------------------------
     def set_theme(self, name: str) -> None:

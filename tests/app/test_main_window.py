@@ -161,3 +161,30 @@ def test_drop_checkpoint_folder_and_data_file(qtbot, window, files) -> None:
         with qtbot.waitSignal(signal, timeout=20000):
             window.dropEvent(ev)
     assert s.model_name == str(files["plain"]) and s.data_name == str(files["data"])
+
+
+def test_figure_set_runs_on_worker_and_can_be_cancelled(qtbot, window, files, tmp_path) -> None:
+    import threading
+
+    s = window.session
+    _load(qtbot, window, files["data"], files["plain"])
+    out = tmp_path / "figs"
+    with qtbot.waitSignal(s.worker.finished, timeout=60000,
+                          check_params_cb=lambda _i, k, _r: k == "figure_set") as done:
+        window.figure_set(out, models=[str(files["plain"])], frames=[1, 2])
+        assert window.progress.isVisible() and window.cancel_btn.isVisible()
+    assert done.args[2]["frames"] == [1, 2]
+    assert (out / "plain.png").exists() and (out / "plain.pdf").exists()
+    qtbot.waitUntil(lambda: not window.progress.isVisible())
+    # cancel while it waits behind another request: nothing is written
+    gate = threading.Event()
+    with qtbot.waitSignal(s.worker.started, timeout=5000):
+        s.worker.submit(gate.wait, kind="block")
+    window.figure_set(tmp_path / "cancelled", models=[str(files["plain"])])
+    with qtbot.waitSignal(s.worker.cancelled, timeout=10000):
+        qtbot.mouseClick(window.cancel_btn, Qt.MouseButton.LeftButton)
+    gate.set()
+    with qtbot.waitSignal(s.forward_ready, timeout=10000):
+        s.set_values(np.zeros(32, np.float32))
+    assert not (tmp_path / "cancelled").exists()
+    assert not window.progress.isVisible()
