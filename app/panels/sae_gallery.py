@@ -193,8 +193,11 @@ class SaeGalleryPanel(Panel):
         pick = current if current in names else ("enc.act3" if "enc.act3" in names else "")
         if pick:
             self.layer.setCurrentText(pick)
-        if self.data is not None:
-            self._clear_gallery("the model changed: compute the gallery again")
+        if self.loaded is not None or self.data is not None:
+            # an SAE reads one model's activations: keeping it for another model would
+            # show features of a dictionary that was never fitted to that model
+            self.loaded, self.sae_path = None, None
+            self._clear_gallery("the model changed: load or train an SAE for it")
         self._update_buttons()
 
     def _on_data_changed(self) -> None:

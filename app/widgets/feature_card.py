@@ -176,9 +176,11 @@ class FeatureCardModel(QAbstractListModel):
         if what == "top" and d.gallery.top_frames[i, j] >= 0:
             img = to_qimage(d.top_images[i, j], (0.0, 1.0), "viridis", d.head_mask)
         elif what == "map":
-            arr, _ = d.feature_map(i)
-            if arr is not None:
+            arr, caption = d.feature_map(i)
+            if arr is not None and caption == "decoder":  # signed direction: diverging about 0
                 img = to_qimage(arr, _symmetric(arr), "CET-D1")
+            elif arr is not None:  # activations are >= 0
+                img = to_qimage(arr, (0.0, float(np.nanmax(arr)) or 1.0), "inferno")
         elif what == "vis" and i in self.vis:
             arr = self.vis[i].image
             mask = d.head_mask if arr.shape == d.head_mask.shape else None

@@ -150,6 +150,11 @@ def test_save_load_roundtrip_and_cancel(qtbot, panel, tmp_path) -> None:
         p.cancel()
     assert blocker.args == ["vis", "cancelled"] and 0 not in p.model.vis
     assert p.gallery_button.isEnabled()
+    # another model: the SAE and its gallery are dropped
+    with qtbot.waitSignal(p.session.model_changed, timeout=30000):
+        p.session.set_model(p.session.model.path)
+    assert p.loaded is None and p.data is None and p.model.rowCount() == 0
+    assert not p.gallery_button.isEnabled() and p.train_button.isEnabled()
 
 
 def test_bad_sae_folder_is_one_line_error(qtbot, panel, tmp_path) -> None:
