@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
@@ -146,23 +146,25 @@ class SaliencyPanel(Panel):
         self.pick_box.pixelPicked.connect(self.pick_pixel)
         self.pick_box.regionPicked.connect(self.pick_region)
         self.elec_plot = image_plot(self.view, "per electrode", 0, 2)
-        self.elec_dots = pg.ScatterPlotItem(size=13, pen=pg.mkPen((40, 40, 40), width=1))
+        self.elec_dots = pg.ScatterPlotItem(size=10, pen=pg.mkPen((40, 40, 40), width=1))
         self.elec_plot.addItem(self.elec_dots)
         self.elec_dots.setZValue(8)
-        outer.addWidget(self.view, 3)
-
-        sanity_row = QtWidgets.QHBoxLayout()
+        self.view.setMinimumHeight(200)
+        vsplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        vsplit.addWidget(self.view)
+        lower = QtWidgets.QWidget()
+        lower_lay = QtWidgets.QVBoxLayout(lower)
+        lower_lay.setContentsMargins(0, 0, 0, 0)
         self.sanity_job_ctl = JobControl(self.session, "Sanity check")
         self.sanity_job_ctl.run_clicked.connect(self.run_sanity)
         self.sanity_job_ctl.done.connect(self._on_sanity)
-        sanity_row.addWidget(self.sanity_job_ctl, 1)
-        outer.addLayout(sanity_row)
+        lower_lay.addWidget(self.sanity_job_ctl)
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         self.sanity_view = pg.GraphicsLayoutWidget()
         self.sanity_view.setBackground("w")
         self.rank_plot = self.sanity_view.addPlot(row=0, col=0, title="rank correlation to trained")
         self.ssim_plot = self.sanity_view.addPlot(row=0, col=1, title="SSIM to trained")
-        self.rank_plot.addLegend(offset=(-5, 5))
+        # no legend over the curves: the method names in the table carry the curve colours
         for p in (self.rank_plot, self.ssim_plot):
             p.setLabel("bottom", "layers randomised (top down)")
         split.addWidget(self.sanity_view)
@@ -172,7 +174,11 @@ class SaliencyPanel(Panel):
         self.sanity_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         split.addWidget(self.sanity_table)
         split.setSizes([600, 330])
-        outer.addWidget(split, 2)
+        split.setMinimumHeight(120)
+        lower_lay.addWidget(split, 1)
+        vsplit.addWidget(lower)
+        vsplit.setSizes([320, 220])
+        outer.addWidget(vsplit, 1)
         self._setup_geometry()
         self._target_changed()
 
@@ -189,8 +195,11 @@ class SaliencyPanel(Panel):
                             for item in add_head_outline(plot, center, radius)]
         xy = np.asarray(op.electrode_xy, dtype=float) + 0.5
         self._label_items = []
+        font = QtGui.QFont()
+        font.setPointSize(6)
         for name, (x, y) in zip(op.montage.ch_names, xy, strict=True):
-            t = pg.TextItem(name, color=(30, 30, 30), anchor=(0.5, -0.35))
+            t = pg.TextItem(name, color=(30, 30, 30), anchor=(0.5, -0.45))
+            t.setFont(font)
             t.setPos(float(x), float(y))
             self.elec_plot.addItem(t)
             self._label_items.append(t)
@@ -304,13 +313,17 @@ class SaliencyPanel(Panel):
         self._result_method = next(iter(result.electrodes))
         values = np.asarray(result.values[0], np.float32)
         op = self.session.operator
-        self.input_image.setImage(np.asarray(op.render(values), np.float32), autoLevels=True)
+        head = np.asarray(op.head_mask, bool)
+        img = np.asarray(op.render(values), np.float32)
+        # outside the head there is no signal: transparent, so only the disc is drawn
+        self.input_image.setImage(np.where(head, img, np.nan).astype(np.float32),
+                                  levels=(float(img[head].min()), float(img[head].max()) + 1e-6))
         label = dict(METHOD_LABELS).get(self._result_method, self._result_method)
         m = self.current_map()
         if m is None:
             self.map_image.clear()
         else:
-            shown = np.where(np.asarray(op.head_mask, bool), m, np.nan).astype(np.float32)
+            shown = np.where(head, m, np.nan).astype(np.float32)
             self.map_image.setImage(shown, autoLevels=False, levels=symmetric_levels(shown))
         self.map_plot.setTitle(f"{label} for {result.target}", size="9pt")
         el = self.electrode_attribution()
@@ -321,10 +334,13 @@ class SaliencyPanel(Panel):
             lut = diverging_lut()
             idx = np.clip(((el - lo) / (hi - lo) * 255).round().astype(int), 0, 255)
             brushes = [pg.mkBrush(*lut[i][:3]) for i in idx]
-            for t, name, v in zip(self._label_items, op.montage.ch_names, el, strict=True):
-                t.setText(f"{name} {v:.2g}" if values[op.montage.index(name)] != 0 else name)
+            # active (injected) electrodes get a thick outline; the value is in the tooltip
+            pens = [pg.mkPen((0, 0, 0), width=2.5) if v != 0 else pg.mkPen((90, 90, 90), width=1)
+                    for v in values]
+            tips = [f"{n}: {a:.4g}" for n, a in zip(op.montage.ch_names, el, strict=True)]
             self.elec_dots.setData(x=np.asarray(op.electrode_xy)[:, 0] + 0.5,
-                                   y=np.asarray(op.electrode_xy)[:, 1] + 0.5, brush=brushes)
+                                   y=np.asarray(op.electrode_xy)[:, 1] + 0.5, brush=brushes,
+                                   pen=pens, data=tips, hoverable=True, tip="{data}".format)
             self.elec_plot.setTitle(f"per electrode ({label})", size="9pt")
         self.result_ready.emit()
 
@@ -352,7 +368,10 @@ class SaliencyPanel(Panel):
             verdict = "n/a (constant map)" if passed is None else ("pass" if passed else "FAIL")
             cells = (labels.get(m, m), _fmt(result.ssim[m][-1]), _fmt(result.spearman[m][-1]), verdict)
             for j, v in enumerate(cells):
-                self.sanity_table.setItem(i, j, QtWidgets.QTableWidgetItem(v))
+                item = QtWidgets.QTableWidgetItem(v)
+                if j == 0:
+                    item.setForeground(QtGui.QColor(*METHOD_PENS[i % len(METHOD_PENS)]))
+                self.sanity_table.setItem(i, j, item)
         self.sanity_ready.emit()
 
     # ---- export contract ------------------------------------------------------------------

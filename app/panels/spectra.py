@@ -39,6 +39,16 @@ def frame_indices(n_frames: int, n_inputs: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(n_frames, size=min(n_frames, n_inputs), replace=False))
 
 
+def short_name(layer: str) -> str:
+    """Compact axis label: ``enc.act1`` -> ``enc1``, ``latent.mu`` -> ``μ``, ``input`` -> ``in``."""
+    special = {"latent.mu": "μ", "latent.z": "z", "input": "in", "out": "out"}
+    if layer in special:
+        return special[layer]
+    head, _, tail = layer.partition(".")
+    digits = "".join(ch for ch in tail if ch.isdigit())
+    return f"{head}{digits}" if digits else layer
+
+
 class _ModelInputs:
     """Re-iterable view of ``TopomapBatches`` giving what the model takes (images or values)."""
 
@@ -193,16 +203,21 @@ class SpectraPanel(Panel):
         self.spec_plot.setLogMode(x=True, y=True)
         self.spec_plot.setLabel("bottom", "component")
         self.spec_plot.setLabel("left", "explained variance")
-        self.spec_plot.addLegend(offset=(-5, 5))
         self.alpha_plot = self.plots.addPlot(row=0, col=1, title="α against depth")
         self.alpha_plot.setLabel("left", "α")
-        self.alpha_plot.addLegend(offset=(-5, 5))
+        self.alpha_plot.addLegend(offset=(-5, -5))
         self.action_plot = self.plots.addPlot(row=0, col=2, title="average action per layer")
         self.action_plot.setLabel("left", "action")
-        outer.addWidget(self.plots, 3)
+        self.action_plot.setLogMode(x=False, y=True)  # actions span orders of magnitude
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.plots.setMinimumHeight(170)
+        split.addWidget(self.plots)
         self.traj = pg.GraphicsLayoutWidget()
         self.traj.setBackground("w")
-        outer.addWidget(self.traj, 2)
+        self.traj.setMinimumHeight(110)
+        split.addWidget(self.traj)
+        split.setSizes([300, 200])
+        outer.addWidget(split, 1)
         self.alpha_label = QtWidgets.QLabel("α: run the analysis")
         self.alpha_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.alpha_label)
@@ -282,12 +297,15 @@ class SpectraPanel(Panel):
         self.spec_plot.setTitle(f"eigenspectrum of {layer}", size="9pt")
         if es.fit is None:
             self.alpha_label.setText(f"{layer}: no power-law fit ({es.fit_error})")
+            self.spec_plot.setTitle(f"eigenspectrum of {layer} (no fit)", size="9pt")
             return
         lo, hi = es.fit.fit_range
         kk = np.arange(lo, min(hi, ev.size) + 1, dtype=np.float64)
         self.spec_plot.plot(kk, es.fit.predict(kk), pen=pg.mkPen((214, 39, 40), width=2,
                                                                  style=QtCore.Qt.PenStyle.DashLine),
                             name=f"fit {lo}–{hi}: α = {es.fit.alpha:.3f}")
+        self.spec_plot.setTitle(f"{layer}: α = {es.fit.alpha:.3f} (dashed: fit over {lo}–{hi})",
+                                size="9pt")
         self.alpha_label.setText(f"{layer}: α = {es.fit.alpha:.4f}  (R² {es.fit.r2:.3f}, "
                                  f"{es.fit.n_used} components, {es.n_samples} inputs)")
 
@@ -298,12 +316,14 @@ class SpectraPanel(Panel):
         depth = list(self.result["spectra"][current].spectra)
         for i, (lab, ls) in enumerate(self.result["spectra"].items()):
             al = ls.alphas()
-            xs = [j for j, n in enumerate(depth) if al.get(n) is not None]
-            ys = [al[depth[j]] for j in xs]
+            # layers without a fit (too few components) leave a gap instead of a bridge
+            ys = np.array([np.nan if al.get(n) is None else al[n] for n in depth], dtype=float)
             pen = pg.mkPen(MODEL_PENS[i % len(MODEL_PENS)], width=2 if lab == current else 1)
-            self.alpha_plot.plot(xs, ys, pen=pen, symbol="o", symbolSize=5,
-                                 symbolBrush=MODEL_PENS[i % len(MODEL_PENS)], name=lab)
-        self.alpha_plot.getAxis("bottom").setTicks([[(j, n) for j, n in enumerate(depth)]])
+            self.alpha_plot.plot(np.arange(len(depth)), ys, pen=pen, symbol="o", symbolSize=5,
+                                 symbolBrush=MODEL_PENS[i % len(MODEL_PENS)], name=lab,
+                                 connect="finite")
+        self.alpha_plot.getAxis("bottom").setTicks([[(j, short_name(n)) for j, n in enumerate(depth)]])
+        self.alpha_plot.setXRange(-0.5, len(depth) - 0.5, padding=0.0)
 
     def _draw_projections(self) -> None:
         assert self.result is not None
@@ -311,9 +331,12 @@ class SpectraPanel(Panel):
         names = list(proj.layers)
         actions = [proj.layers[n].action_mean for n in names]
         self.action_plot.clear()
-        self.action_plot.addItem(pg.BarGraphItem(x=np.arange(len(names)), height=actions, width=0.7,
-                                                 brush=(31, 119, 180)))
-        self.action_plot.getAxis("bottom").setTicks([[(j, n) for j, n in enumerate(names)]])
+        acts = np.asarray(actions, dtype=float)
+        acts = np.where(acts > 0, acts, np.nan)  # a dead layer has no place on a log axis
+        self.action_plot.plot(np.arange(len(names)), acts, pen=pg.mkPen((31, 119, 180), width=2),
+                              symbol="o", symbolSize=6, symbolBrush=(31, 119, 180), connect="finite")
+        self.action_plot.getAxis("bottom").setTicks([[(j, short_name(n)) for j, n in enumerate(names)]])
+        self.action_plot.setXRange(-0.5, len(names) - 0.5, padding=0.0)
         self.traj.clear()
         shown = [n for n in TRAJECTORY_LAYERS if n in proj.layers]
         cmap = pg.colormap.get("viridis")

@@ -63,6 +63,9 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.image.setImage(m, autoLevels=False, levels=levels)
         self.bar.setLevels(values=levels, update_items=False)
         self.plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(row_names)]])
+        # columns are whole units: label cell centres with integers, thinned for wide layers
+        step = max(1, int(np.ceil(m.shape[1] / 16)))
+        self.plot.getAxis("bottom").setTicks([[(c + 0.5, str(c)) for c in range(0, m.shape[1], step)]])
         self.plot.setLabel("bottom", x_label)
         self.plot.setTitle(title, size="9pt")
         self.plot.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0.0)
