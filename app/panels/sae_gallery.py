@@ -37,6 +37,7 @@ from app.panels.base import Panel
 from app.widgets import sae_jobs
 from app.widgets.feature_card import FEATURE_ROLE, FeatureCardModel, card_view
 from app.widgets.sae_tracker import JobTracker
+from eegmi.errors import ConfigError
 
 SORT_LABELS = {"frequency": "frequency", "mean activation": "mean_activation",
                "selectivity": "selectivity", "max activation": "max_activation", "index": "index"}
@@ -237,7 +238,7 @@ class SaeGalleryPanel(Panel):
         try:
             cfg = SAEConfig(d_in=1, n_features=n, kind="topk" if topk else "l1",
                             k=min(self.k.value(), n), l1=self.l1.value())
-        except Exception as exc:  # ConfigError: one line for the status bar
+        except ConfigError as exc:
             self.status.setText(str(exc))
             return None
         tcfg = TrainConfig(steps=self.steps.value(), batch_size=256, device=self.session.device,
@@ -256,9 +257,7 @@ class SaeGalleryPanel(Panel):
 
     def visualise(self, feature: int) -> int | None:
         """Optimise an input for ``feature`` (cached: a computed one is not recomputed)."""
-        if self.loaded is None or self.data is None or self.jobs.busy:
-            return None
-        if feature in self.model.vis:
+        if self.loaded is None or self.data is None or self.jobs.busy or feature in self.model.vis:
             return None
         job = sae_jobs.featurevis_job(self._context(), self.loaded, int(feature),
                                       self.vis_param.currentText(), self.vis_steps.value())
@@ -288,7 +287,7 @@ class SaeGalleryPanel(Panel):
         if self.data is None or self.session.data is None:
             return
         frame = int(self.data.gallery.top_frames[feature, 0])
-        if frame < 0:
+        if frame < 0 or self.data.gallery.top_values[feature, 0] <= 0:
             self.status.setText(f"feature {feature} never fired on the gallery inputs")
             return
         self.session.set_frame(frame)
@@ -315,7 +314,6 @@ class SaeGalleryPanel(Panel):
         if path:
             self.save_sae(path)
 
-    # -- job plumbing ------------------------------------------------------------------
     def _start(self, factory: Any, what: str, extra: Any) -> int:
         rid = self.jobs.start(factory, what, extra)
         self.progress.setValue(0)
@@ -382,7 +380,6 @@ class SaeGalleryPanel(Panel):
         self.k.setEnabled(topk)
         self.l1.setEnabled(not topk)
 
-    # -- export --------------------------------------------------------------------------
     def export_items(self) -> dict[str, object]:
         """Gallery arrays (feature index first), the shown order, drivers and optimised inputs."""
         return {} if self.data is None else self.data.export_items(self.model.order, self.model.vis)
