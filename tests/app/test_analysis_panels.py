@@ -66,6 +66,7 @@ def prop_panel(qtbot, session):
 
     p = PropagationPanel(session)
     _show(qtbot, p)
+    p.n_inputs.setValue(66)  # the fewest linearity accepts for 32 electrodes
     with qtbot.waitSignal(p.result_ready, timeout=60000):
         p.job.run_button.click()
     return p
@@ -91,7 +92,7 @@ def test_propagation_fills_matrix_with_the_analysis_numbers(prop_panel, session)
     i = list(rows).index("enc.act1")
     assert int(p.table.item(i, 2).text()) == rows["enc.act1"]["monosemantic"]
     # the linearity column is the analysis' R² on the same (random, seed 0) inputs
-    lin = _run(linearity(session.model.model, _pipe(session), n_inputs=256))
+    lin = _run(linearity(session.model.model, _pipe(session), n_inputs=66))
     assert rows["enc.conv1"]["linearity_r2"] == pytest.approx(lin.r2["enc.conv1"], abs=1e-9)
     pick = p.result["pick"]
     assert pick is not None and f"{pick.score:.3f}" in p.pick_label.text()
@@ -126,14 +127,14 @@ def test_spectra_panel_shows_the_analysis_alpha(qtbot, session) -> None:
     _show(qtbot, p)
     p.n_inputs.setValue(50)
     p.n_proj.setValue(20)
-    p.max_dim.setValue(300)  # every 6th of 1600 dims: small eigendecompositions
+    p.max_dim.setValue(150)  # every 11th of 1600 dims: small eigendecompositions
     with qtbot.waitSignal(p.result_ready, timeout=60000):
         p.job.run_button.click()
     idx = frame_indices(session.data.n_frames, 50)
     assert p.result["n_inputs"] == idx.size == 50
     expected = _run(layer_spectra(session.model.model,
                                   model_batches(session.model, session.data, idx, session.scaler),
-                                  ["enc.act1", "dec.act2"], max_dim=300))
+                                  ["enc.act1", "dec.act2"], max_dim=150))
     p.layer_box.setCurrentText("enc.act1")
     alpha = expected.spectra["enc.act1"].alpha
     assert alpha is not None
