@@ -239,3 +239,46 @@ def test_cancel_stops_a_run(qtbot, sal_panel, session) -> None:
     assert not p.sanity_job_ctl.running and p.sanity_job_ctl.run_button.isEnabled()
     assert p.sanity_job_ctl.status.text() == "cancelled"
     assert "sanity" not in finished and p.sanity is None and rid is not None
+
+
+def test_bundled_comparisons_use_the_analysis(qtbot, session, files, tmp_path, monkeypatch) -> None:
+    """Stand-in "bundled" models (checkpoint paths) for the E1–E5 pick & interpolate table
+    and for the spectra's α-against-depth comparison."""
+    import app.panels.propagation as prop_mod
+    import app.panels.spectra as spec_mod
+    from app.panels.propagation import PropagationPanel
+    from app.panels.spectra import SpectraPanel
+    from eegmi.analysis.pick_interpolate import compare_models
+    from eegmi.analysis.propagation import pipeline_for
+    from eegmi.training.checkpoint import load_checkpoint
+
+    other = str(write_tiny_model(tmp_path / "other", seed=7, latent=4))
+    names = [str(files[0]), other]
+    monkeypatch.setattr(prop_mod, "bundled_names", lambda: list(names))
+    monkeypatch.setattr(spec_mod, "bundled_names", lambda: list(names))
+    p = PropagationPanel(session)
+    _show(qtbot, p)
+    assert p.compare.run_button.isEnabled()
+    p.n_inputs.setValue(66)
+    with qtbot.waitSignal(p.comparison_ready, timeout=60000):
+        p.compare.run_button.click()
+    models = [(n, ld.model, pipeline_for(ld)) for n, ld in ((n, load_checkpoint(n)) for n in names)]
+    expected = _run(compare_models(models, n_inputs=66))
+    assert p.compare_table.rowCount() == 2
+    for i, res in enumerate(expected):
+        assert p.compare_table.item(i, 1).text() == f"{res.score:.3f}"
+        assert p.comparison[i].score == pytest.approx(res.score, abs=1e-9)
+
+    s = SpectraPanel(session)
+    _show(qtbot, s)
+    # the current model is not offered against itself
+    assert list(s.model_boxes) == [other]
+    s.model_boxes[other].setChecked(True)
+    s.n_inputs.setValue(40)
+    s.n_proj.setValue(5)
+    s.max_dim.setValue(100)
+    with qtbot.waitSignal(s.result_ready, timeout=60000):
+        s.job.run_button.click()
+    assert set(s.result["spectra"]) == {"tiny_vae", other}
+    assert len(s.alpha_plot.listDataItems()) == 2
+    assert s.alphas(other)["enc.act1"] != pytest.approx(s.alphas()["enc.act1"])
