@@ -165,6 +165,10 @@ class FeatureCardModel(QAbstractListModel):
         return None
 
     # -- lazily built thumbnails ---------------------------------------------------
+    def painted_features(self) -> set[int]:
+        """Features whose top-frame thumbnails have been built (i.e. painted) so far."""
+        return {i for what, i, _ in self._images if what == "top"}
+
     def image(self, what: str, i: int, j: int = 0) -> QImage | None:
         """Cached thumbnail: ``("top", i, j)`` j-th top frame, ``("map", i)`` the feature
         map, ``("vis", i)`` the optimised input."""
@@ -174,7 +178,7 @@ class FeatureCardModel(QAbstractListModel):
         d = self.data_
         img: QImage | None = None
         if what == "top" and d.gallery.top_frames[i, j] >= 0:
-            img = to_qimage(d.top_images[i, j], (0.0, 1.0), "viridis", d.head_mask)
+            img = to_qimage(d.top_image(i, j), (0.0, 1.0), "viridis", d.head_mask)
         elif what == "map":
             arr, caption = d.feature_map(i)
             if arr is not None and caption == "decoder":  # signed direction: diverging about 0

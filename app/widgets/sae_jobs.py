@@ -74,11 +74,12 @@ class GalleryData:
     ----------
     gallery
         :class:`eegmi.sae.features.FeatureGallery` (``F`` features, ``k`` top frames).
-    top_images
-        ``(F, k, H, W)`` float32 clean topomaps of the top frames (zeros where a
-        feature has fewer than ``k`` frames).
     top_inputs
-        ``(F, k, n)`` float32 scaled electrode values of those frames.
+        ``(F, k, n)`` float32 scaled electrode values of the top frames (zeros where a
+        feature has fewer than ``k`` frames).
+    matrix
+        ``(H*W, n)`` topomap operator matrix: :meth:`top_image` renders a top frame on
+        demand (a 1600x32 product), so a large dictionary never holds ``F*k`` images.
     drivers
         Per feature, electrode indices whose one-hot signal drives it, strongest first.
     ch_names
@@ -90,8 +91,8 @@ class GalleryData:
     """
 
     gallery: Any
-    top_images: np.ndarray
     top_inputs: np.ndarray
+    matrix: np.ndarray
     drivers: list[list[int]]
     ch_names: tuple[str, ...]
     head_mask: np.ndarray
@@ -101,6 +102,10 @@ class GalleryData:
     @property
     def n_features(self) -> int:
         return int(self.gallery.frequency.size)
+
+    def top_image(self, i: int, j: int) -> np.ndarray:
+        """Clean topomap ``(H, W)`` of feature ``i``'s ``j``-th top frame."""
+        return (self.matrix @ self.top_inputs[i, j]).reshape(self.head_mask.shape)
 
     def feature_map(self, i: int) -> tuple[np.ndarray | None, str]:
         """Feature ``i`` as a map and its caption: the decoder direction summed over
@@ -115,12 +120,12 @@ class GalleryData:
 
     def export_items(self, order: np.ndarray, vis: dict[int, Any]) -> dict[str, object]:
         """The numbers behind the cards: gallery arrays as ``gallery_<name>``, the shown
-        ``feature_order (m,)``, ``top_images (F, k, H, W)``, driver names per feature, and
+        ``feature_order (m,)``, ``top_inputs (F, k, n)``, driver names per feature, and
         ``featurevis_features (v,)``, ``featurevis_images (v, H, W)``, ``featurevis_activation (v,)``
         for the features optimised so far."""
         items: dict[str, object] = {f"gallery_{k}": v for k, v in self.gallery.arrays().items()}
         items["feature_order"] = np.asarray(order, dtype=np.int64).copy()
-        items["top_images"] = self.top_images
+        items["top_inputs"] = self.top_inputs
         items["drivers"] = {str(i): [self.ch_names[j] for j in drv] for i, drv in enumerate(self.drivers)}
         if vis:
             feats = sorted(vis)
@@ -231,8 +236,8 @@ def gallery_job(ctx: ModelContext, loaded: Any, values: np.ndarray, max_frames: 
         raw[valid] = np.asarray(values[uniq], dtype=np.float32)[np.searchsorted(uniq, frames[valid])]
         inputs = np.asarray(ctx.scaler.transform(raw), dtype=np.float32)
         inputs[~valid] = 0.0
-        images = ctx.operator.render(inputs).astype(np.float32)
-        return GalleryData(gallery=gallery, top_images=images, top_inputs=inputs,
+        return GalleryData(gallery=gallery, top_inputs=inputs,
+                           matrix=np.asarray(ctx.operator.matrix, dtype=np.float32),
                            drivers=driving_electrodes(gallery.electrode_drive, gallery.frequency.size),
                            ch_names=tuple(ctx.operator.montage.ch_names),
                            head_mask=np.asarray(ctx.operator.head_mask, dtype=bool),

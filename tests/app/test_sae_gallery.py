@@ -75,6 +75,13 @@ def test_train_gallery_sort_search_click_vis_export(qtbot, panel, tmp_path) -> N
     p, s = panel, panel.session
     _train(qtbot, p)
     g = p.data.gallery
+    # lazy painting: only the cards in the viewport have been drawn
+    p.view.viewport().grab()
+    vp = p.view.viewport().rect()
+    visible = {p.model.feature_at(r) for r in range(p.model.rowCount())
+               if p.view.visualRect(p.model.index(r)).intersects(vp)}
+    assert 0 < len(visible) < N_FEATURES
+    assert p.model.painted_features() == visible
     # one card per feature, ordered by the gallery's frequencies
     assert p.model.rowCount() == N_FEATURES == g.frequency.size
     p.sort.setCurrentText("frequency")
@@ -89,11 +96,20 @@ def test_train_gallery_sort_search_click_vis_export(qtbot, panel, tmp_path) -> N
     p.search.setText("Fz")
     shown = {p.model.feature_at(r) for r in range(p.model.rowCount())}
     assert shown == {i for i, drv in enumerate(p.data.drivers) if fz in drv}
+    # an electrode that drives some feature keeps that feature and drops the others it does not drive
+    f0 = next(i for i, drv in enumerate(p.data.drivers) if drv)
+    name = p.data.ch_names[p.data.drivers[f0][0]]
+    p.search.setText(name.lower())
+    shown = {p.model.feature_at(r) for r in range(p.model.rowCount())}
+    assert f0 in shown
+    assert shown == {i for i, drv in enumerate(p.data.drivers) if p.data.drivers[f0][0] in drv}
+    # a region: every electrode named F*, AF*, Fp* or FC* is frontal
+    frontal = {j for j, n in enumerate(p.data.ch_names) if n.upper().startswith(("F", "AF"))}
+    p.search.setText("frontal")
+    shown = {p.model.feature_at(r) for r in range(p.model.rowCount())}
+    assert shown == {i for i, drv in enumerate(p.data.drivers) if frontal & set(drv)}
     p.search.setText("")
     assert p.model.rowCount() == N_FEATURES
-    # the cards are painted from the gallery data
-    p.view.viewport().grab()
-    assert any(key[0] == "top" for key in p.model._images)
     # clicking a card sends that feature's top frame to the main view
     p.sort.setCurrentText("frequency")
     row = 0
