@@ -39,11 +39,16 @@ def run(model: str | None = None, data: str = "synthetic", screenshot: str | Non
     if model is None:
         names = bundled_models()
         model = names[0] if names else None
-    state = {"code": 0, "models_pending": model is not None}
+    state = {"code": 0, "model": model is None, "data": False, "armed": False}
     session = window.session
 
-    def on_model() -> None:
-        state["models_pending"] = False
+    def ready(what: str) -> None:
+        state[what] = True
+        if state["model"] and state["data"] and not state["armed"]:
+            # both loaded: the next forward pass is the one to capture
+            state["armed"] = True
+            session.forward_ready.connect(grab)
+            session.request_forward()
 
     def fail(message: str) -> None:
         if screenshot:
@@ -53,11 +58,8 @@ def run(model: str | None = None, data: str = "synthetic", screenshot: str | Non
             app.quit()
 
     def grab(_result: object = None) -> None:
-        # the model's forward is the one to capture; earlier input-only previews are skipped
-        if state["models_pending"] or session.data is None:
-            return
         session.forward_ready.disconnect(grab)
-        # let the views process their repaint before grabbing
+        # let every view process its repaint before grabbing
         QTimer.singleShot(200, save)
 
     def save() -> None:
@@ -75,8 +77,8 @@ def run(model: str | None = None, data: str = "synthetic", screenshot: str | Non
         app.quit()
 
     if screenshot:
-        session.model_changed.connect(on_model)
-        session.forward_ready.connect(grab)
+        session.model_changed.connect(lambda: ready("model"))
+        session.data_changed.connect(lambda: ready("data"))
         session.error.connect(fail)
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: fail("timed out waiting for the first frame"))
     window.show()

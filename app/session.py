@@ -184,15 +184,15 @@ class Session(QObject):
 
         return pick_device()
 
-    def _forward(self, values: np.ndarray) -> Any:
-        # reads the attributes at run time, so a request queued before a model switch
-        # is computed with the new model
+    def _forward(self, values: np.ndarray) -> tuple[Any, Any]:
+        # reads the model at run time and returns it with the result: a forward run
+        # between a model load finishing and the GUI thread installing it is stale
         inf = self.inference
         if inf is not None:
-            return inf.forward_values(values)
+            return inf, inf.forward_values(values)
         from eegmi.inference import preview
 
-        return preview(self.operator, values, None)
+        return None, preview(self.operator, values, None)
 
     def _request_baseline(self) -> None:
         values = self.baseline_values()
@@ -229,11 +229,15 @@ class Session(QObject):
             if self.input_source == "dataset":
                 self.set_frame(0)
             self._request_baseline()
-        elif kind == "forward":
-            self.last_forward = result
-            self.forward_ready.emit(result)
-        elif kind == "baseline":
-            self.baseline_ready.emit(result)
+        elif kind in ("forward", "baseline"):
+            used, res = result
+            if used is not self.inference:
+                return  # computed with the previous model; a fresh request is queued
+            if kind == "forward":
+                self.last_forward = res
+                self.forward_ready.emit(res)
+            else:
+                self.baseline_ready.emit(res)
         elif kind == "decode":
             self.decode_ready.emit(result)
 

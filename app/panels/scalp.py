@@ -43,6 +43,7 @@ class ScalpPanel(Panel):
         super().__init__(session, parent)
         self.mix: dict[int, float] = {}
         self._trial_starts = np.zeros(1, dtype=np.int64)
+        self._seen_data = False
 
         self.mode = QComboBox()
         self.mode.addItems(["Inject electrodes", "Dataset frames"])
@@ -230,6 +231,11 @@ class ScalpPanel(Panel):
         self.slider.setValue(min(self.session.frame_index, data.n_frames - 1))
         self.slider.blockSignals(False)
         self._update_strip(self.slider.value())
+        if not self._seen_data and not self.mix and self.mode.currentIndex() == 0:
+            # open on real frames (the first window shows the recording, not a blank input)
+            self._seen_data = True
+            self.mode.setCurrentIndex(1)
+        self._seen_data = True
 
     def _segment(self, frame: int) -> tuple[int, int]:
         starts = self._trial_starts
