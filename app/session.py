@@ -30,9 +30,8 @@ def _load_model_job(name_or_path: str, device: str) -> tuple[Any, Any]:
 
 
 def _load_data_job(spec: str, montage: Any) -> tuple[Any, Any]:
-    from eegmi.data.preprocess import ClipScaler
-
     from eegmi.data.loaders import load_dataset
+    from eegmi.data.preprocess import ClipScaler
 
     data = load_dataset(spec, montage=montage)
     if data.n_frames == 0:
