@@ -168,7 +168,7 @@ def sal_panel(qtbot, session):
 
 @pytest.mark.parametrize(("method", "target"), [("integrated_gradients", "latent:2"),
                                                 ("gradcam", "region:10,12,18,20")])
-def test_saliency_map_equals_the_analysis(qtbot, sal_panel, session, method, target) -> None:
+def test_saliency_map_equals_the_analysis(qtbot, sal_panel, session, method, target, tmp_path) -> None:
     from eegmi.analysis.saliency import Target, saliency
 
     p = sal_panel
@@ -195,6 +195,12 @@ def test_saliency_map_equals_the_analysis(qtbot, sal_panel, session, method, tar
                                atol=1e-6)
     assert p.elec_plot.isVisible()  # a mix of two electrodes: per-electrode view shown
     assert p.export_items()["target"] == target and p.state()["method"] == method
+    from app.export import export_panel
+
+    files = export_panel(p, tmp_path / "saliency", ("npz", "json", "png"))
+    assert all(f.is_file() for f in files)
+    with np.load(files[0]) as z:
+        np.testing.assert_array_equal(z["map"], p.current_map())
 
 
 def test_clicking_the_output_picks_a_pixel_target(qtbot, sal_panel) -> None:
