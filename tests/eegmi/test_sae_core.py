@@ -18,6 +18,15 @@ from eegmi.sae.synthetic import planted_features, recovery_score
 from eegmi.sae.train import TrainConfig, train_sae
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny matmuls on a shared 2-core machine: a second OpenMP thread only spins and waits
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def planted():
     return planted_features(n_samples=6000, d=32, n_features=64, active=3.0, seed=1)
@@ -52,7 +61,7 @@ def test_gradient_projection_removes_parallel_component():
 def test_recovers_planted_features(planted, kind, kw):
     x, dirs = planted
     cfg = SAEConfig(d_in=32, n_features=128, kind=kind, **kw)
-    res = run_job(train_sae(x, cfg, TrainConfig(steps=800, batch_size=256, lr=5e-3, seed=0,
+    res = run_job(train_sae(x, cfg, TrainConfig(steps=600, batch_size=256, lr=5e-3, seed=0,
                                                 dead_steps=100, resample_every=50)))
     score = recovery_score(res.sae.decoder_directions.numpy(), dirs)
     assert score >= 0.9, score
