@@ -144,3 +144,26 @@ def test_decoder_map_for_flat_spatial_layer():
     d = sae.decoder_directions.numpy()[3].reshape(8, 5, 5).sum(0)
     assert maps.shape == (10, 5, 5) and np.allclose(maps[3], d)
     assert decoder_maps(sae, (200,), "flat") is None
+
+
+def test_selectivity_extremes():
+    acc = FeatureAccumulator(3, top_k=2)
+    f = torch.zeros(100, 3)
+    f[:, 0] = 2.0  # constant: not selective
+    f[17, 1] = 5.0  # fires on one input only: maximally selective
+    acc.update(f)
+    gal = acc.result()
+    assert gal.selectivity[0] == pytest.approx(0.0, abs=1e-9)
+    assert gal.selectivity[1] == pytest.approx(1.0)
+    assert gal.selectivity[2] == 0.0 and gal.frequency[2] == 0.0  # never fires
+    assert gal.top_frames[1, 0] == 17 and gal.top_values[1, 0] == 5.0
+
+
+def test_gradcam_matches_manual(model, batches):
+    sp = run_job(collect_activations(model, batches[:1], "enc.act3", "spatial", gradcam=True))
+    x = batches[0].clone()
+    out, cache = model.run_with_cache(x, ["enc.act3", "latent.mu"], detach=False)
+    acts = cache["enc.act3"]
+    grad = torch.autograd.grad(0.5 * out.mu.pow(2).sum(), acts)[0]
+    cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * acts).sum(1))
+    assert np.allclose(sp.gradcam, cam.detach().reshape(-1).numpy(), atol=1e-6)
