@@ -80,7 +80,8 @@ class SaeGalleryPanel(Panel):
         session.model_changed.connect(self._on_model_changed)
         session.data_changed.connect(self._on_data_changed)
         self._on_model_changed()
-        self._update_buttons()
+        if session.model is None:
+            self.status.setText("load a model (and a dataset), then load or train an SAE")
 
     # -- construction --------------------------------------------------------------
     def _build_ui(self) -> None:
