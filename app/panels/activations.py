@@ -22,11 +22,12 @@ from PySide6 import QtCore, QtWidgets
 
 from app.widgets.mosaic import MosaicLayout, as_maps, finite_range, layout_for, tile
 
-# What researchers look at first (seed 000 §4): encoder maps, the latent mean
-# and spread, the decoder maps and the output.  ``latent.z`` is only shown for
+# What researchers look at first (seed 000 §4): the model input (after the
+# injection layer), encoder maps, the latent mean and spread, the decoder maps
+# and the output.  ``latent.z`` is only shown for
 # the decoder-only model, where it is the electrode input vector.
 DEFAULT_LAYERS: tuple[str, ...] = (
-    "enc.act1", "enc.act2", "enc.act3", "latent.mu", "latent.sigma", "latent.z",
+    "input", "enc.act1", "enc.act2", "enc.act3", "latent.mu", "latent.sigma", "latent.z",
     "dec.act1", "dec.act2", "out",
 )
 SEQUENTIAL_CMAP = "viridis"
@@ -46,7 +47,8 @@ def layer_arrays(result: Any) -> dict[str, np.ndarray]:
     -------
     dict[str, np.ndarray]
         Layer name -> float32 array (``(C, h, w)`` maps or ``(d,)`` vectors), in
-        :data:`DEFAULT_LAYERS` order.  ``latent.sigma`` is ``exp(logvar / 2)``.
+        :data:`DEFAULT_LAYERS` order.  ``input`` is the model input image (after
+        injection), ``latent.sigma`` is ``exp(logvar / 2)``.
     """
     acts = {k: np.asarray(v, dtype=np.float32) for k, v in dict(result.activations).items()}
     logvar = acts.get("latent.logvar")
@@ -54,6 +56,8 @@ def layer_arrays(result: Any) -> dict[str, np.ndarray]:
         logvar = np.asarray(result.logvar, dtype=np.float32)
     if logvar is not None:
         acts["latent.sigma"] = np.exp(0.5 * logvar).astype(np.float32)
+    if getattr(result, "model_input", None) is not None:
+        acts["input"] = np.asarray(result.model_input, dtype=np.float32)
     if "out" not in acts and getattr(result, "recon", None) is not None:
         acts["out"] = np.asarray(result.recon, dtype=np.float32)
     if "latent.mu" in acts:

@@ -105,7 +105,7 @@ def test_each_layer_mosaic_shows_its_activations(panel) -> None:
     arrays = layer_arrays(res)
     assert "latent.z" not in arrays  # z duplicates mu for a VAE
     np.testing.assert_allclose(arrays["latent.sigma"], np.exp(res.logvar / 2), rtol=1e-6)
-    assert p.visible_layers() == ["enc.act1", "enc.act2", "enc.act3", "latent.mu",
+    assert p.visible_layers() == ["input", "enc.act1", "enc.act2", "enc.act3", "latent.mu",
                                   "latent.sigma", "dec.act1", "dec.act2", "out"]
     for name in p.visible_layers():
         expected = tile(arrays[name], layout_for(arrays[name].shape))
@@ -237,4 +237,5 @@ def test_decoder_only_model_shows_input_vector(real, qtbot) -> None:
     with qtbot.waitSignal(session.forward_ready, timeout=20000):
         session.set_values(values)
     assert "enc.act1" not in p.visible_layers() and "latent.z" in p.visible_layers()
+    np.testing.assert_allclose(p.layer_image("input"), session.operator.render(values), atol=1e-5)
     np.testing.assert_allclose(p.layer_image("latent.z"), values[None, :], atol=1e-6)
