@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -20,12 +20,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QToolBar,
     QWidget,
 )
@@ -88,13 +90,13 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status()
         self._build_menus()
-        self._size_docks()
         self._default_state = self.saveState()
+        self._sized = False
         geo, state = self.settings.value("layout/geometry"), self.settings.value("layout/state")
         if isinstance(geo, QByteArray):
             self.restoreGeometry(geo)
         if isinstance(state, QByteArray):
-            self.restoreState(state)
+            self._sized = self.restoreState(state)
         apply_theme(self.theme, self)
         s = self.session
         s.error.connect(self._on_error)
@@ -113,7 +115,13 @@ class MainWindow(QMainWindow):
             panel = cls(self.session)
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(f"dock_{spec.name}")
-            dock.setWidget(panel)
+            # a scroll area lets a dock shrink below its panel's minimum size, so one
+            # tall panel cannot squeeze the others out of the window
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(panel)
+            dock.setWidget(scroll)
             self.addDockWidget(spec.area, dock)
             # the scalp/reconstruction/activations views stay side by side; the many
             # analysis panels at the bottom share one tab group
@@ -130,6 +138,17 @@ class MainWindow(QMainWindow):
         if Qt.DockWidgetArea.BottomDockWidgetArea in first_in_area:
             first_in_area[Qt.DockWidgetArea.BottomDockWidgetArea].raise_()
 
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._sized:
+            # dock sizes only stick once the window has its real size
+            self._sized = True
+            QTimer.singleShot(0, self._initial_layout)
+
+    def _initial_layout(self) -> None:
+        self._size_docks()
+        self._default_state = self.saveState()
+
     def _size_docks(self) -> None:
         """Default proportions: scalp | views on top, the analysis tabs below."""
         w, h = self.width(), self.height()
@@ -138,12 +157,12 @@ class MainWindow(QMainWindow):
             self.resizeDocks([d["scalp"], d["reconstruction"]], [int(w * 0.42), int(w * 0.58)],
                              Qt.Orientation.Horizontal)
         if "reconstruction" in d and "activations" in d:
-            self.resizeDocks([d["reconstruction"], d["activations"]], [int(h * 0.3), int(h * 0.4)],
+            self.resizeDocks([d["reconstruction"], d["activations"]], [int(h * 0.3), int(h * 0.3)],
                              Qt.Orientation.Vertical)
         bottom = [dock for name, dock in d.items()
                   if self.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea]
         if bottom:
-            self.resizeDocks(bottom[:1], [int(h * 0.3)], Qt.Orientation.Vertical)
+            self.resizeDocks(bottom[:1], [int(h * 0.28)], Qt.Orientation.Vertical)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Data and model", self)
@@ -422,6 +441,7 @@ class MainWindow(QMainWindow):
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state)
+        self._size_docks()
         for dock in self.docks.values():
             dock.setVisible(True)
 

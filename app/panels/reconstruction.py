@@ -52,9 +52,14 @@ class ReconstructionPanel(Panel):
             self.metrics.setText("no model loaded: input only")
             return
         self.output_plot.set_image(result.recon)
-        self.diff_plot.set_image(result.recon - result.image)
+        self.diff_plot.set_image(self.difference(result))
         ssim = "n/a" if math.isnan(result.ssim) else f"{result.ssim:.4f}"
         self.metrics.setText(f"MSE {result.mse:.5f}    SSIM {ssim}    model {self.session.model_name}")
+
+    def difference(self, result: Any) -> np.ndarray:
+        """Output minus input (H, W) inside the head disc, 0 outside (where no loss applies)."""
+        mask = np.asarray(self.session.operator.head_mask, dtype=bool)
+        return np.where(mask, result.recon - result.image, 0.0).astype(np.float32)
 
     def export_items(self) -> dict[str, object]:
         r = self.result
@@ -62,7 +67,7 @@ class ReconstructionPanel(Panel):
             return {}
         items: dict[str, object] = {"input": np.asarray(r.image)}
         if r.recon is not None:
-            items.update(output=np.asarray(r.recon), difference=np.asarray(r.recon - r.image),
+            items.update(output=np.asarray(r.recon), difference=self.difference(r),
                          mse=float(r.mse), ssim=float(r.ssim))
         return items
 

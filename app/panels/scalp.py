@@ -260,6 +260,8 @@ class ScalpPanel(Panel):
             f"t={(frame - lo) / data.sfreq:.2f}s")
 
     def _on_forward(self, result: Any) -> None:
+        if self.mode.currentIndex() == 1:
+            self.selection_label.setText(f"dataset frame {self.session.frame_index}")
         self.input_plot.set_image(result.model_input)
         self.scalp.set_values(result.values if result.values is not None else self.session.values,
                               self.mix if self.mode.currentIndex() == 0 else {})
