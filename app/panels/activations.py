@@ -31,6 +31,10 @@ DEFAULT_LAYERS: tuple[str, ...] = (
     "dec.act1", "dec.act2", "out",
 )
 SEQUENTIAL_CMAP = "viridis"
+#: minimum height of a row of map mosaics and of a vector strip, so that a short
+#: dock scrolls instead of squashing the mosaics to nothing
+MAP_ROW_PX = 190
+VECTOR_ROW_PX = 60
 DIVERGING_CMAP = "CET-D1"
 
 
@@ -154,12 +158,16 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.layer_bar.addStretch(1)
         outer.addLayout(self.layer_bar)
 
-        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        # mosaics scroll (a dock is often short); the enlarged channel sits beside them
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        split.addWidget(self.view)
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.view)
+        split.addWidget(self.scroll)
         self.zoom_view = pg.GraphicsLayoutWidget()
         self.zoom_view.setBackground("w")
         self.zoom_plot, self.zoom_image, self.zoom_bar = _new_image_plot(
@@ -167,7 +175,8 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.zoom_view.addItem(self.zoom_plot)
         self.zoom_view.scene().sigMouseMoved.connect(self._on_zoom_mouse_moved)
         split.addWidget(self.zoom_view)
-        split.setSizes([600, 250])
+        self.zoom_view.setMinimumWidth(160)
+        split.setSizes([700, 260])
         outer.addWidget(split, 1)
         self.hover_label = QtWidgets.QLabel("hover over a tile")
         self.hover_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -190,7 +199,7 @@ class ActivationsPanel(QtWidgets.QWidget):
             plot, image, bar = _new_image_plot(f"{name}  ({dims})", cmap)
             if len(shape) == 1:
                 plot.getViewBox().setAspectLocked(False)
-                plot.setMaximumHeight(70)
+                plot.setMaximumHeight(VECTOR_ROW_PX)
             box = QtWidgets.QCheckBox(name)
             box.setChecked(True)
             box.toggled.connect(self._relayout)
@@ -201,7 +210,7 @@ class ActivationsPanel(QtWidgets.QWidget):
     def _relayout(self) -> None:
         """Place the checked layers: maps two per row, vectors on a row of their own."""
         self.view.ci.clear()
-        row, col = 0, 0
+        row, col, height = 0, 0, 0
         for lv in self._layers.values():
             if not lv.checkbox.isChecked():
                 continue
@@ -210,11 +219,15 @@ class ActivationsPanel(QtWidgets.QWidget):
                     row, col = row + 1, 0
                 self.view.addItem(lv.plot, row=row, col=0, colspan=2)
                 row += 1
+                height += VECTOR_ROW_PX
                 continue
             self.view.addItem(lv.plot, row=row, col=col)
+            if col == 0:
+                height += MAP_ROW_PX
             col += 1
             if col == 2:
                 row, col = row + 1, 0
+        self.view.setMinimumHeight(height)
         self.redraw()
 
     # ---- session slots --------------------------------------------------

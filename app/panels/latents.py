@@ -237,6 +237,8 @@ class LatentsPanel(QtWidgets.QWidget):
         self.mean, self.std = mean, std
         self._apply_ranges()
         self.range_label.setText(f"{len(self.sliders)} latent dims, range = dataset mean \u00b13\u03c3")
+        # start from the centre of the new ranges (and show its decoded image)
+        self.set_z(mean)
         self.stats_ready.emit()
 
     def ranges(self) -> tuple[np.ndarray, np.ndarray]:

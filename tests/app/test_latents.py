@@ -124,6 +124,7 @@ def test_reset_randomise_and_set_from_input(qtbot, session) -> None:
     assert np.all(hi > lo)
     np.testing.assert_allclose((lo + hi) / 2, panel.mean, atol=1e-5)
     assert panel.sliders[5].minimum() == pytest.approx(lo[5], abs=1e-3)
+    np.testing.assert_allclose(panel.z(), panel.mean, atol=1e-3 * panel.std.min())  # centred
 
     panel.random_button.click()
     z1 = panel.z()
