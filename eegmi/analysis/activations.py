@@ -273,7 +273,9 @@ def layer_spectra(
     total = per_pass * len(groups)
     spectra: dict[str, Eigenspectrum] = {}
     for g, group in enumerate(groups):
-        accs = {n: CovarianceAccumulator(sizes[n], strides[n]) for n in group}
+        # small samples (N <= kept dims) stay raw and get the data SVD instead
+        accs = {n: CovarianceAccumulator(sizes[n], strides[n],
+                                         len(range(0, sizes[n], strides[n]))) for n in group}
         for done, acts in iter_activations(model, batches, group, max_inputs=max_inputs,
                                            strides=strides, cancel=cancel):
             for n in group:

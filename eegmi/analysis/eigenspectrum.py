@@ -21,9 +21,10 @@ Two solvers, both giving sklearn's ``PCA.explained_variance_`` convention
   (``sklearn.utils.extmath.randomized_svd``), for data held in memory with
   fewer samples than dimensions.
 
-``"auto"`` picks ``covariance`` for streams and for tall matrices, else
-``randomized``.  Component indices are 1-based ranks: the fit range
-``(10, 50)`` uses the 10th to the 50th largest eigenvalue inclusive.
+``"auto"`` picks ``randomized`` while there are no more samples than kept
+dimensions (a stream's first rows are buffered until then), else
+``covariance``.  Component indices are 1-based ranks: the fit range ``(10, 50)``
+uses the 10th to the 50th largest eigenvalue inclusive.
 """
 
 from __future__ import annotations
@@ -211,7 +212,14 @@ class Eigenspectrum:
 
 
 class CovarianceAccumulator:
-    """Streaming float64 covariance of sub-sampled rows; memory ``8 m'^2`` bytes.
+    """Streaming float64 covariance of sub-sampled rows; memory about ``8 m'^2`` bytes.
+
+    While no more than ``buffer_rows`` rows have arrived they are kept as they
+    are (at most ``buffer_rows * m'`` values, no more than the covariance would
+    take when ``buffer_rows <= m'``), so a small sample ends with the seed's
+    randomized SVD of the data, which is cheaper and more exact than the
+    covariance route when ``N <= m'``.  Past that the rows are folded into the
+    cross-product sums and dropped.
 
     Parameters
     ----------
@@ -219,16 +227,20 @@ class CovarianceAccumulator:
         Dimensions ``m`` of the rows that will be passed to :meth:`update`.
     stride
         Keep every ``stride``-th dimension.
+    buffer_rows
+        Rows kept raw before switching to the covariance (0: switch at once).
     """
 
-    def __init__(self, n_features: int, stride: int = 1) -> None:
+    def __init__(self, n_features: int, stride: int = 1, buffer_rows: int = 0) -> None:
         self.n_features = int(n_features)
         self.stride = int(stride)
         self.n_kept = len(range(0, self.n_features, self.stride))
+        self.buffer_rows = int(buffer_rows)
         self.n = 0
+        self._rows: list[np.ndarray] = []
         self._shift: np.ndarray | None = None
         self._sum = np.zeros(self.n_kept)
-        self._cross = np.zeros((self.n_kept, self.n_kept))
+        self._cross: np.ndarray | None = None
 
     @staticmethod
     def nbytes(n_features: int, stride: int = 1) -> int:
@@ -247,13 +259,27 @@ class CovarianceAccumulator:
             raise DataError(f"batch has {x.shape[1]} features, expected {self.n_features}", path)
         if not np.all(np.isfinite(x)):
             raise DataError("activations contain NaN or infinite values", path)
-        x = x.astype(np.float64)
+        if self._cross is None and self.n + x.shape[0] <= self.buffer_rows:
+            self._rows.append(np.array(x))
+            self.n += x.shape[0]
+            return
+        self._flush()
+        self._fold(x)
+        self.n += x.shape[0]
+
+    def _flush(self) -> None:
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self._fold(np.concatenate(rows))
+
+    def _fold(self, rows: np.ndarray) -> None:
+        x = rows.astype(np.float64)
         if self._shift is None:
             # a fixed reference row: sums of (x - shift) stay small, so the
             # mean correction at the end does not cancel away the variance
             self._shift = x[0].copy()
+            self._cross = np.zeros((self.n_kept, self.n_kept))
         x -= self._shift
-        self.n += x.shape[0]
         self._sum += x.sum(axis=0)
         self._cross += x.T @ x
 
@@ -261,16 +287,26 @@ class CovarianceAccumulator:
         """The ``(m', m')`` covariance with ddof=1."""
         if self.n < 2:
             raise DataError(f"need at least 2 samples for a covariance, got {self.n}")
+        self._flush()
         mean = self._sum / self.n
         return (self._cross - self.n * np.outer(mean, mean)) / (self.n - 1)
 
     def spectrum(self, max_components: int = 1000, fit_range: tuple[int, int] = (10, 50),
                  strict: bool = True, path: str | Path | None = None,
                  seed: int = 0) -> Eigenspectrum:
-        """Top eigenvalues of the covariance and their power-law fit (see :func:`top_eigenvalues`)."""
+        """Top eigenvalues (see :func:`top_eigenvalues`) and their power-law fit.
+
+        Still-buffered rows go through the randomized SVD of the data instead.
+        """
+        if self._rows and self._cross is None and self.n >= 2:
+            es = _randomized(np.concatenate(self._rows), 1, max_components, fit_range, seed,
+                             strict, path)
+            es.n_features, es.stride = self.n_features, self.stride
+            return es
         cov = self.covariance()
         total = float(np.trace(cov))
-        ev, how = top_eigenvalues(cov, max_components, seed)
+        # the rank is at most n - 1: asking for more only buys zeros at full cost
+        ev, how = top_eigenvalues(cov, min(int(max_components), max(self.n - 1, 1)), seed)
         es = _finish(ev, total, self.n, self.n_features, self.n_kept, self.stride,
                      "covariance", fit_range, strict, path)
         es.extra["eig"] = how
@@ -383,7 +419,9 @@ def eigenspectrum(
         if b.ndim != 2:
             raise DataError(f"expected 2-D batches (samples, features), got shape {b.shape}", path)
         if acc is None:
-            acc = CovarianceAccumulator(b.shape[1], subsample_stride(b.shape[1], max_dim))
+            stride = subsample_stride(b.shape[1], max_dim)
+            buffer = len(range(0, b.shape[1], stride)) if solver == "auto" else 0
+            acc = CovarianceAccumulator(b.shape[1], stride, buffer)
         acc.update(b, path)
     if acc is None:
         raise DataError("no samples", path)

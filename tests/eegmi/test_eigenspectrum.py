@@ -83,6 +83,14 @@ def test_streamed_covariance_equals_exact_and_survives_a_large_offset() -> None:
     np.testing.assert_allclose(streamed.explained_variance, exact, rtol=1e-6, atol=1e-12)
     assert streamed.solver == "covariance" and streamed.n_samples == 900
     assert streamed.total_variance == pytest.approx(exact.sum(), rel=1e-9)
+    # fewer samples than dimensions: the rows stay buffered and get the data SVD
+    few = eigenspectrum(iter([x[:20], x[20:45]]), max_components=30, strict=False)
+    ref = np.sort(np.linalg.eigvalsh(np.cov(x[:45], rowvar=False)))[::-1][:30]
+    assert few.solver == "randomized" and few.n_samples == 45
+    np.testing.assert_allclose(few.explained_variance, ref, rtol=1e-4)  # randomized: approximate
+    forced = eigenspectrum(x[:45], solver="covariance", max_components=30, strict=False)
+    assert forced.solver == "covariance"
+    np.testing.assert_allclose(forced.explained_variance, ref, rtol=1e-6, atol=1e-9)
 
 
 def test_randomized_eigensolver_matches_exact_on_large_covariances(monkeypatch) -> None:
