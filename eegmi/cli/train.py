@@ -25,6 +25,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--seed", type=int, help="training seed")
     p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--lr", type=float, help="initial learning rate")
+    p.add_argument("--weight-decay", type=float, help="AdamW (decoupled) weight decay")
     p.add_argument("--max-frames", type=int, help="use at most N frames (spread over the splits)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     p.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
@@ -39,6 +41,8 @@ def _overridden(args: argparse.Namespace) -> Any:
     d = exp.to_dict()
     for flag, section, key in (("epochs", "training", "epochs"), ("seed", "training", "seed"),
                                ("batch_size", "training", "batch_size"),
+                               ("lr", "training", "lr"),
+                               ("weight_decay", "training", "weight_decay"),
                                ("max_frames", "data", "max_frames"), ("data", "data", "source")):
         value = getattr(args, flag)
         if value is not None:
@@ -49,7 +53,8 @@ def _overridden(args: argparse.Namespace) -> Any:
 def _command_line(args: argparse.Namespace) -> str:
     """The canonical ``eegmi train`` command that reproduces this run (for the model card)."""
     parts = ["eegmi", "train", "--experiment", args.experiment]
-    for flag in ("data", "epochs", "out", "seed", "batch_size", "max_frames", "device"):
+    for flag in ("data", "epochs", "out", "seed", "batch_size", "lr", "weight_decay",
+                 "max_frames", "device"):
         value = getattr(args, flag)
         if value is not None:
             parts += ["--" + flag.replace("_", "-"), str(value)]
