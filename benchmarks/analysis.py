@@ -5,14 +5,14 @@ correlated random electrode vectors rendered through the biosemi32 40x40 cubic
 operator) and the same model (paper-size ``ConvVAE(ModelConfig())``; a bundled
 model by name with ``--model``, untrained with a fixed seed otherwise), every
 hook point's spectrum is computed two ways, each with dimensions sub-sampled to
-at most 8000 (2000 with ``--quick``) and at most 1000 components:
+at most 8000 (1000 with ``--quick``) and at most 1000 components:
 
 - ``ours``: :func:`eegmi.analysis.activations.layer_spectra` (streamed float64
   covariance per layer, memory-budgeted passes, exact or randomized eigensolver);
 - ``sklearn``: the obvious baseline and the seed's recipe: collect each layer's
   activation matrix (in passes under the same memory budget), fit
-  ``PCA(n_components, svd_solver="randomized")`` and a ``HuberRegressor`` over
-  components 10-50.
+  ``PCA(n_components, svd_solver="randomized")`` in float64 and a
+  ``HuberRegressor`` over components 10-50.
 
 Prints one JSON object (last line) with both wall times, the ratio
 ``sklearn_s / ours_s``, the largest memory each holds at once, and the largest
@@ -95,7 +95,9 @@ def baseline(model: Any, batches: list[torch.Tensor], names: list[str], max_dim:
         acts = run_job(collect_activations(model, batches, group, max_dim=max_dim))
         peak = max(peak, sum(a.nbytes for a in acts.values()))
         for name in group:
-            x = acts.pop(name)
+            # float64 like ours: float32 PCA cannot resolve components 10-50 of steep spectra
+            x = acts.pop(name).astype(np.float64)
+            peak = max(peak, sum(a.nbytes for a in acts.values()) + x.nbytes)
             k = min(max_components, x.shape[0] - 1, x.shape[1])
             ev = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(x)
             ev = ev.explained_variance_
@@ -130,9 +132,9 @@ def run(quick: bool, inputs: int | None = None, threads: int = 1, model_name: st
     from eegmi.jobs import run_job
 
     torch.set_num_threads(threads)
-    n = inputs or (500 if quick else 10000)
-    # --quick also caps layers at 2000 dimensions so it finishes in a minute or two
-    max_dim, max_components = (2000 if quick else 8000), 1000
+    n = inputs or (2000 if quick else 10000)
+    # --quick also caps layers at 1000 dimensions so it finishes in a minute or so
+    max_dim, max_components = (1000 if quick else 8000), 1000
     budget = budget_mb << 20
     model, label = build(model_name)
     batches = as_batches(make_inputs(n), 256)
@@ -151,7 +153,8 @@ def run(quick: bool, inputs: int | None = None, threads: int = 1, model_name: st
         a, b = es.alpha, ref[name]
         if a is not None and b is not None:
             diffs.append(abs(a - b))
-        layers[name] = {"dims": es.n_features, "kept": es.n_kept, "eig": es.extra.get("eig"),
+        layers[name] = {"dims": es.n_features, "kept": es.n_kept, "solver": es.solver,
+                        "eig": es.extra.get("eig"),
                         "alpha": a, "alpha_sklearn": b}
     acc_bytes = max(CovarianceAccumulator.nbytes(es.n_kept) for es in ours.spectra.values())
     result: dict[str, Any] = {
@@ -174,7 +177,7 @@ def run(quick: bool, inputs: int | None = None, threads: int = 1, model_name: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="500 inputs and at most 2000 dimensions per layer")
+                        help="2000 inputs and at most 1000 dimensions per layer")
     parser.add_argument("--inputs", type=int, default=None, help="number of input topomaps")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--model", default=None, help="bundled model name or checkpoint")
