@@ -100,7 +100,7 @@ class ModelWorker(QObject):
     def submit(self, fn: Callable[[], Any], *, kind: str, key: str | None = None) -> int:
         """Queue ``fn()``; with ``key``, replace a queued request with the same key.
 
-        Returns the request id carried by the result signals.
+        Returns the request id carried by the result signals (-1 once stopped).
         """
         return self._enqueue(_Request(self._take_id(), kind, key, fn=fn))
 
@@ -152,7 +152,7 @@ class ModelWorker(QObject):
     def _enqueue(self, req: _Request) -> int:
         with self._cond:
             if self._stopping:
-                raise RuntimeError("the model worker has been stopped")
+                return -1  # the window is closing: late requests are dropped
             if req.key is not None:
                 for i, old in enumerate(self._queue):
                     if old.key == req.key:
@@ -222,6 +222,8 @@ class ModelWorker(QObject):
     # -- GUI thread delivery -----------------------------------------------------
     @Slot(str, int, str, object)
     def _deliver(self, what: str, rid: int, kind: str, boxed: object) -> None:
+        if self._stopping:
+            return  # results arriving while the window closes reach no one
         payload = boxed[0]  # type: ignore[index]
         if what == "finished":
             self.finished.emit(rid, kind, payload)

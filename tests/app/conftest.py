@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -17,11 +15,3 @@ def isolated_settings(tmp_path, qapp):
     yield settings
     settings.clear()
 
-
-@pytest.fixture(autouse=True)
-def _collect_qt_garbage(qapp):
-    """Collect Python wrappers while Qt is still alive: reference cycles around Qt
-    objects freed during interpreter shutdown crash PySide6 (none_dealloc)."""
-    yield
-    qapp.processEvents()
-    gc.collect()

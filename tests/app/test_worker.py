@@ -109,3 +109,11 @@ def test_cancel_queued_request(qtbot, worker) -> None:
     with qtbot.waitSignal(worker.finished, timeout=5000):
         worker.submit(lambda: None, kind="flush")
     assert ran == []
+
+
+def test_requests_after_stop_are_dropped(qtbot) -> None:
+    w = ModelWorker()
+    w.stop()
+    ran = []
+    assert w.submit(lambda: ran.append(1), kind="late") == -1
+    assert w.pending() == 0 and ran == []
