@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +45,10 @@ SOLVERS = ("auto", "covariance", "randomized")
 
 
 def subsample_stride(n_features: int, max_dim: int | None) -> int:
-    """Smallest stride ``s`` such that taking every ``s``-th dimension leaves at most ``max_dim``.
+    """Smallest stride ``s`` leaving at most ``max_dim`` of ``n_features`` dimensions.
 
-    Parameters
-    ----------
-    n_features
-        Number of dimensions ``m`` of a layer (per sample, flattened).
-    max_dim
-        Largest allowed number of kept dimensions; None keeps all (stride 1).
-
-    Returns
-    -------
-    int
-        ``s >= 1``; the kept dimensions are ``range(0, m, s)``, ``ceil(m / s)`` of them.
+    The kept dimensions are ``range(0, m, s)``, ``ceil(m / s)`` of them; ``max_dim``
+    None keeps all (``s = 1``).
     """
     if max_dim is None or n_features <= max_dim:
         return 1
@@ -68,20 +59,11 @@ def subsample_stride(n_features: int, max_dim: int | None) -> int:
 
 @dataclass
 class PowerLawFit:
-    """A power law ``ev_k ~ exp(intercept) * k**alpha`` fitted on log-log axes.
+    """A power law ``ev_k = exp(intercept) * k**alpha`` fitted on log-log axes (natural logs).
 
-    Attributes
-    ----------
-    alpha, intercept
-        Slope and intercept of ``log ev = intercept + alpha * log k`` (natural logs).
-    r2
-        Coefficient of determination of that line over the points used.
-    n_used
-        Number of components in the fit range with positive variance.
-    fit_range
-        Inclusive 1-based component ranks ``(first, last)`` requested.
-    n_outliers
-        Points the Huber loss treated as outliers.
+    ``r2`` is the coefficient of determination of that line over the ``n_used``
+    points (positive variances within the inclusive 1-based ranks ``fit_range``);
+    ``n_outliers`` are the points the Huber loss treated as outliers.
     """
 
     alpha: float
@@ -96,9 +78,7 @@ class PowerLawFit:
         return np.exp(self.intercept) * np.asarray(k, dtype=float) ** self.alpha
 
     def to_json(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "intercept": self.intercept, "r2": self.r2,
-                "n_used": self.n_used, "fit_range": list(self.fit_range),
-                "n_outliers": self.n_outliers}
+        return {**asdict(self), "fit_range": list(self.fit_range)}
 
 
 def fit_power_law(
@@ -164,20 +144,12 @@ def fit_power_law(
 class Eigenspectrum:
     """PCA spectrum of one activation matrix.
 
-    Attributes
-    ----------
-    explained_variance
-        ``(k,)`` component variances (ddof=1), largest first, ``k <= max_components``.
-    ratio
-        ``(k,)`` ``explained_variance / total_variance``.
-    total_variance
-        Sum of the variances of all kept dimensions.
-    fit
-        Power-law fit, or None when it failed (``fit_error`` says why).
-    n_samples, n_features, n_kept, stride
-        Inputs, original dimensions ``m``, kept dimensions ``m' = ceil(m / stride)``.
-    solver
-        ``"covariance"`` or ``"randomized"``.
+    ``explained_variance (k,)``: component variances (ddof=1), largest first,
+    ``k <= max_components``; ``ratio (k,)`` the same over ``total_variance`` (the
+    summed variance of all kept dimensions); ``fit`` None when the power-law fit
+    failed (``fit_error`` says why); ``n_samples`` inputs, ``n_features`` original
+    dimensions ``m``, ``n_kept = ceil(m / stride)``; ``solver`` ``"covariance"`` or
+    ``"randomized"``; ``extra`` e.g. ``{"eig": "exact" | "randomized"}``.
     """
 
     explained_variance: np.ndarray
@@ -212,23 +184,13 @@ class Eigenspectrum:
 
 
 class CovarianceAccumulator:
-    """Streaming float64 covariance of sub-sampled rows; memory about ``8 m'^2`` bytes.
+    """Streaming float64 covariance of rows ``(B, m)`` keeping every ``stride``-th dimension.
 
-    While no more than ``buffer_rows`` rows have arrived they are kept as they
-    are (at most ``buffer_rows * m'`` values, no more than the covariance would
-    take when ``buffer_rows <= m'``), so a small sample ends with the seed's
-    randomized SVD of the data, which is cheaper and more exact than the
-    covariance route when ``N <= m'``.  Past that the rows are folded into the
-    cross-product sums and dropped.
-
-    Parameters
-    ----------
-    n_features
-        Dimensions ``m`` of the rows that will be passed to :meth:`update`.
-    stride
-        Keep every ``stride``-th dimension.
-    buffer_rows
-        Rows kept raw before switching to the covariance (0: switch at once).
+    Memory is about ``8 m'^2`` bytes.  The first ``buffer_rows`` rows are kept raw
+    (no more memory than the covariance when ``buffer_rows <= m'``): a sample
+    that small ends with the seed's randomized SVD of the data, cheaper and more
+    exact than the covariance when ``N <= m'``.  Past that, rows are folded into
+    the cross-product sums and dropped.
     """
 
     def __init__(self, n_features: int, stride: int = 1, buffer_rows: int = 0) -> None:
@@ -324,12 +286,8 @@ def top_eigenvalues(cov: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray,
     half the spectrum is wanted; otherwise randomized SVD of the matrix (the
     seed's solver; singular values of a PSD matrix are its eigenvalues), whose
     ``m^2 k`` cost beats the ``m^3`` tridiagonal reduction for ``m`` in the
-    thousands.  The matrix may be overwritten.
-
-    Returns
-    -------
-    (eigenvalues (k,), method)
-        ``method`` is ``"exact"`` or ``"randomized"``.
+    thousands.  The matrix may be overwritten.  Returns ``(eigenvalues (k,),
+    "exact" | "randomized")``.
     """
     m = cov.shape[0]
     k = max(1, min(int(k), m))
@@ -377,24 +335,18 @@ def eigenspectrum(
     Parameters
     ----------
     x
-        ``(N, m)`` array, or an iterable of ``(B, m)`` arrays (streamed with the
-        covariance solver; memory ``8 m'^2`` bytes).
-    max_dim
-        Keep every ``s``-th dimension so at most this many remain (None: all).
-    max_components
-        Most principal components computed (seed: 1000).
+        ``(N, m)`` array, or an iterable of ``(B, m)`` arrays (streamed, memory ``8 m'^2``).
+    max_dim, max_components
+        Keep every ``s``-th dimension so at most ``max_dim`` remain (None: all);
+        compute at most ``max_components`` components (seed: 8000 and 1000).
     fit_range
         Inclusive 1-based component ranks of the Huber fit.
-    solver
-        ``"auto"``, ``"covariance"`` or ``"randomized"`` (see the module docstring).
-    seed
-        Random state of the randomized SVD.
+    solver, seed
+        ``"auto"``, ``"covariance"`` or ``"randomized"`` (module docstring); random state.
     batch_size
         Rows per update when an in-memory array goes through the covariance solver.
     strict
         Raise when the power-law fit is impossible; otherwise record ``fit_error``.
-    path
-        File named in errors.
     """
     if solver not in SOLVERS:
         raise ConfigError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
