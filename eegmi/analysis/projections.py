@@ -220,15 +220,17 @@ def projection_analysis(
     model
         Hooked model (``run_with_cache``); run in eval mode.
     images
-        ``(T, H, W)`` or ``(T, 1, H, W)`` stimulus frames as fed to the model.
+        ``(T, H, W)`` or ``(T, 1, H, W)`` stimulus frames as fed to the model, or
+        ``(T, n)`` electrode vectors for a decoder-only model.
     hook_names
         Layers; default every hook point.
     """
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[:, None]
-    if x.ndim != 4 or x.shape[0] < 3:
-        raise DataError(f"stimulus frames must be (T >= 3, H, W), got shape {np.shape(images)}")
+    if x.ndim not in (2, 4) or x.shape[0] < 3:
+        raise DataError("stimulus frames must be (T >= 3, H, W) images or (T >= 3, n) "
+                        f"electrode vectors, got shape {np.shape(images)}")
     names = list(hook_names) if hook_names is not None else list(model.hook_names())
     acts = yield from collect_activations(model, as_batches(x, batch_size), names,
                                           cancel=cancel)

@@ -138,3 +138,7 @@ def test_projection_analysis_of_a_small_convvae() -> None:
     assert res.layers["enc.act1"].n_features == 4 * 20 * 20
     with pytest.raises(DataError, match="stimulus frames"):
         run_job(projection_analysis(model, np.zeros((2, 40, 40))))
+    decoder = build_model(ModelConfig(kind="decoder", filters=(4, 8, 8), n_electrodes=32))
+    values = np.random.default_rng(0).random((12, 32)).cumsum(axis=0) / 12
+    dec = run_job(projection_analysis(decoder, values, ["dec.act1"], n_projections=20))
+    assert list(dec.layers) == ["input", "dec.act1"] and dec.layers["input"].n_features == 32
