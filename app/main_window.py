@@ -303,7 +303,10 @@ class MainWindow(QMainWindow):
         text = self.model_box.itemText(index)
         if text == OPEN_CKPT:
             self.open_model_dialog()
-        elif text != NO_MODEL:
+        elif text == NO_MODEL:
+            if self.session.model is not None:
+                self.session.clear_model()
+        else:
             self.open_model(text)
         self._refresh_labels()
 
@@ -322,7 +325,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_labels(self) -> None:
         s = self.session
-        self._select(self.model_box, s.model_name)
+        self._select(self.model_box, s.model_name or NO_MODEL)
         self._select(self.data_box, s.data_name)
         self.model_label.setText(f"model: {Path(s.model_name).name or s.model_name or 'none'}")
         self.data_label.setText(f"data: {Path(s.data_name).name or 'none'}"

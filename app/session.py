@@ -104,6 +104,15 @@ class Session(QObject):
         device = self.device
         return self._submit(lambda: _load_model_job(spec, device), "load_model", tag=spec)
 
+    def clear_model(self) -> None:
+        """Forget the model: views fall back to the input side only."""
+        self.model, self.inference, self.model_name = None, None, ""
+        if self.input_source == "dataset" and self.data is not None:
+            self.values = self.frame_values(self.frame_index)
+        self.model_changed.emit()
+        self.request_forward()
+        self._request_baseline()
+
     def set_data(self, spec: str | Path) -> int:
         """Load ``"synthetic"`` or a data file on the worker."""
         spec = str(spec)

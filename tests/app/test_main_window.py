@@ -71,6 +71,13 @@ def test_switch_model_and_dataset(qtbot, window, files) -> None:
     expected = s.scaler.transform(np.asarray(s.data.values[0]))
     qtbot.waitUntil(lambda: np.allclose(s.last_forward.values, expected), timeout=10000)
     assert str(files["data2"]) in window.recent_files()
+    # "(no model)" in the toolbar unloads it: the views fall back to the input only
+    with qtbot.waitSignal(s.model_changed, timeout=5000):
+        window.model_box.setCurrentIndex(0)
+        window.model_box.activated.emit(0)
+    qtbot.waitUntil(lambda: s.last_forward.recon is None and recon.result.recon is None,
+                    timeout=10000)
+    assert s.model is None and "none" in window.model_label.text()
 
 
 def test_failed_job_shows_message_and_app_keeps_working(qtbot, window, files, tmp_path) -> None:
