@@ -16,6 +16,7 @@ so this module does not import ``eegmi.models``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,12 +129,27 @@ def iter_activations(
             yield done, acts
 
 
+def peek(batches: Iterable[Any]) -> tuple[Any, Iterable[Any], bool]:
+    """First batch, batches with nothing lost, and whether they can be iterated only once.
+
+    A one-shot iterator (a generator) gets its first batch chained back in front.
+    """
+    one_shot = iter(batches) is batches
+    it = iter(batches)
+    first = next(it, None)
+    if first is None:
+        raise DataError("no input batches to analyse")
+    return first, (itertools.chain([first], it) if one_shot else batches), one_shot
+
+
 def layer_sizes(
     model: torch.nn.Module, batches: Iterable[Any], names: Sequence[str]
 ) -> dict[str, int]:
     """Flattened per-sample size of each named layer, from one probe batch.
 
-    Only the first row of the first batch is run, so this is cheap.
+    Only the first row of the first batch is run, so this is cheap.  Pass a
+    re-iterable (or the batch itself in a list): a one-shot iterator loses its
+    first batch here.
     """
     first = next(iter(batches), None)
     if first is None:
@@ -163,7 +179,8 @@ def collect_activations(
     names = list(names)
     strides = None
     if max_dim is not None:
-        sizes = layer_sizes(model, batches, names)
+        first, batches, _ = peek(batches)
+        sizes = layer_sizes(model, [first], names)
         strides = {n: subsample_stride(m, max_dim) for n, m in sizes.items()}
     total = float(max_inputs or 0)
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -250,9 +267,9 @@ def layer_spectra(
     names = list(hook_names) if hook_names is not None else list(model.hook_names())
     if not names:
         raise ConfigError("no layers to analyse")
-    sizes = layer_sizes(model, batches, names)
+    first, batches, one_shot = peek(batches)
+    sizes = layer_sizes(model, [first], names)
     strides = {n: subsample_stride(m, max_dim) for n, m in sizes.items()}
-    one_shot = iter(batches) is batches  # type: ignore[comparison-overlap]
     groups: list[list[str]] = []
     used = memory_budget + 1
     for n in names:
@@ -267,8 +284,7 @@ def layer_spectra(
             used += need
     per_pass = float(max_inputs or 0)
     if hasattr(batches, "__len__"):
-        first = model_inputs(next(iter(batches)))
-        est = float(len(batches) * len(first))  # type: ignore[arg-type]
+        est = float(len(batches) * len(model_inputs(first)))  # type: ignore[arg-type]
         per_pass = min(per_pass, est) if per_pass else est
     total = per_pass * len(groups)
     spectra: dict[str, Eigenspectrum] = {}

@@ -181,9 +181,17 @@ def test_layer_spectra_streams_passes_and_recovers_the_planted_layer() -> None:
     for n in one.spectra:
         np.testing.assert_allclose(two.spectra[n].explained_variance,
                                    one.spectra[n].explained_variance, rtol=1e-9)
+    # a one-shot generator gets one pass and loses no batch
+    gen = run_job(layer_spectra(model, (b for b in batches), max_components=80,
+                                memory_budget=1))
+    assert gen.spectra["lin"].n_samples == 4000
+    np.testing.assert_allclose(gen.spectra["lin"].explained_variance,
+                               one.spectra["lin"].explained_variance, rtol=1e-9)
     # and they equal the spectrum of the collected activation matrices
-    acts = run_job(collect_activations(model, batches, ["act"], max_inputs=1500))
+    acts = run_job(collect_activations(model, iter(batches), ["act"], max_inputs=1500))
     assert acts["act"].shape == (1500, 100)
+    sub = run_job(collect_activations(model, iter(batches), ["act"], max_dim=40))
+    assert sub["act"].shape == (4000, 34)  # every 3rd of 100 dims, first batch kept
     ref = eigenspectrum(acts["act"], max_components=80)
     got = run_job(layer_spectra(model, batches, ["act"], max_components=80, max_inputs=1500))
     np.testing.assert_allclose(got.spectra["act"].explained_variance, ref.explained_variance,
