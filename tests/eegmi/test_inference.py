@@ -47,7 +47,12 @@ def test_forward_one_hot_matches_direct_model(vae: Inference) -> None:
     assert res.logvar.shape == (4,)
     expected = np.mean((out.recon[0, 0].numpy() - res.image)[op.head_mask] ** 2)
     assert res.mse == pytest.approx(expected, rel=1e-4)
-    assert -1.0 <= res.ssim <= 1.0
+    # the same SSIM the training loop reports
+    from eegmi.training.metrics import ssim
+
+    want = ssim(torch.from_numpy(np.clip(res.recon, 0, 1))[None, None],
+                torch.from_numpy(np.clip(res.image, 0, 1))[None, None])
+    assert res.ssim == pytest.approx(float(want.reshape(-1)[0]), abs=1e-4)
 
 
 def test_activations_cover_every_hook_with_per_sample_shapes(vae: Inference) -> None:
