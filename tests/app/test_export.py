@@ -74,6 +74,19 @@ def test_export_scalp_panel_keeps_clicked_state(qtbot, loaded_window, tmp_path) 
     doc = json.loads(files[2].read_text())
     assert doc["state"]["mix"] == {"Cz": 1.0}
     assert doc["items"]["channels"][i] == "Cz"
+    # the File > Export dialog's choices feed the same export path
+    from app.export_dialog import ExportDialog
+
+    dlg = ExportDialog(loaded_window.panels, "reconstruction", str(tmp_path / "dlg"))
+    dlg.checks["svg"].setChecked(False)
+    dlg.width_box.setValue(300)
+    dlg.height_box.setValue(150)
+    dlg.dpi.setValue(96)
+    opts = dlg.options()
+    assert opts["panel"] is loaded_window.panels["reconstruction"]
+    written = export_panel(**opts)
+    assert sorted(f.suffix for f in written) == [".json", ".npz", ".pdf", ".png"]
+    assert QImage(str(tmp_path / "dlg" / "figure.png")).size().toTuple() == (300, 150)
     # an unknown format is refused before anything is written
     with pytest.raises(ConfigError):
         export_panel(loaded_window.panels["reconstruction"], tmp_path / "x", ["png", "gif"])
