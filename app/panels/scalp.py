@@ -44,6 +44,7 @@ class ScalpPanel(Panel):
         self.mix: dict[int, float] = {}
         self._trial_starts = np.zeros(1, dtype=np.int64)
         self._seen_data = False
+        self._strip_key: tuple = ()
 
         self.mode = QComboBox()
         self.mode.addItems(["Inject electrodes", "Dataset frames"])
@@ -248,10 +249,15 @@ class ScalpPanel(Panel):
         if data is None:
             return
         lo, hi = self._segment(frame)
-        seg = np.asarray(data.values[lo:hi], dtype=np.float32)
-        self.gfp_curve.setData(seg.std(axis=1))
         chan = next(iter(self.mix), 0)
-        self.chan_curve.setData(seg[:, chan] - seg[:, chan].mean())
+        key = (id(data), lo, hi, chan)
+        if key != self._strip_key:
+            # curves are rebuilt only when the trial (or channel) changes; moving within
+            # a trial only moves the cursor
+            self._strip_key = key
+            seg = np.asarray(data.values[lo:hi], dtype=np.float32)
+            self.gfp_curve.setData(seg.std(axis=1))
+            self.chan_curve.setData(seg[:, chan] - seg[:, chan].mean())
         self.cursor.blockSignals(True)
         self.cursor.setValue(frame - lo)
         self.cursor.blockSignals(False)
