@@ -10,13 +10,10 @@ from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDialog,
     QDockWidget,
     QFileDialog,
@@ -28,40 +25,19 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QToolBar,
     QWidget,
 )
 
 from app.export import export_panel
 from app.panels import available_panels
 from app.session import INTERACTIVE_KINDS, Session
+from app.sources import SourcesMixin, bundled_models
 from app.theme import apply_theme
 
 ORG, APP = "eegmi", "workbench"
-MAX_RECENT = 8
-OPEN_FILE, OPEN_CKPT, NO_MODEL = "Open file…", "Open checkpoint…", "(no model)"
 
 
-def bundled_models() -> list[str]:
-    """Names of the bundled models (E1..E5) present in this install."""
-    try:
-        from eegmi.training.checkpoint import list_bundled
-    except ModuleNotFoundError:
-        return []
-    try:
-        return [str(m.get("name")) for m in list_bundled() if m.get("name")]
-    except Exception:  # noqa: BLE001 - a broken resources folder must not stop the window
-        return []
-
-
-def is_checkpoint(path: Path) -> bool:
-    """A checkpoint folder (model.json + model.safetensors) or one of its files."""
-    if path.is_dir():
-        return (path / "model.json").exists() or any(path.glob("*.safetensors"))
-    return path.suffix == ".safetensors" or path.name == "model.json"
-
-
-class MainWindow(QMainWindow):
+class MainWindow(SourcesMixin, QMainWindow):
     """Main window; every panel from :data:`app.panels.PANELS` is a dock."""
 
     def __init__(self, session: Session | None = None, settings: QSettings | None = None) -> None:
@@ -164,32 +140,6 @@ class MainWindow(QMainWindow):
         if bottom:
             self.resizeDocks(bottom[:1], [int(h * 0.28)], Qt.Orientation.Vertical)
 
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Data and model", self)
-        bar.setObjectName("toolbar_main")
-        self.addToolBar(bar)
-        self.data_box = QComboBox()
-        self.data_box.setMinimumContentsLength(18)
-        self.model_box = QComboBox()
-        self.model_box.setMinimumContentsLength(12)
-        bar.addWidget(QLabel(" Data: "))
-        bar.addWidget(self.data_box)
-        bar.addWidget(QLabel("  Model: "))
-        bar.addWidget(self.model_box)
-        self._fill_boxes()
-        self.data_box.activated.connect(self._data_chosen)
-        self.model_box.activated.connect(self._model_chosen)
-
-    def _fill_boxes(self) -> None:
-        self.data_box.blockSignals(True)
-        self.data_box.clear()
-        self.data_box.addItems(["synthetic", *self.recent_files(), OPEN_FILE])
-        self.data_box.blockSignals(False)
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        self.model_box.addItems([NO_MODEL, *bundled_models(), OPEN_CKPT])
-        self.model_box.blockSignals(False)
-
     def _build_status(self) -> None:
         sb = self.statusBar()
         self.device_label = QLabel("device: …")
@@ -243,112 +193,6 @@ class MainWindow(QMainWindow):
         self._act(i, "Back 10 frames", lambda: self._step(-10), "PgUp")
         self._act(i, "Forward 10 frames", lambda: self._step(10), "PgDown")
         self._act(i, "Reset input", self._reset_input, "Ctrl+0")
-
-    # -- data and model ------------------------------------------------------------------
-    def open_data(self, spec: str | Path) -> None:
-        """Load ``"synthetic"`` or a data file (remembered in the recent files)."""
-        spec = str(spec)
-        if spec != "synthetic":
-            self.add_recent(spec)
-        self.session.set_data(spec)
-
-    def open_model(self, spec: str | Path) -> None:
-        """Load a bundled model name or a checkpoint folder/file."""
-        p = Path(str(spec))
-        if p.is_file():
-            p = p.parent  # a file inside a checkpoint folder
-        self.session.set_model(str(p) if p.exists() else str(spec))
-
-    def open_data_dialog(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Open EEG data", str(self.settings.value("last_dir", "")),
-            "EEG (*.dat *.bdf *.edf *.fif *.vhdr *.set *.npy *.npz);;All files (*)")
-        if name:
-            self.settings.setValue("last_dir", str(Path(name).parent))
-            self.open_data(name)
-
-    def open_model_dialog(self) -> None:
-        name = QFileDialog.getExistingDirectory(self, "Open model checkpoint folder",
-                                                str(self.settings.value("last_dir", "")))
-        if name:
-            self.open_model(name)
-
-    def recent_files(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])][:MAX_RECENT]
-
-    def add_recent(self, path: str) -> None:
-        items = [path] + [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recent_files", items[:MAX_RECENT])
-        self._fill_recent()
-        self._fill_boxes()
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in self.recent_files():
-            self._act(self.recent_menu, path, lambda _=False, p=path: self.open_data(p))
-        self.recent_menu.setEnabled(bool(self.recent_files()))
-
-    def _data_chosen(self, index: int) -> None:
-        text = self.data_box.itemText(index)
-        if text == OPEN_FILE:
-            self.open_data_dialog()
-        else:
-            self.open_data(text)
-        self._refresh_labels()
-
-    def _model_chosen(self, index: int) -> None:
-        text = self.model_box.itemText(index)
-        if text == OPEN_CKPT:
-            self.open_model_dialog()
-        elif text == NO_MODEL:
-            if self.session.model is not None:
-                self.session.clear_model()
-        else:
-            self.open_model(text)
-        self._refresh_labels()
-
-    @staticmethod
-    def _select(box: QComboBox, text: str, before_last: bool = True) -> None:
-        """Show ``text`` as the current entry of ``box`` (inserted if new)."""
-        if not text:
-            return
-        box.blockSignals(True)
-        i = box.findText(text)
-        if i < 0:
-            box.insertItem(box.count() - 1 if before_last else box.count(), text)
-            i = box.findText(text)
-        box.setCurrentIndex(i)
-        box.blockSignals(False)
-
-    def _refresh_labels(self) -> None:
-        s = self.session
-        self._select(self.model_box, s.model_name or NO_MODEL)
-        self._select(self.data_box, s.data_name)
-        self.model_label.setText(f"model: {Path(s.model_name).name or s.model_name or 'none'}")
-        self.data_label.setText(f"data: {Path(s.data_name).name or 'none'}"
-                                + (f" ({s.data.n_frames} frames)" if s.data is not None else ""))
-
-    # -- drag and drop ---------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            if url.isLocalFile():
-                self.open_path(url.toLocalFile())
-        event.acceptProposedAction()
-
-    def open_path(self, path: str | Path) -> None:
-        """Open a dropped path: checkpoint folders load as models, anything else as data."""
-        p = Path(path)
-        if is_checkpoint(p):
-            self.open_model(p)
-        else:
-            self.open_data(p)
 
     # -- jobs, errors, status ---------------------------------------------------------------
     def _on_started(self, rid: int, kind: str) -> None:
