@@ -8,7 +8,11 @@ the step from the last frame back to the first, right for stimuli that cover
 whole turns of their circle).  Smooth codes give small actions.  The expected
 action over projections is known in closed form,
 ``E[E] = dim / (2 m) * Σ_t ||A_{t+1} - A_t||^2 / dt``, and reported beside the
-Monte-Carlo mean as a check.
+Monte-Carlo mean as a check.  The action scales with the activations'
+magnitude, so layers are also compared by the *normalised action*: each
+trajectory's action over its mean squared distance from its time average
+(scale-free: ``2 pi^2`` for a circle traversed once, about ``T`` for white
+noise over ``T`` frames).
 
 *Fraction of input variance explained* (seed Fig. 6d): the stimulus frames
 ``S (T, k)`` (the flattened model inputs) are regressed linearly, with an
@@ -135,6 +139,8 @@ class ProjectionResult:
         Mean and standard deviation of the action over the projections.
     expected_action
         Closed-form mean action (the Monte-Carlo mean estimates it).
+    normalized_action
+        Mean over projections of action / mean squared distance from the time average.
     explained_mean, explained_std
         Fraction of input variance explained, over the projections.
     examples
@@ -146,6 +152,7 @@ class ProjectionResult:
     action_mean: float
     action_std: float
     expected_action: float
+    normalized_action: float
     explained_mean: float
     explained_std: float
     examples: np.ndarray = field(repr=False)
@@ -153,6 +160,7 @@ class ProjectionResult:
     def to_json(self) -> dict[str, Any]:
         return {"n_features": self.n_features, "action": self.action_mean,
                 "action_std": self.action_std, "expected_action": self.expected_action,
+                "normalized_action": self.normalized_action,
                 "explained_variance": self.explained_mean,
                 "explained_variance_std": self.explained_std}
 
@@ -173,10 +181,14 @@ def analyze_trajectory(a: np.ndarray, inputs: np.ndarray, name: str = "", *,
         raise ConfigError("need at least one projection of at least one dimension")
     z = random_projections(a, n_projections, dim, seed)
     e = action(z, periodic=periodic)
+    spread = np.mean(np.sum((z - z.mean(axis=1, keepdims=True)) ** 2, axis=-1), axis=-1)
+    ok = spread > 0  # a constant trajectory has no shape to be rough or smooth
+    norm = float(np.mean(e[ok] / spread[ok])) if ok.any() else 0.0
     ev = explained_input_variance(z, inputs)
     return ProjectionResult(
         name=name, n_features=int(a.shape[1]), action_mean=float(e.mean()),
         action_std=float(e.std()), expected_action=expected_action(a, dim, periodic=periodic),
+        normalized_action=norm,
         explained_mean=float(ev.mean()), explained_std=float(ev.std()),
         examples=z[:n_examples].astype(np.float32))
 
@@ -196,6 +208,7 @@ class ProjectionAnalysis:
                 "n_projections": self.n_projections, "dim": self.dim,
                 "depth": list(self.layers),
                 "action": {n: r.action_mean for n, r in self.layers.items()},
+                "normalized_action": {n: r.normalized_action for n, r in self.layers.items()},
                 "explained_variance": {n: r.explained_mean for n, r in self.layers.items()},
                 "layers": {n: r.to_json() for n, r in self.layers.items()}}
 

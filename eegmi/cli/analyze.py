@@ -330,17 +330,20 @@ def write_spectra(out: Path, spectra: dict[str, dict[str, Any]], result: dict[st
 
 def write_projections(out: Path, analyses: dict[str, Any], result: dict[str, Any]) -> Path:
     """Write ``projections.npz`` (example trajectories, keys ``MODEL__LAYER``),
-    ``projections.json``, ``action_vs_depth.png`` (action and explained input variance
-    per layer) and ``trajectories_MODEL.png`` (first projection of every layer)."""
+    ``projections.json``, ``action_vs_depth.png`` (action, normalised action and
+    explained input variance per layer) and ``trajectories_MODEL.png`` (first projection of every layer)."""
     plt = _pyplot()
     arrays = {f"{_safe(lab)}__{_safe(n)}": r.examples
               for lab, a in analyses.items() for n, r in a.layers.items()}
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig, (ax1, ax3, ax2) = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
     for lab, a in analyses.items():
         names = list(a.layers)
-        ax1.semilogy(range(len(names)), [a.layers[n].action_mean for n in names], "o-", label=lab)
-        ax2.plot(range(len(names)), [a.layers[n].explained_mean for n in names], "o-", label=lab)
+        x = range(len(names))
+        ax1.semilogy(x, [a.layers[n].action_mean for n in names], "o-", label=lab)
+        ax3.semilogy(x, [max(a.layers[n].normalized_action, 1e-12) for n in names], "o-")
+        ax2.plot(x, [a.layers[n].explained_mean for n in names], "o-", label=lab)
     ax1.set(ylabel="mean action")
+    ax3.set(ylabel="normalised action")
     ax2.set(ylabel="input variance explained")
     ax2.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
     ax1.legend(fontsize=7)

@@ -38,6 +38,9 @@ def test_action_of_a_circle_is_two_pi_squared() -> None:
     # without the closing step one of 2000 steps is missing
     assert action(z) == pytest.approx(2 * np.pi**2 * 1999 / 2000 * 1999 / 2000, rel=1e-4)
     assert action(np.ones((5, 7, 3))).tolist() == [0.0] * 5
+    circle = np.concatenate([circle_path(400), np.zeros((400, 1))], axis=1)[:, None]
+    res = analyze_trajectory(np.repeat(circle[:, 0], 50, axis=1), circle[:, 0], n_projections=50)
+    assert res.normalized_action == pytest.approx(2 * np.pi**2, rel=1e-3)
 
 
 def test_random_projections_have_the_seed_statistics() -> None:
@@ -79,6 +82,11 @@ def test_smooth_code_has_lower_action_and_explains_more() -> None:
     rs = analyze_trajectory(smooth, frames, "smooth", n_projections=300)
     rr = analyze_trajectory(rough, frames, "rough", n_projections=300)
     assert rs.action_mean < rr.action_mean / 20
+    assert rs.normalized_action < rr.normalized_action / 5
+    # the normalised action ignores the scale of the code
+    scaled = analyze_trajectory(1e3 * smooth, frames, n_projections=300)
+    assert scaled.normalized_action == pytest.approx(rs.normalized_action, rel=1e-9)
+    assert scaled.action_mean == pytest.approx(1e6 * rs.action_mean, rel=1e-9)
     assert rs.explained_mean > rr.explained_mean + 0.2
     assert rs.action_mean == pytest.approx(rs.expected_action, rel=0.1)
     with pytest.raises(DataError, match="NaN"):
