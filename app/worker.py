@@ -14,9 +14,11 @@ callable, lambdas included, runs on the GUI thread.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +48,17 @@ def error_message(exc: BaseException) -> str:
         return exc.line()
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+#: workers not stopped yet; stopped at interpreter exit so no QThread is destroyed
+#: while running (Qt aborts the process when that happens)
+_LIVE: weakref.WeakSet[ModelWorker] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for worker in list(_LIVE):
+        worker.stop(wait_ms=5000)
 
 
 class _Relay(QObject):
@@ -95,6 +108,7 @@ class ModelWorker(QObject):
         self._thread = _Thread(self)
         self._thread.setObjectName("eegmi-model-worker")
         self._thread.start()
+        _LIVE.add(self)
 
     # -- submission (GUI thread) -------------------------------------------------
     def submit(self, fn: Callable[[], Any], *, kind: str, key: str | None = None) -> int:
@@ -142,6 +156,7 @@ class ModelWorker(QObject):
             self._cond.notify_all()
         if self._thread.isRunning():
             self._thread.wait(wait_ms)
+        _LIVE.discard(self)
 
     def _take_id(self) -> int:
         with self._cond:
