@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.blas import dsyrk
 
 from eegmi.errors import ConfigError, DataError
 
@@ -207,8 +208,7 @@ class CovarianceAccumulator:
     @staticmethod
     def nbytes(n_features: int, stride: int = 1) -> int:
         """Memory an accumulator for these dimensions holds."""
-        k = len(range(0, n_features, stride))
-        return 8 * k * (k + 2)
+        return 8 * (k := len(range(0, n_features, stride))) * (k + 2)
 
     def update(self, batch: np.ndarray, path: str | Path | None = None) -> None:
         """Add rows ``(B, m)`` (already sub-sampled rows ``(B, m')`` are accepted too)."""
@@ -240,10 +240,11 @@ class CovarianceAccumulator:
             # a fixed reference row: sums of (x - shift) stay small, so the
             # mean correction at the end does not cancel away the variance
             self._shift = x[0].copy()
-            self._cross = np.zeros((self.n_kept, self.n_kept))
+            self._cross = np.zeros((self.n_kept, self.n_kept), order="F")
         x -= self._shift
         self._sum += x.sum(axis=0)
-        self._cross += x.T @ x
+        # in-place rank-B update of the upper triangle: half the flops of x.T @ x, no temporary
+        self._cross = dsyrk(1.0, x, beta=1.0, c=self._cross, trans=1, lower=0, overwrite_c=1)
 
     def covariance(self) -> np.ndarray:
         """The ``(m', m')`` covariance with ddof=1."""
@@ -251,15 +252,16 @@ class CovarianceAccumulator:
             raise DataError(f"need at least 2 samples for a covariance, got {self.n}")
         self._flush()
         mean = self._sum / self.n
-        return (self._cross - self.n * np.outer(mean, mean)) / (self.n - 1)
+        upper = np.triu(self._cross)
+        upper -= np.triu(self.n * np.outer(mean, mean))
+        upper += np.triu(upper, 1).T  # mirror the upper triangle dsyrk filled
+        upper /= self.n - 1
+        return upper
 
     def spectrum(self, max_components: int = 1000, fit_range: tuple[int, int] = (10, 50),
-                 strict: bool = True, path: str | Path | None = None,
-                 seed: int = 0) -> Eigenspectrum:
-        """Top eigenvalues (see :func:`top_eigenvalues`) and their power-law fit.
-
-        Still-buffered rows go through the randomized SVD of the data instead.
-        """
+                 strict: bool = True, path: str | Path | None = None, seed: int = 0
+                 ) -> Eigenspectrum:
+        """Top eigenvalues (:func:`top_eigenvalues`; buffered rows: data SVD) and power-law fit."""
         if self._rows and self._cross is None and self.n >= 2:
             es = _randomized(np.concatenate(self._rows), 1, max_components, fit_range, seed,
                              strict, path)
@@ -339,14 +341,12 @@ def eigenspectrum(
     max_dim, max_components
         Keep every ``s``-th dimension so at most ``max_dim`` remain (None: all);
         compute at most ``max_components`` components (seed: 8000 and 1000).
-    fit_range
-        Inclusive 1-based component ranks of the Huber fit.
-    solver, seed
-        ``"auto"``, ``"covariance"`` or ``"randomized"`` (module docstring); random state.
-    batch_size
-        Rows per update when an in-memory array goes through the covariance solver.
-    strict
-        Raise when the power-law fit is impossible; otherwise record ``fit_error``.
+    fit_range, solver, seed
+        Inclusive 1-based ranks of the Huber fit; ``"auto"``, ``"covariance"`` or
+        ``"randomized"`` (module docstring); random state of randomized solvers.
+    batch_size, strict
+        Rows per covariance update of an in-memory array; raise when the fit is
+        impossible (else record ``fit_error``).
     """
     if solver not in SOLVERS:
         raise ConfigError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
@@ -357,8 +357,7 @@ def eigenspectrum(
         if n < 2:
             raise DataError(f"need at least 2 samples, got {n}", path)
         stride = subsample_stride(m, max_dim)
-        kept = len(range(0, m, stride))
-        if solver == "randomized" or (solver == "auto" and n <= kept):
+        if solver == "randomized" or (solver == "auto" and n <= len(range(0, m, stride))):
             return _randomized(x, stride, max_components, fit_range, seed, strict, path)
         batches: Iterable[np.ndarray] = (x[i:i + batch_size] for i in range(0, n, batch_size))
     else:
@@ -375,8 +374,8 @@ def eigenspectrum(
             buffer = len(range(0, b.shape[1], stride)) if solver == "auto" else 0
             acc = CovarianceAccumulator(b.shape[1], stride, buffer)
         acc.update(b, path)
-    if acc is None:
-        raise DataError("no samples", path)
+    if acc is None or acc.n < 2:
+        raise DataError(f"need at least 2 samples, got {0 if acc is None else acc.n}", path)
     return acc.spectrum(max_components, fit_range, strict, path, seed)
 
 
