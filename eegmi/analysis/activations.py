@@ -30,14 +30,16 @@ from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
 
 
-def model_inputs(batch: Any) -> torch.Tensor:
+def model_inputs(batch: Any, model: Any = None) -> torch.Tensor:
     """The model input tensor of one batch.
 
-    Accepts a tensor, a numpy array, or an object with an ``images`` attribute
-    (``eegmi.data.dataset.Batch``: the injected model input).
+    Accepts a tensor, a numpy array, or a ``eegmi.data.dataset.Batch``: its
+    ``images`` (the injected model input), or its ``values`` (scaled electrode
+    vectors) when ``model.config.kind`` is ``"decoder"`` (the E1 model).
     """
     if hasattr(batch, "images"):
-        batch = batch.images
+        decoder = getattr(getattr(model, "config", None), "kind", None) == "decoder"
+        batch = batch.values if decoder else batch.images
     if isinstance(batch, np.ndarray):
         batch = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
     if not isinstance(batch, torch.Tensor):
@@ -111,7 +113,7 @@ def iter_activations(
                 cancel.raise_if_cancelled()
             if max_inputs is not None and done >= max_inputs:
                 break
-            x = model_inputs(batch)
+            x = model_inputs(batch, model)
             if max_inputs is not None:
                 x = x[: max_inputs - done]
             x = x.to(device=device, dtype=torch.float32)
@@ -154,7 +156,7 @@ def layer_sizes(
     first = next(iter(batches), None)
     if first is None:
         raise DataError("no input batches to analyse")
-    x = model_inputs(first)[:1]
+    x = model_inputs(first, model)[:1]
     for _, acts in iter_activations(model, [x], names):
         return {n: int(a.shape[1]) for n, a in acts.items()}
     raise DataError("no input batches to analyse")  # pragma: no cover - loop always yields

@@ -129,19 +129,6 @@ def _injection(loaded: Any) -> Any:
     return Injection(loaded.operator, cfg)
 
 
-class _Inputs:
-    """Re-iterable view of data batches giving the tensor a model takes (images or values)."""
-
-    def __init__(self, batches: Any, field: str) -> None:
-        self.batches, self.field = batches, field
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Any:
-        return (getattr(b, self.field) for b in self.batches)
-
-
 def _nested(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One model: its dict as is; several: each key nested by model label."""
     if len(results) == 1:
@@ -208,8 +195,8 @@ def _model_spectra(args: argparse.Namespace, fit_range: tuple[int, int]
         idx = np.sort(rng.choice(n, size=min(n, args.max_inputs), replace=False))
         batches = TopomapBatches(data.values, idx, loaded.operator, loaded.scaler,
                                  _injection(loaded), batch_size=args.batch_size, device=device)
-        field = "values" if loaded.config.kind == "decoder" else "images"
-        job = layer_spectra(loaded.model, _Inputs(batches, field), args.layers,
+        # Batch objects: a decoder-only model is fed their values, a VAE their images
+        job = layer_spectra(loaded.model, batches, args.layers,
                             max_dim=args.max_dim, max_components=args.max_components,
                             fit_range=fit_range, memory_budget=args.memory_mb << 20,
                             label=label)

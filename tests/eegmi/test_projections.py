@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import torch
 
+from eegmi.analysis.activations import model_inputs
 from eegmi.analysis.projections import (
     action,
     analyze_trajectory,
@@ -150,3 +153,7 @@ def test_projection_analysis_of_a_small_convvae() -> None:
     values = np.random.default_rng(0).random((12, 32)).cumsum(axis=0) / 12
     dec = run_job(projection_analysis(decoder, values, ["dec.act1"], n_projections=20))
     assert list(dec.layers) == ["input", "dec.act1"] and dec.layers["input"].n_features == 32
+    # data batches feed a decoder-only model their electrode values, a VAE its images
+    batch = types.SimpleNamespace(values=torch.rand(4, 32), images=torch.rand(4, 1, 40, 40))
+    assert model_inputs(batch, decoder) is batch.values
+    assert model_inputs(batch, model) is batch.images
