@@ -11,19 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+_LUT = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256)
 
-def _diverging(v: float) -> QColor:
-    """Blue (0) - white (0.5) - red (1) for values in [0, 1]."""
-    v = float(np.clip(v, 0.0, 1.0))
-    if v < 0.5:
-        t = v / 0.5
-        return QColor(int(40 + 215 * t), int(90 + 165 * t), 255)
-    t = (v - 0.5) / 0.5
-    return QColor(255, int(255 - 190 * t), int(255 - 215 * t))
+
+def _colour(v: float) -> QColor:
+    """The image colour map (viridis over [0, 1]) so markers match the topomaps."""
+    r, g, b = _LUT[int(round(float(np.clip(v, 0.0, 1.0)) * 255))][:3]
+    return QColor(int(r), int(g), int(b))
 
 
 def head_geometry(operator: Any) -> tuple[np.ndarray, float]:
@@ -179,13 +178,13 @@ class ScalpMap(QWidget):
         for i, name in enumerate(self.names):
             pt = self.electrode_pos(i)
             v = self.values[i] if i < len(self.values) else 0.0
-            p.setBrush(_diverging(v))
+            p.setBrush(_colour(v))
             sel = i in self.selected
             pen = QPen(QColor(255, 170, 0) if sel else fg, 3 if sel else (2 if i == self._hover else 1))
             p.setPen(pen)
             p.drawEllipse(pt, mr, mr)
             # labels sit inside the markers so neighbours never overlap them
-            p.setPen(QColor(0, 0, 0) if 0.2 < v < 0.8 else QColor(255, 255, 255))
+            p.setPen(QColor(0, 0, 0) if v > 0.55 else QColor(255, 255, 255))
             p.drawText(QRectF(pt.x() - 2 * mr, pt.y() - mr, 4 * mr, 2 * mr),
                        Qt.AlignmentFlag.AlignCenter, name)
         p.end()
