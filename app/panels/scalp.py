@@ -258,6 +258,10 @@ class ScalpPanel(Panel):
             seg = np.asarray(data.values[lo:hi], dtype=np.float32)
             self.gfp_curve.setData(seg.std(axis=1))
             self.chan_curve.setData(seg[:, chan] - seg[:, chan].mean())
+            name = self.session.operator.montage.ch_names[chan]
+            self.strip.setTitle(f"<span style='color:#888'>GFP (std over channels)</span>"
+                                f" &nbsp; <span style='color:#e67800'>{name} (demeaned)</span>",
+                                size="8pt")
         self.cursor.blockSignals(True)
         self.cursor.setValue(frame - lo)
         self.cursor.blockSignals(False)
