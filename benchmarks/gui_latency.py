@@ -187,7 +187,7 @@ def main() -> None:
         t0 = time.perf_counter()
         emitted.clear()
         session.set_values(values)
-        wait_until(lambda: acts.result is not None and acts.result.values is not None
+        wait_until(lambda: emitted and acts.result is not None and acts.result.values is not None
                    and np.array_equal(acts.result.values, values), [session.forward_ready])
         acts.repaint()
         lat.repaint()
@@ -198,7 +198,9 @@ def main() -> None:
     total, gui, gui_cpu, naive_gui, results = [], [], [], [], []
     for _ in range(n_clicks):
         values = np.zeros(n, np.float32)
-        values[rng.integers(n)] = 1.0  # a one-hot electrode click, as in seed 000
+        # a one-hot electrode click, as in seed 000 (amplitude varies so that no two
+        # consecutive clicks are identical)
+        values[rng.integers(n)] = rng.uniform(0.5, 1.0)
         t_total, t_gui, t_cpu = click(values)
         total.append(t_total)
         gui.append(t_gui)

@@ -114,6 +114,7 @@ class LatentsPanel(QtWidgets.QWidget):
         self.decodes_sent = 0
         self._bulk = False
         self._stats_request: int | None = None
+        self._stats_model: Any = None
         self._rng = np.random.default_rng(seed)
         self._build_ui()
         session.model_changed.connect(self.rebuild)
@@ -224,6 +225,7 @@ class LatentsPanel(QtWidgets.QWidget):
         idx = np.unique(np.linspace(0, data.n_frames - 1, min(STAT_FRAMES, data.n_frames)).astype(int))
         scaled = np.asarray(scaler.transform(np.asarray(data.values[idx], dtype=np.float32)),
                             dtype=np.float32)
+        self._stats_model = inference
         self._stats_request = s.worker.submit(
             lambda: dataset_latent_stats(inference, scaled), kind="latent_stats")
 
@@ -232,7 +234,7 @@ class LatentsPanel(QtWidgets.QWidget):
             return
         self._stats_request = None
         mean, std = result
-        if mean.shape[0] != len(self.sliders):
+        if self._stats_model is not self.session.inference or mean.shape[0] != len(self.sliders):
             return  # the model changed while the statistics were computed
         self.mean, self.std = mean, std
         self._apply_ranges()

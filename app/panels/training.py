@@ -28,8 +28,9 @@ from PySide6 import QtCore, QtWidgets
 from app.widgets.curves import CurvePlot
 from eegmi.errors import Cancelled
 from eegmi.jobs import CancelToken
+from eegmi.training.experiments import PRESETS
 
-PRESET_NAMES = ("E1", "E2", "E3", "E4", "E5", "stagewise", "pick_init")
+PRESET_NAMES: tuple[str, ...] = PRESETS
 
 TrainFn = Callable[..., Any]
 
