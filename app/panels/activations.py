@@ -441,4 +441,4 @@ def _export_menu(panel: QtWidgets.QWidget, event: Any) -> None:
         return
     from app.export import export_panel  # GUI-A's module, imported when used
 
-    export_panel(panel, path, ("png", "svg", "pdf"))
+    export_panel(panel, path, ("png", "svg", "pdf", "npz", "json"))
