@@ -113,6 +113,9 @@ def test_each_layer_mosaic_shows_its_activations(panel) -> None:
         lo, hi = p.layer_levels(name)
         assert lo == pytest.approx(float(arrays[name].min()))
         assert hi == pytest.approx(float(arrays[name].max()))
+        # what is drawn uses those levels, and the colour bar shows the same
+        assert tuple(p._layers[name].image.levels) == pytest.approx((lo, hi))
+        assert p._layers[name].bar.levels() == pytest.approx((lo, hi))
     # a new forward result updates the same ImageItem in place
     item = p._layers["enc.act2"].image
     p.session.forward_ready.emit(make_result(2))
@@ -159,8 +162,9 @@ def test_click_enlarges_channel(panel, qtbot) -> None:
         qtbot.mouseClick(p.view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view_pos)
     assert p.zoom == (name, ch)
     np.testing.assert_array_equal(p.zoom_image.image, p.result.activations[name][ch])
-    assert p.zoom_bar.levels() == pytest.approx(
-        (float(p.result.activations[name][ch].min()), float(p.result.activations[name][ch].max())))
+    expected = (float(p.result.activations[name][ch].min()), float(p.result.activations[name][ch].max()))
+    assert p.zoom_bar.levels() == pytest.approx(expected)
+    assert tuple(p.zoom_image.levels) == pytest.approx(expected)
 
 
 def test_difference_from_baseline(panel) -> None:
@@ -175,6 +179,7 @@ def test_difference_from_baseline(panel) -> None:
         np.testing.assert_allclose(p.layer_image(name), tile(diff, layout_for(diff.shape)))
         lo, hi = p.layer_levels(name)
         assert lo == pytest.approx(-hi) and hi == pytest.approx(float(np.abs(diff).max()))
+        assert tuple(p._layers[name].image.levels) == pytest.approx((lo, hi))
     np.testing.assert_allclose(p.zoom_image.image, cur["dec.act1"][3] - base.activations["dec.act1"][3])
     np.testing.assert_allclose(p.export_items()["latent.mu"], cur["latent.mu"] - base.activations["latent.mu"])
     p.difference.setChecked(False)
