@@ -257,6 +257,8 @@ class ActivationsPanel(QtWidgets.QWidget):
         self._current, self._baseline, self._shown = {}, {}, {}
 
     def _on_difference_toggled(self, on: bool) -> None:
+        if on and not self._baseline:
+            self.baseline_label.setText("baseline: not computed yet")
         cmap = pg.colormap.get(DIVERGING_CMAP if on else SEQUENTIAL_CMAP)
         for lv in self._layers.values():
             lv.bar.setColorMap(cmap)
