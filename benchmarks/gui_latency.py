@@ -41,10 +41,10 @@ import pyqtgraph as pg  # noqa: E402
 import PySide6  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from app.panels.activations import ActivationsPanel, layer_arrays  # noqa: E402
+from app.panels.activations import ActivationsPanel  # noqa: E402
 from app.panels.latents import LatentsPanel  # noqa: E402
 from app.session import Session  # noqa: E402
-from app.widgets.mosaic import as_maps  # noqa: E402
+from app.widgets.mosaic import as_maps, layer_arrays  # noqa: E402
 
 # PySide6 6.12.0 on Python 3.11 drops one reference to None on each call of a Python
 # override of QGraphicsItem.itemChange (every pyqtgraph item has one), so after enough

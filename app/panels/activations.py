@@ -20,53 +20,21 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from app.widgets.mosaic import MosaicLayout, as_maps, finite_range, layout_for, tile
-
-# What researchers look at first (seed 000 §4): the model input (after the
-# injection layer), encoder maps, the latent mean and spread, the decoder maps
-# and the output.  ``latent.z`` is only shown for
-# the decoder-only model, where it is the electrode input vector.
-DEFAULT_LAYERS: tuple[str, ...] = (
-    "input", "enc.act1", "enc.act2", "enc.act3", "latent.mu", "latent.sigma", "latent.z",
-    "dec.act1", "dec.act2", "out",
+from app.widgets.mosaic import (
+    MosaicLayout,
+    as_maps,
+    finite_range,
+    image_plot,
+    layer_arrays,
+    layout_for,
+    tile,
 )
+
 SEQUENTIAL_CMAP = "viridis"
-#: minimum height of a row of map mosaics and of a vector strip, so that a short
-#: dock scrolls instead of squashing the mosaics to nothing
-MAP_ROW_PX = 190
-VECTOR_ROW_PX = 60
 DIVERGING_CMAP = "CET-D1"
-
-
-def layer_arrays(result: Any) -> dict[str, np.ndarray]:
-    """The per-sample arrays the panel shows, from a ForwardResult.
-
-    Parameters
-    ----------
-    result
-        ``eegmi.inference.ForwardResult`` (``activations`` dict of per-sample
-        arrays, ``logvar (d,) | None``, ``recon (H, W)``).
-
-    Returns
-    -------
-    dict[str, np.ndarray]
-        Layer name -> float32 array (``(C, h, w)`` maps or ``(d,)`` vectors), in
-        :data:`DEFAULT_LAYERS` order.  ``input`` is the model input image (after
-        injection), ``latent.sigma`` is ``exp(logvar / 2)``.
-    """
-    acts = {k: np.asarray(v, dtype=np.float32) for k, v in dict(result.activations).items()}
-    logvar = acts.get("latent.logvar")
-    if logvar is None and getattr(result, "logvar", None) is not None:
-        logvar = np.asarray(result.logvar, dtype=np.float32)
-    if logvar is not None:
-        acts["latent.sigma"] = np.exp(0.5 * logvar).astype(np.float32)
-    if getattr(result, "model_input", None) is not None:
-        acts["input"] = np.asarray(result.model_input, dtype=np.float32)
-    if "out" not in acts and getattr(result, "recon", None) is not None:
-        acts["out"] = np.asarray(result.recon, dtype=np.float32)
-    if "latent.mu" in acts:
-        acts.pop("latent.z", None)
-    return {name: acts[name] for name in DEFAULT_LAYERS if name in acts}
+#: minimum heights of a row of map mosaics and of a vector strip: a short dock
+#: scrolls instead of squashing the mosaics to nothing
+MAP_ROW_PX, VECTOR_ROW_PX = 190, 60
 
 
 @dataclass
@@ -79,25 +47,6 @@ class _LayerView:
     checkbox: QtWidgets.QCheckBox
     mosaic: np.ndarray | None = None
     levels: tuple[float, float] = (0.0, 1.0)
-
-
-def _new_image_plot(title: str, cmap: str) -> tuple[pg.PlotItem, pg.ImageItem, pg.ColorBarItem]:
-    plot = pg.PlotItem()
-    plot.setTitle(title, size="9pt")
-    plot.hideAxis("left")
-    plot.hideAxis("bottom")
-    plot.setMenuEnabled(False)
-    plot.hideButtons()
-    vb = plot.getViewBox()
-    vb.invertY(True)  # row 0 (nose / first tile row) at the top
-    vb.setAspectLocked(True)
-    vb.setMouseEnabled(x=False, y=False)
-    image = pg.ImageItem(axisOrder="row-major")
-    plot.addItem(image)
-    bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get(cmap),
-                          interactive=False)
-    bar.setImageItem(image, insert_in=plot)
-    return plot, image, bar
 
 
 class ActivationsPanel(QtWidgets.QWidget):
@@ -170,7 +119,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         split.addWidget(self.scroll)
         self.zoom_view = pg.GraphicsLayoutWidget()
         self.zoom_view.setBackground("w")
-        self.zoom_plot, self.zoom_image, self.zoom_bar = _new_image_plot(
+        self.zoom_plot, self.zoom_image, self.zoom_bar = image_plot(
             "click a channel to enlarge it", SEQUENTIAL_CMAP)
         self.zoom_view.addItem(self.zoom_plot)
         self.zoom_view.scene().sigMouseMoved.connect(self._on_zoom_mouse_moved)
@@ -196,7 +145,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         for name, layout in wanted.items():
             shape = arrays[name].shape
             dims = "x".join(str(s) for s in shape)
-            plot, image, bar = _new_image_plot(f"{name}  ({dims})", cmap)
+            plot, image, bar = image_plot(f"{name}  ({dims})", cmap)
             if len(shape) == 1:
                 plot.getViewBox().setAspectLocked(False)
                 plot.setMaximumHeight(VECTOR_ROW_PX)

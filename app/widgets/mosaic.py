@@ -5,16 +5,27 @@ whole layer repaints with one ``ImageItem.setImage`` call.  Tiles are laid out
 row-major (channel 0 top-left), separated by ``gap`` pixels of NaN so the gaps
 render transparent and never influence colour levels.
 
-Everything here is numpy only (no Qt) so it can be unit-tested and reused by
-benchmarks; the tiling is a single pad + reshape + transpose.
+The tiling is numpy only (a single pad + reshape + transpose) so it can be
+unit-tested and reused by benchmarks; :func:`image_plot` builds the pyqtgraph
+item a mosaic is shown in.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+# What researchers look at first (seed 000 §4): the model input (after the
+# injection layer), encoder maps, the latent mean and spread, the decoder maps
+# and the output.  ``latent.z`` is only shown for
+# the decoder-only model, where it is the electrode input vector.
+DEFAULT_LAYERS: tuple[str, ...] = (
+    "input", "enc.act1", "enc.act2", "enc.act3", "latent.mu", "latent.sigma", "latent.z",
+    "dec.act1", "dec.act2", "out",
+)
 
 
 @dataclass(frozen=True)
@@ -170,3 +181,60 @@ def finite_range(arrays: list[np.ndarray], symmetric: bool = False) -> tuple[flo
         pad = max(abs(hi) * 1e-3, 1e-6)
         return lo - pad, hi + pad
     return lo, hi
+
+
+def layer_arrays(result: Any) -> dict[str, np.ndarray]:
+    """The per-sample arrays the panel shows, from a ForwardResult.
+
+    Parameters
+    ----------
+    result
+        ``eegmi.inference.ForwardResult`` (``activations`` dict of per-sample
+        arrays, ``logvar (d,) | None``, ``recon (H, W)``).
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Layer name -> float32 array (``(C, h, w)`` maps or ``(d,)`` vectors), in
+        :data:`DEFAULT_LAYERS` order.  ``input`` is the model input image (after
+        injection), ``latent.sigma`` is ``exp(logvar / 2)``.
+    """
+    acts = {k: np.asarray(v, dtype=np.float32) for k, v in dict(result.activations).items()}
+    logvar = acts.get("latent.logvar")
+    if logvar is None and getattr(result, "logvar", None) is not None:
+        logvar = np.asarray(result.logvar, dtype=np.float32)
+    if logvar is not None:
+        acts["latent.sigma"] = np.exp(0.5 * logvar).astype(np.float32)
+    if getattr(result, "model_input", None) is not None:
+        acts["input"] = np.asarray(result.model_input, dtype=np.float32)
+    if "out" not in acts and getattr(result, "recon", None) is not None:
+        acts["out"] = np.asarray(result.recon, dtype=np.float32)
+    if "latent.mu" in acts:
+        acts.pop("latent.z", None)
+    return {name: acts[name] for name in DEFAULT_LAYERS if name in acts}
+
+
+def image_plot(title: str, cmap: str) -> tuple[Any, Any, Any]:
+    """A titled, axis-free PlotItem with one row-major ImageItem and a colour bar.
+
+    Returns ``(PlotItem, ImageItem, ColorBarItem)``; row 0 is drawn at the top.
+    pyqtgraph is imported here so the tiling functions above stay Qt-free.
+    """
+    import pyqtgraph as pg
+
+    plot = pg.PlotItem()
+    plot.setTitle(title, size="9pt")
+    plot.hideAxis("left")
+    plot.hideAxis("bottom")
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    vb = plot.getViewBox()
+    vb.invertY(True)  # row 0 (nose / first tile row) at the top
+    vb.setAspectLocked(True)
+    vb.setMouseEnabled(x=False, y=False)
+    image = pg.ImageItem(axisOrder="row-major")
+    plot.addItem(image)
+    bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get(cmap),
+                          interactive=False)
+    bar.setImageItem(image, insert_in=plot)
+    return plot, image, bar
