@@ -216,8 +216,10 @@ def train(
                                 float32_metrics={k: test[k] for k in ("mse", "mae", "ssim")})
         save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
                         dtype=weights_dtype)
-        _save_state(out, model, opt, sched, experiment, epoch)
+        # history before state: a crash in between makes resume redo (and re-log) this
+        # epoch, since the history is cut back to the saved state's epoch
         append_history(out, metrics)
+        _save_state(out, model, opt, sched, experiment, epoch)
         yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val {val['loss']:.3g} "
                        f"ssim {test['ssim']:.3f}", payload=metrics)
     return TrainResult(out, len(history), metrics, history)
