@@ -25,7 +25,6 @@ Usage: ``python benchmarks/gui_latency.py [--quick]``; the last line is JSON.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import sys
@@ -38,22 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-import PySide6  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from app.panels.activations import ActivationsPanel  # noqa: E402
 from app.panels.latents import LatentsPanel  # noqa: E402
 from app.session import Session  # noqa: E402
 from app.widgets.mosaic import as_maps, layer_arrays  # noqa: E402
-
-# PySide6 6.12.0 on Python 3.11 drops one reference to None on each call of a Python
-# override of QGraphicsItem.itemChange (every pyqtgraph item has one), so after enough
-# repaints the interpreter aborts with "deallocating None" (6.11.3 does not do this).
-# Until the project pins another PySide6, make None/True/False immortal for this
-# process, as Python 3.12 does for every singleton.
-if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
-    for _singleton in (None, True, False):
-        ctypes.c_ssize_t.from_address(id(_singleton)).value += 1 << 40
 
 
 class NaiveGrids(QtWidgets.QWidget):

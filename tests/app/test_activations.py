@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from types import SimpleNamespace
 
 import numpy as np
-import PySide6
 import pytest
 import torch
 from PySide6 import QtCore
@@ -18,15 +15,6 @@ from app.widgets.mosaic import as_maps, finite_range, layer_arrays, layout_for, 
 from eegmi.inference import ForwardResult, Inference
 from eegmi.models.config import ModelConfig
 from eegmi.models.vae import build_model
-
-# PySide6 6.12.0 on Python 3.11 drops one reference to None on each call of a Python
-# override of QGraphicsItem.itemChange (every pyqtgraph item has one), so after enough
-# repaints the interpreter aborts with "deallocating None" (6.11.3 does not do this).
-# Until the project pins another PySide6, make None/True/False immortal for this
-# process, as Python 3.12 does for every singleton.
-if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
-    for _singleton in (None, True, False):
-        ctypes.c_ssize_t.from_address(id(_singleton)).value += 1 << 40
 
 
 class FakeSession(QtCore.QObject):
