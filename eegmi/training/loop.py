@@ -108,7 +108,9 @@ def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
 
 def _comparable(d: dict[str, Any]) -> dict[str, Any]:
     d = copy.deepcopy(d)
-    d["training"].pop("epochs", None)  # a resumed run may extend the epoch count
+    # a resumed run may extend the epoch count or continue at a new learning rate
+    d["training"].pop("epochs", None)
+    d["training"].pop("lr", None)
     return d
 
 
@@ -173,6 +175,9 @@ def train(
                         out / STATE)
         _restore_optim(opt, tensors, state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if experiment.training.lr != state["experiment"]["training"]["lr"]:
+            for group in opt.param_groups:  # an explicit new lr replaces the schedule's
+                group["lr"] = experiment.training.lr
         start = int(state["epoch"])
         history = truncate_history(out, start)
     out.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,11 @@ def test_resume_rejects_changed_settings(tmp_path) -> None:
     data = tiny_data()
     run_job(train(tiny_experiment(epochs=1), data, tmp_path / "r"))
     with pytest.raises(ConfigError, match="different settings"):
-        run_job(train(tiny_experiment(epochs=2, lr=0.5), data, tmp_path / "r", resume=True))
+        run_job(train(tiny_experiment(epochs=2, beta=0.5), data, tmp_path / "r", resume=True))
+    reports = []
+    run_job(train(tiny_experiment(epochs=2, lr=3e-4), data, tmp_path / "r", resume=True),
+            reports.append)
+    assert [r.payload["lr"] for r in reports] == [3e-4]
 
 
 def test_progress_payload_history_and_learning(tmp_path) -> None:
