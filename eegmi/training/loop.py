@@ -10,6 +10,7 @@ reproduce epoch *k + 1* bit for bit on the same machine.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +195,8 @@ def train(
     val_batches = batches(prep.split.val, False, 0)
     test_batches = batches(prep.split.test, False, 0)
     meta_base = _card_meta(experiment, data, prep, command)
+    meta_base["commands"] = _previous_commands(out) if start > 0 else []
+    meta_base["commands"].append(command)  # every invocation that built these weights
     metrics: dict[str, float] = {}
     for epoch in range(start + 1, t.epochs + 1):
         epoch_seed = t.seed * 1_000_003 + epoch
@@ -258,6 +261,16 @@ def _save_state(out: Path, model: HookedModel, opt: torch.optim.Optimizer, sched
     tensors.update(opt_tensors)
     save_train_state(out, tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
                                     "optimizer": opt_scalars, "scheduler": sched.state_dict()})
+
+
+def _previous_commands(out: Path) -> list[str]:
+    """The command lines recorded by earlier invocations of a resumed run."""
+    try:
+        card = json.loads((out / CARD).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    cmds = card.get("commands") or ([card["command"]] if card.get("command") else [])
+    return [str(c) for c in cmds]
 
 
 def _card_meta(experiment: ExperimentConfig, data: Any, prep: Prepared,

@@ -58,6 +58,8 @@ def test_train_then_evaluate_matches_card(files, tmp_path, capsys) -> None:
                                       "--epochs", "2", "--resume", "--json"])
     assert code == 0, err
     assert json.loads(stdout)["epochs"] == 2
+    commands = json.loads((out / "model.json").read_text())["commands"]
+    assert len(commands) == 2 and commands[1].endswith("--resume")
 
 
 def test_bad_config_is_one_line_and_writes_nothing(files, tmp_path, capsys) -> None:
