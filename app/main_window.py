@@ -133,7 +133,7 @@ class MainWindow(SourcesMixin, QMainWindow):
             self.resizeDocks([d["scalp"], d["reconstruction"]], [int(w * 0.42), int(w * 0.58)],
                              Qt.Orientation.Horizontal)
         if "reconstruction" in d and "activations" in d:
-            self.resizeDocks([d["reconstruction"], d["activations"]], [int(h * 0.3), int(h * 0.3)],
+            self.resizeDocks([d["reconstruction"], d["activations"]], [int(h * 0.24), int(h * 0.4)],
                              Qt.Orientation.Vertical)
         bottom = [dock for name, dock in d.items()
                   if self.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea]

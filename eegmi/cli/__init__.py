@@ -16,13 +16,18 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
 from eegmi import __version__
 from eegmi.errors import Cancelled, EegmiError
 
 #: Sub-command modules, in the order they appear in ``--help``.
-COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae", "gui")
+COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae")
+#: Entry-point group through which other packages add sub-commands (the GUI adds
+#: ``gui``); each entry names a ``register(subparsers)`` callable. This keeps the
+#: library free of any import of the GUI package.
+PLUGIN_GROUP = "eegmi.commands"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # sub-command not part of this build
             raise
         module.register(sub)
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
     # every sub-parser gets --json/--debug too, so they may follow the sub-command
     for action in parser._subparsers._group_actions if parser._subparsers else []:
         for subparser in getattr(action, "choices", {}).values():

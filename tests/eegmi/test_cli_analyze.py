@@ -14,19 +14,6 @@ import torch
 from eegmi.cli import build_parser, main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Single-threaded BLAS/torch: on a shared, busy machine spinning threads only slow us down."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
-
-
-
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | None, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -98,7 +85,6 @@ def test_analyze_mech_commands_are_registered_when_present(monkeypatch) -> None:
 def tiny_models(tmp_path_factory) -> tuple[Path, Path, Path]:
     """Two tiny ConvVAE checkpoints (dropout 0 and 0.5) and a small EEG .npy."""
     pytest.importorskip("eegmi.data.injection")
-    import torch
 
     from eegmi.data.preprocess import ClipScaler
     from eegmi.models import ModelConfig, build_model

@@ -22,19 +22,6 @@ from eegmi.errors import Cancelled, DataError
 from eegmi.jobs import CancelToken, run_job
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Single-threaded BLAS/torch: on a shared, busy machine spinning threads only slow us down."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
-
-
-
 def planted(n: int, m: int, alpha: float, seed: int = 0, offset: float = 0.0) -> np.ndarray:
     """Gaussian data whose covariance eigenvalues are k**alpha (k = 1..m), randomly rotated."""
     rng = np.random.default_rng(seed)

@@ -22,19 +22,6 @@ from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import run_job
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Single-threaded BLAS/torch: on a shared, busy machine spinning threads only slow us down."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
-
-
-
 def test_action_of_a_circle_is_two_pi_squared() -> None:
     z = np.concatenate([circle_path(2000), np.zeros((2000, 1))], axis=1)
     assert action(z, periodic=True) == pytest.approx(2 * np.pi**2, rel=1e-4)

@@ -11,15 +11,6 @@ import torch
 from eegmi.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny matmuls on a shared 2-core machine: a second OpenMP thread only spins and waits
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     from eegmi.data.preprocess import ClipScaler

@@ -18,15 +18,6 @@ from eegmi.sae.synthetic import planted_features, recovery_score
 from eegmi.sae.train import TrainConfig, train_sae
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny matmuls on a shared 2-core machine: a second OpenMP thread only spins and waits
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def planted():
     return planted_features(n_samples=6000, d=32, n_features=64, active=3.0, seed=1)

@@ -17,15 +17,6 @@ from eegmi.sae.model import SAEConfig, SparseAutoencoder
 from eegmi.sae.train import TrainConfig, train_sae
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny matmuls on a shared 2-core machine: a second OpenMP thread only spins and waits
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

@@ -1,22 +1,24 @@
-"""``eegmi gui``: open the workbench window (Qt is imported only when it runs)."""
+"""``eegmi gui``: the workbench's sub-command of the ``eegmi`` CLI.
+
+The Qt-free library never imports the GUI; instead this package plugs the
+sub-command in through the ``eegmi.commands`` entry-point group declared in
+pyproject.toml. Qt itself is imported only when the command runs, so
+``eegmi --help`` stays light.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from app.main import add_arguments
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "gui", help="open the interactive workbench",
         description="Open the workbench window on a dataset and a model.")
-    parser.add_argument("--model", default=None,
-                        help="bundled model name (E1..E5) or checkpoint folder "
-                             "(default: the first bundled model)")
-    parser.add_argument("--data", default="synthetic",
-                        help="'synthetic' (embedded default) or an EEG file")
-    parser.add_argument("--screenshot", metavar="FILE", default=None,
-                        help="render the window after loading, save it as PNG and exit")
+    add_arguments(parser)
     parser.set_defaults(func=run)
 
 
