@@ -31,17 +31,3 @@ def test_cli_help_lists_commands() -> None:
     assert out.returncode == 0
     assert "COMMAND" in out.stdout
 
-
-def test_atomic_path_gives_files_the_usual_mode(tmp_path) -> None:
-    import os
-
-    from eegmi.paths import atomic_path
-
-    target = tmp_path / "out.json"
-    with atomic_path(target) as tmp:
-        tmp.write_text("{}")
-    plain = tmp_path / "plain.json"
-    plain.write_text("{}")
-    assert target.read_text() == "{}"
-    assert os.stat(target).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
