@@ -188,8 +188,9 @@ class Session(QObject):
 
     # -- worker plumbing --------------------------------------------------------
     def _pick_device(self) -> str:
-        from eegmi.inference import pick_device
+        from eegmi.inference import configure_worker_threads, pick_device
 
+        configure_worker_threads()
         return pick_device()
 
     def _forward(self, values: np.ndarray) -> tuple[Any, Any]:

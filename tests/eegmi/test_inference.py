@@ -112,3 +112,19 @@ def test_preview_without_model_renders_the_input() -> None:
     res = preview(op, values)
     np.testing.assert_allclose(res.image, op.render(values))
     assert res.recon is None and res.activations == {} and np.isnan(res.mse)
+
+
+def test_worker_threads_leave_one_core_to_the_gui() -> None:
+    import torch
+
+    from eegmi.inference import configure_worker_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert configure_worker_threads(cpu_count=2) == 1
+        assert torch.get_num_threads() == 1
+        assert configure_worker_threads(cpu_count=8) == 7
+        assert torch.get_num_threads() == 7
+        assert configure_worker_threads(cpu_count=1) == 1
+    finally:
+        torch.set_num_threads(before)
