@@ -188,10 +188,11 @@ class Session(QObject):
 
     # -- worker plumbing --------------------------------------------------------
     def _pick_device(self) -> str:
-        from eegmi.inference import configure_worker_threads, pick_device
+        from eegmi.devices import pick_device
+        from eegmi.inference import configure_worker_threads
 
         configure_worker_threads()
-        return pick_device()
+        return pick_device().type
 
     def _forward(self, values: np.ndarray) -> tuple[Any, Any]:
         # reads the model at run time and returns it with the result: a forward run

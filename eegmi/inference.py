@@ -71,9 +71,6 @@ class DecodeResult:
     activations: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def pick_device() -> str:
-    """``"cuda"`` when a CUDA device is usable, else ``"cpu"`` (chosen once per session)."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def configure_worker_threads(cpu_count: int | None = None) -> int:

@@ -73,8 +73,9 @@ def depth_layers(hook_names: list[str], kind: str = "vae") -> list[str]:
 def model_batches(loaded: Any, data: Any, indices: np.ndarray, scaler: Any,
                   batch_size: int = 256) -> _ModelInputs:
     """Model inputs of dataset frames ``indices`` for one loaded model (worker thread)."""
-    from eegmi.analysis.propagation import model_device, pipeline_for
+    from eegmi.analysis.propagation import pipeline_for
     from eegmi.data.dataset import TopomapBatches
+    from eegmi.devices import model_device
 
     pipe = pipeline_for(loaded)
     batches = TopomapBatches(data.values, indices, loaded.operator,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from eegmi.analysis.eigenspectrum import CovarianceAccumulator, Eigenspectrum, subsample_stride
+from eegmi.devices import model_device
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
 
@@ -53,11 +54,6 @@ def as_batches(x: np.ndarray | torch.Tensor, batch_size: int = 256) -> list[torc
     return list(torch.split(t, batch_size)) if len(t) else []
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of the model's first parameter (CPU for a parameter-free model)."""
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 
@@ -87,11 +88,6 @@ def pipeline_for(loaded: Any) -> InputPipeline:
     return InputPipeline(kind=loaded.config.kind, operator=loaded.operator, injection=injection)
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of the model's first parameter (CPU for a parameter-free model)."""
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def forward_cache(

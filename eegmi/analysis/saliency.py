@@ -37,7 +37,8 @@ from captum.attr import (
 )
 from torch import nn
 
-from eegmi.analysis.propagation import InputPipeline, model_device
+from eegmi.analysis.propagation import InputPipeline
+from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 

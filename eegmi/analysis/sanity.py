@@ -29,8 +29,9 @@ from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from eegmi.analysis.propagation import InputPipeline, model_device
+from eegmi.analysis.propagation import InputPipeline
 from eegmi.analysis.saliency import AttributionOptions, Target, attribute_images, method_name
+from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 

@@ -100,11 +100,9 @@ def _run(job: Job[Any], label: str) -> Any:
 
 
 def _device(spec: str) -> str:
-    import torch
+    from eegmi.devices import pick_device
 
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return spec
+    return str(pick_device(spec))
 
 
 def _load_models(specs: list[str], device: str) -> dict[str, Any]:

@@ -23,9 +23,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from eegmi.data.loaders import load_dataset
+    from eegmi.devices import cpu_threads, pick_device
     from eegmi.training.checkpoint import load_checkpoint
     from eegmi.training.evaluation import evaluate_checkpoint
-    from eegmi.training.loop import cpu_threads, pick_device
 
     torch.set_num_threads(cpu_threads())
     device = pick_device(args.device)

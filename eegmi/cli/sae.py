@@ -94,7 +94,7 @@ def load_matrix(path: Path) -> np.ndarray:
 
 
 def _device(spec: str | None) -> str:
-    from eegmi.sae.train import pick_device
+    from eegmi.devices import pick_device
 
     return str(pick_device(spec))
 

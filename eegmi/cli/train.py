@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from eegmi.data.loaders import load_dataset
-    from eegmi.training.loop import cpu_threads, train
+    from eegmi.devices import cpu_threads
+    from eegmi.training.loop import train
 
     exp = _overridden(args)
     torch.set_num_threads(cpu_threads())

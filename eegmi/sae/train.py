@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eegmi.devices import pick_device
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.sae.model import SAEConfig, SparseAutoencoder
@@ -68,13 +69,6 @@ class SAETrainResult:
     steps: int = 0
 
 
-def pick_device(device: str | None) -> torch.device:
-    """CUDA when present and not overridden, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return torch.device(device)
 
 
 def check_activations(x: np.ndarray, path: str | None = None) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eegmi.devices import pick_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.models.hooks import HookedModel
@@ -51,19 +51,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """CUDA when present, else CPU (or the explicit ``device``)."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def cpu_threads() -> int:
-    """Cores this process may use (affinity-aware); the CLI sets torch's threads to it."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def build_for_experiment(experiment: ExperimentConfig, prep: Prepared) -> HookedModel:
