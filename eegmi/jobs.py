@@ -123,3 +123,12 @@ class ProgressBar:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def run_with_bar(job: Job[T], label: str) -> T:
+    """Drive a job in the CLI with a :class:`ProgressBar` on stderr; returns its result."""
+    bar = ProgressBar(label)
+    try:
+        return run_job(job, on_progress=bar)
+    finally:
+        bar.close()

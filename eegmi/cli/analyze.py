@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from eegmi.errors import ConfigError, DataError
-from eegmi.jobs import Job, ProgressBar, run_job
+from eegmi.jobs import run_with_bar
 from eegmi.paths import atomic_path
 
 
@@ -89,14 +89,6 @@ def _register_projections(sub: Any) -> None:
     p.add_argument("--dim", type=int, default=3, help="projection dimension (default 3)")
     _model_options(p)
     p.set_defaults(func=run_projections)
-
-
-def _run(job: Job[Any], label: str) -> Any:
-    bar = ProgressBar(label)
-    try:
-        return run_job(job, on_progress=bar)
-    finally:
-        bar.close()
 
 
 def _device(spec: str) -> str:
@@ -198,7 +190,7 @@ def _model_spectra(args: argparse.Namespace, fit_range: tuple[int, int]
                             max_dim=args.max_dim, max_components=args.max_components,
                             fit_range=fit_range, memory_budget=args.memory_mb << 20,
                             label=label)
-        res = _run(job, f"eigenspectrum {label}")
+        res = run_with_bar(job, f"eigenspectrum {label}")
         spectra[label] = res.spectra
         per_model[label] = {**res.to_json(), "n_inputs": int(len(idx))}
     return spectra, per_model
@@ -229,7 +221,7 @@ def run_projections(args: argparse.Namespace) -> dict[str, Any]:
                                   n_projections=args.n_projections, dim=args.dim,
                                   seed=args.seed, batch_size=args.batch_size,
                                   stimulus=args.stimulus)
-        analyses[label] = _run(job, f"projections {label}")
+        analyses[label] = run_with_bar(job, f"projections {label}")
     result = _nested({lab: a.to_json() for lab, a in analyses.items()})
     if args.out:
         result["out"] = str(write_projections(Path(args.out), analyses, result))

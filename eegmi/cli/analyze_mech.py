@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from eegmi.errors import ConfigError
-from eegmi.jobs import Job, ProgressBar, run_job
+from eegmi.jobs import run_with_bar
 from eegmi.paths import atomic_path
 
 
@@ -108,14 +108,6 @@ def _attr_options(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- helpers
-def _run(job: Job[Any], label: str) -> Any:
-    bar = ProgressBar(label)
-    try:
-        return run_job(job, on_progress=bar)
-    finally:
-        bar.close()
-
-
 def _load(spec: str, device: str) -> tuple[Any, Any]:
     import torch
 
@@ -212,7 +204,7 @@ def run_propagation(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.analysis.propagation import propagation
 
     loaded, pipe = _load(args.model, args.device)
-    res = _run(propagation(loaded.model, pipe, args.amplitudes, threshold=args.threshold,
+    res = run_with_bar(propagation(loaded.model, pipe, args.amplitudes, threshold=args.threshold,
                            batch_size=args.batch_size, unit=args.units), "propagation")
     result = {"model": loaded.name, **res.to_json()}
     if args.out:
@@ -256,7 +248,7 @@ def run_linearity(args: argparse.Namespace) -> dict[str, Any]:
 
     loaded, pipe = _load(args.model, args.device)
     frames = _frames(args, loaded, args.inputs)
-    res = _run(linearity(loaded.model, pipe, frames=frames, n_inputs=args.inputs,
+    res = run_with_bar(linearity(loaded.model, pipe, frames=frames, n_inputs=args.inputs,
                          set_sizes=args.set_sizes, n_sets=args.n_sets, seed=args.seed,
                          batch_size=args.batch_size), "linearity")
     result = {"model": loaded.name, **res.to_json()}
@@ -285,7 +277,7 @@ def run_pick_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     for spec in args.models:
         loaded, pipe = _load(spec, args.device)
         frames = _frames(args, loaded, args.inputs)
-        results.append(_run(pick_interpolate(loaded.model, pipe, frames=frames,
+        results.append(run_with_bar(pick_interpolate(loaded.model, pipe, frames=frames,
                                              n_inputs=args.inputs, label=loaded.name,
                                              seed=args.seed, batch_size=args.batch_size),
                             f"pick-interpolate {loaded.name}"))
@@ -330,7 +322,7 @@ def run_saliency(args: argparse.Namespace) -> dict[str, Any]:
         values = _electrode_mix(args.electrodes, pipe, args.amplitude)
     else:
         values = _inputs(args, loaded, pipe.n_electrodes, args.inputs)
-    res = _run(saliency(loaded.model, pipe, values, methods, target, _options(args),
+    res = run_with_bar(saliency(loaded.model, pipe, values, methods, target, _options(args),
                         batch_size=min(args.batch_size, 64)), "saliency")
     result = {"model": loaded.name, **res.to_json()}
     if args.out:
@@ -365,7 +357,7 @@ def run_sanity(args: argparse.Namespace) -> dict[str, Any]:
     methods = _methods(args.methods)
     target = _target(args.target, loaded, pipe)
     values = _inputs(args, loaded, pipe.n_electrodes, args.inputs)
-    res = _run(cascading_randomization(loaded.model, pipe, values, target, methods,
+    res = run_with_bar(cascading_randomization(loaded.model, pipe, values, target, methods,
                                        _options(args), ssim_threshold=args.ssim_threshold,
                                        seed=args.seed), "sanity")
     result = {"model": loaded.name, **res.to_json()}

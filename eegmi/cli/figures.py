@@ -23,14 +23,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.errors import ConfigError
     from eegmi.figures import figure_set_job
-    from eegmi.jobs import ProgressBar, run_job
+    from eegmi.jobs import run_with_bar
     from eegmi.training.checkpoint import list_bundled
 
     models = args.models or [str(m["name"]) for m in list_bundled()]
     if not models:
         raise ConfigError("no models given and none bundled")
-    bar = ProgressBar("figures")
-    try:
-        return run_job(figure_set_job(args.out, models, args.data, args.frames), bar)
-    finally:
-        bar.close()
+    return run_with_bar(figure_set_job(args.out, models, args.data, args.frames), "figures")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from eegmi.errors import ConfigError, DataError
-from eegmi.jobs import Job, ProgressBar, run_job
+from eegmi.jobs import run_with_bar
 
 
 def register(subparsers: Any) -> None:
@@ -70,14 +70,6 @@ def register(subparsers: Any) -> None:
         p.print_help()
 
     p.set_defaults(func=show_help)
-
-
-def _run(job: Job[Any], label: str) -> Any:
-    bar = ProgressBar(label)
-    try:
-        return run_job(job, on_progress=bar)
-    finally:
-        bar.close()
 
 
 def load_matrix(path: Path) -> np.ndarray:
@@ -196,9 +188,9 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         train_idx = _subset(split.train, args.max_frames, args.seed)
         eval_idx = _subset(split.test if len(split.test) else split.val, max(1, args.max_frames // 4), args.seed)
         want_cam = method_keep is not None and method_keep[0] == "gradcam"
-        acts = _run(collect_activations(frames.loaded.model, frames.batches(train_idx), args.layer,
+        acts = run_with_bar(collect_activations(frames.loaded.model, frames.batches(train_idx), args.layer,
                                         args.mode, gradcam=want_cam), f"activations {args.layer}")
-        held = _run(collect_activations(frames.loaded.model, frames.batches(eval_idx), args.layer, args.mode),
+        held = run_with_bar(collect_activations(frames.loaded.model, frames.batches(eval_idx), args.layer, args.mode),
                     "held-out activations")
         x_train, x_eval = acts.x, held.x
         acts_pos, acts_frame, gradcam = acts.position, acts.frame, acts.gradcam
@@ -218,10 +210,10 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
                     l1=args.l1 if args.l1 is not None else 0.02)
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                        device=device)
-    result = _run(train_sae(x_train, cfg, tcfg), "SAE training")
+    result = run_with_bar(train_sae(x_train, cfg, tcfg), "SAE training")
     metrics = sae_metrics(result.sae, x_eval)
     if frames is not None:
-        spliced = _run(spliced_reconstruction(frames.loaded.model, result.sae.to(device),
+        spliced = run_with_bar(spliced_reconstruction(frames.loaded.model, result.sae.to(device),
                                               frames.batches(eval_idx), args.layer, args.mode),
                        "spliced reconstruction")
         result.sae.cpu()
@@ -266,20 +258,20 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     find_hook(frames.loaded.model, loaded.hook)
     split = frames.split(int(prov.get("split_seed", args.seed)))
     idx = _subset(split.test if len(split.test) else split.val, args.max_frames, args.seed)
-    acts = _run(collect_activations(frames.loaded.model, frames.batches(idx), loaded.hook, loaded.mode),
+    acts = run_with_bar(collect_activations(frames.loaded.model, frames.batches(idx), loaded.hook, loaded.mode),
                 f"activations {loaded.hook}")
     if acts.x.shape[1] != d:
         raise DataError(f"layer {loaded.hook} of {frames.loaded.name} gives width {acts.x.shape[1]} "
                         f"but the SAE reads width {d}", args.sae_dir)
     metrics = sae_metrics(loaded.sae, acts.x)
-    spliced = _run(spliced_reconstruction(frames.loaded.model, loaded.sae, frames.batches(idx),
+    spliced = run_with_bar(spliced_reconstruction(frames.loaded.model, loaded.sae, frames.batches(idx),
                                           loaded.hook, loaded.mode), "spliced reconstruction")
     metrics.update({f"model_{k}": v for k, v in spliced.items()})
     out.update(model=frames.loaded.name, data=str(frames.source), frames=int(len(idx)), metrics=metrics)
     if args.gallery:
         n = frames.loaded.operator.montage.n_channels if frames.loaded.config.kind != "decoder" \
             else frames.loaded.config.n_electrodes
-        gal = _run(feature_gallery(frames.loaded.model, loaded.sae, frames.batches(idx), loaded.hook,
+        gal = run_with_bar(feature_gallery(frames.loaded.model, loaded.sae, frames.batches(idx), loaded.hook,
                                    loaded.mode, electrodes=(n, frames.make_input())), "gallery")
         gal.save_npz(args.gallery)
         out["gallery"] = str(args.gallery)
