@@ -250,6 +250,9 @@ class Session(QObject):
                 self.baseline_ready.emit(res)
         elif kind == "decode":
             self.decode_ready.emit(result)
+        elif kind not in INTERACTIVE_KINDS:
+            # a panel's own job (run_job): its result goes to the panel, the status clears
+            self.busy.emit("", 1.0)
 
     def _on_failed(self, rid: int, kind: str, message: str) -> None:
         self._pending.pop(rid, None)
