@@ -35,6 +35,8 @@ from app.sources import SourcesMixin, bundled_models
 from app.theme import apply_theme
 
 ORG, APP = "eegmi", "workbench"
+#: Worker request kinds the window itself starts; their failures get a dialog.
+WINDOW_KINDS = frozenset({"load_model", "load_data", "figure_set"})
 
 
 class MainWindow(SourcesMixin, QMainWindow):
@@ -228,7 +230,9 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.statusBar().showMessage(f"Error: {message}", 10000)
 
     def _on_failed(self, _rid: int, kind: str, message: str) -> None:
-        if kind in INTERACTIVE_KINDS:
+        # only the window's own requests get a dialog: interactive failures go to the
+        # status bar, and panels show the failures of their jobs in their own views
+        if kind not in WINDOW_KINDS:
             return
         box = QMessageBox(QMessageBox.Icon.Warning, "eegmi", message, QMessageBox.StandardButton.Ok,
                           self)

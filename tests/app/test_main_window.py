@@ -195,3 +195,17 @@ def test_figure_set_runs_on_worker_and_can_be_cancelled(qtbot, window, files, tm
         s.set_values(np.zeros(32, np.float32))
     assert not (tmp_path / "cancelled").exists()
     assert not window.progress.isVisible()
+
+
+def test_a_failing_panel_job_opens_no_dialog(qtbot, window) -> None:
+    s = window.session
+    window.error_box = None
+
+    def job(_cancel):
+        raise ValueError("panel job broke")
+        yield  # pragma: no cover - makes this a generator
+
+    with qtbot.waitSignal(s.error, timeout=10000) as blocker:
+        s.run_job(job, "propagation_run")
+    assert "panel job broke" in blocker.args[0]
+    assert window.error_box is None
