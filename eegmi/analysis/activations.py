@@ -29,28 +29,12 @@ from eegmi.analysis.eigenspectrum import CovarianceAccumulator, Eigenspectrum, s
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
-
-
-def model_inputs(batch: Any, model: Any = None) -> torch.Tensor:
-    """The model input tensor of one batch.
-
-    Accepts a tensor, a numpy array, or a ``eegmi.data.dataset.Batch``: its
-    ``images`` (the injected model input), or its ``values`` (scaled electrode
-    vectors) when ``model.config.kind`` is ``"decoder"`` (the E1 model).
-    """
-    if hasattr(batch, "images"):
-        decoder = getattr(getattr(model, "config", None), "kind", None) == "decoder"
-        batch = batch.values if decoder else batch.images
-    if isinstance(batch, np.ndarray):
-        batch = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-    if not isinstance(batch, torch.Tensor):
-        raise DataError(f"cannot use a batch of type {type(batch).__name__} as model input")
-    return batch
+from eegmi.models.hooks import model_input
 
 
 def as_batches(x: np.ndarray | torch.Tensor, batch_size: int = 256) -> list[torch.Tensor]:
     """Split an input array ``(N, ...)`` into float32 tensors of at most ``batch_size`` rows."""
-    t = model_inputs(x).float()
+    t = model_input(None, x).float()
     return list(torch.split(t, batch_size)) if len(t) else []
 
 
@@ -109,7 +93,7 @@ def iter_activations(
                 cancel.raise_if_cancelled()
             if max_inputs is not None and done >= max_inputs:
                 break
-            x = model_inputs(batch, model)
+            x = model_input(model, batch)
             if max_inputs is not None:
                 x = x[: max_inputs - done]
             x = x.to(device=device, dtype=torch.float32)
@@ -152,7 +136,7 @@ def layer_sizes(
     first = next(iter(batches), None)
     if first is None:
         raise DataError("no input batches to analyse")
-    x = model_inputs(first, model)[:1]
+    x = model_input(model, first)[:1]
     for _, acts in iter_activations(model, [x], names):
         return {n: int(a.shape[1]) for n, a in acts.items()}
     raise DataError("no input batches to analyse")  # pragma: no cover - loop always yields
@@ -282,7 +266,7 @@ def layer_spectra(
             used += need
     per_pass = float(max_inputs or 0)
     if hasattr(batches, "__len__"):
-        est = float(len(batches) * len(model_inputs(first)))  # type: ignore[arg-type]
+        est = float(len(batches) * len(model_input(None, first)))  # type: ignore[arg-type]
         per_pass = min(per_pass, est) if per_pass else est
     total = per_pass * len(groups)
     spectra: dict[str, Eigenspectrum] = {}

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from eegmi.errors import ConfigError
+from eegmi.errors import ConfigError, DataError
 
 #: A hook function: ``fn(activation, name) -> replacement or None``.
 HookFn = Callable[[torch.Tensor, str], torch.Tensor | None]
@@ -142,3 +143,24 @@ class HookedModel(nn.Module):
         finally:
             self.train(was_training)
         return {name: tuple(t.shape[1:]) for name, t in cache.items()}
+
+
+def model_input(model: nn.Module | None, batch: Any) -> torch.Tensor:
+    """The tensor ``model`` takes from one batch.
+
+    A ``eegmi.data.dataset.Batch`` gives its ``values`` (scaled electrode vectors,
+    ``(B, n)``) to a model whose ``input_kind`` is ``"values"`` (the decoder-only
+    E1) and its injected ``images`` (``(B, 1, H, W)``) to every other model; a
+    tensor or numpy array is taken as the input itself.
+    """
+    if hasattr(batch, "images"):
+        kind = getattr(model, "input_kind", None)
+        if kind is None:  # a module without the attribute: read its config
+            decoder = getattr(getattr(model, "config", None), "kind", None) == "decoder"
+            kind = "values" if decoder else "image"
+        batch = batch.values if kind == "values" else batch.images
+    if isinstance(batch, np.ndarray):
+        batch = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    if not isinstance(batch, torch.Tensor):
+        raise DataError(f"cannot use a batch of type {type(batch).__name__} as model input")
+    return batch

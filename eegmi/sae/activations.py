@@ -25,6 +25,7 @@ from torch import nn
 
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.hooks import model_input
 
 MODES = ("spatial", "flat")
 
@@ -87,16 +88,6 @@ def positions_per_frame(layer_shape: tuple[int, ...], mode: str) -> int:
     if len(layer_shape) <= 1 or mode == "flat":
         return 1
     return int(np.prod(layer_shape[1:]))
-
-
-def model_input(model: nn.Module, batch: Any) -> torch.Tensor:
-    """What the model eats from a ``TopomapBatches`` batch: electrode values for a
-    decoder-only model (``config.kind == "decoder"``), else the injected images.
-    A bare tensor is passed through."""
-    if isinstance(batch, torch.Tensor):
-        return batch
-    kind = getattr(getattr(model, "config", None), "kind", "vae")
-    return batch.values if kind == "decoder" else batch.images
 
 
 def model_output(out: Any) -> torch.Tensor:

@@ -36,8 +36,9 @@ from torch import nn
 
 from eegmi.errors import DataError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.hooks import model_input
 from eegmi.paths import atomic_path
-from eegmi.sae.activations import capture, frame_ids, model_input, positions_per_frame, to_vectors
+from eegmi.sae.activations import capture, frame_ids, positions_per_frame, to_vectors
 from eegmi.sae.model import SparseAutoencoder
 
 N_BINS = 64

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.hooks import model_input
 from eegmi.sae.activations import (
     from_vectors,
-    model_input,
     model_output,
     model_target,
     splice,

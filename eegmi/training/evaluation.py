@@ -8,13 +8,8 @@ import numpy as np
 import torch
 
 from eegmi.models.decoder import VAEOutput
-from eegmi.models.hooks import HookedModel
+from eegmi.models.hooks import HookedModel, model_input
 from eegmi.training.metrics import image_metrics
-
-
-def model_input(model: HookedModel, batch: Any) -> torch.Tensor:
-    """The tensor a model takes from a batch: electrode values (E1) or injected images."""
-    return batch.values if getattr(model, "input_kind", "image") == "values" else batch.images
 
 
 def vae_loss(out: VAEOutput, target: torch.Tensor, mask: torch.Tensor | None,

@@ -21,7 +21,7 @@ import torch
 from eegmi.devices import pick_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.models.hooks import HookedModel
+from eegmi.models.hooks import HookedModel, model_input
 from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import build_model
 from eegmi.training.checkpoint import (
@@ -35,7 +35,7 @@ from eegmi.training.checkpoint import (
     save_checkpoint,
     save_train_state,
 )
-from eegmi.training.evaluation import evaluate_batches, model_input, vae_loss, weight_norm
+from eegmi.training.evaluation import evaluate_batches, vae_loss, weight_norm
 from eegmi.training.experiments import ExperimentConfig
 from eegmi.training.history import append_history, truncate_history
 from eegmi.training.prepare import Prepared, prepare_data

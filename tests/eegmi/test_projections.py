@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from eegmi.analysis.activations import model_inputs
 from eegmi.analysis.projections import (
     action,
     analyze_trajectory,
@@ -20,6 +19,7 @@ from eegmi.analysis.projections import (
 from eegmi.analysis.stimuli import circle_path, dot_stimulus, make_stimulus
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import run_job
+from eegmi.models.hooks import model_input
 
 
 def test_action_of_a_circle_is_two_pi_squared() -> None:
@@ -142,5 +142,5 @@ def test_projection_analysis_of_a_small_convvae() -> None:
     assert list(dec.layers) == ["input", "dec.act1"] and dec.layers["input"].n_features == 32
     # data batches feed a decoder-only model their electrode values, a VAE its images
     batch = types.SimpleNamespace(values=torch.rand(4, 32), images=torch.rand(4, 1, 40, 40))
-    assert model_inputs(batch, decoder) is batch.values
-    assert model_inputs(batch, model) is batch.images
+    assert model_input(decoder, batch) is batch.values
+    assert model_input(model, batch) is batch.images
