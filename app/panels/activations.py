@@ -239,10 +239,10 @@ class ActivationsPanel(QtWidgets.QWidget):
             levels = shared if self.shared_scale.isChecked() else finite_range([arr], symmetric=diff)
             lv.mosaic = tile(arr, lv.layout)
             lv.levels = levels
-            # the colour bar re-applies its own levels when its image changes, so the
-            # new levels go through the bar, after the image
-            lv.image.setImage(lv.mosaic, autoLevels=False)
-            lv.bar.setLevels(values=levels)
+            # image and levels in one setImage; the bar only relabels (it would otherwise
+            # set the same levels on the image again, a second render request)
+            lv.image.setImage(lv.mosaic, autoLevels=False, levels=levels)
+            lv.bar.setLevels(values=levels, update_items=False)
         self._draw_zoom()
 
     def _draw_zoom(self) -> None:
@@ -257,8 +257,8 @@ class ActivationsPanel(QtWidgets.QWidget):
             img = maps[:, 0, 0][None, :]  # a vector: show the whole strip
         levels = finite_range([img], symmetric=self.difference.isChecked())
         self._zoom_levels = levels
-        self.zoom_image.setImage(img, autoLevels=False)
-        self.zoom_bar.setLevels(values=levels)
+        self.zoom_image.setImage(img, autoLevels=False, levels=levels)
+        self.zoom_bar.setLevels(values=levels, update_items=False)
         self.zoom_plot.setTitle(f"{name}  channel {ch}", size="9pt")
         self.zoom_plot.getViewBox().autoRange(padding=0.02)
 

@@ -18,6 +18,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledDoubleSlider
 
+from app.widgets.colour_bar import ColourBar
+from app.widgets.fast_image import FastImageItem
+
 #: frames of the dataset encoded to estimate the latent distribution
 STAT_FRAMES = 512
 DEFAULT_HALF_RANGE = 3.0
@@ -165,10 +168,9 @@ class LatentsPanel(QtWidgets.QWidget):
         vb = self.plot.getViewBox()
         vb.invertY(True)
         vb.setAspectLocked(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = FastImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get("viridis"),
-                                   interactive=False)
+        self.bar = ColourBar(values=(0.0, 1.0), width=10, colorMap="viridis")
         self.bar.setImageItem(self.image, insert_in=self.plot)
         self.view.setMinimumWidth(220)
         outer.addWidget(self.view, 2)

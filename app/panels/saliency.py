@@ -89,6 +89,7 @@ class SaliencyPanel(Panel):
         self._result_method = ""
         self._label_items: list[Any] = []
         self._head_items: list[tuple[Any, Any]] = []
+        self._pending_forward: Any = None
         self._build_ui()
         session.forward_ready.connect(self._on_forward)
         session.model_changed.connect(self._on_model_changed)
@@ -260,6 +261,20 @@ class SaliencyPanel(Panel):
         self._setup_geometry()
 
     def _on_forward(self, result: Any) -> None:
+        # a hidden panel (a tab behind another) draws the newest input when it is shown:
+        # every scalp click would otherwise pay for images nobody sees
+        self._pending_forward = result
+        if self.isVisible():
+            self._show_forward()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self._show_forward()
+
+    def _show_forward(self) -> None:
+        result, self._pending_forward = self._pending_forward, None
+        if result is None:
+            return
         recon = getattr(result, "recon", None)
         if recon is not None:
             self.out_image.setImage(np.asarray(recon, np.float32), autoLevels=True)

@@ -176,6 +176,8 @@ class ScalpPanel(Panel):
             values[i] += a
         self.session.input_source = "inject"
         self.session.set_values(values)
+        # the clicked electrodes light up now, painted while the model runs on the worker
+        self.scalp.set_values(values, self.mix)
         names = self.session.operator.montage.ch_names
         self.selection_label.setText(
             ", ".join(f"{names[i]}={a:+.2f}" for i, a in self.mix.items()) or "baseline input")

@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from app.widgets.colour_bar import ColourBar
 from app.widgets.mosaic import finite_range
 
 
@@ -40,8 +41,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.plot.getAxis("left").setStyle(tickFont=_small_font())
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get(cmap),
-                                   interactive=False)
+        self.bar = ColourBar(values=(0.0, 1.0), width=10, colorMap=cmap)
         self.bar.setImageItem(self.image, insert_in=self.plot)
         self.matrix: np.ndarray | None = None
         self.row_names: list[str] = []

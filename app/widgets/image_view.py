@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGraphicsEllipseItem, QWidget
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QWidget
+
+from app.widgets.colour_bar import ColourBar
+from app.widgets.fast_image import FastImageItem
 
 # images are (row, col) arrays with row 0 = front of the head
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
@@ -38,26 +42,28 @@ class TopoImagePlot:
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.invertY(True)
-        self.image = pg.ImageItem()
+        self.image = FastImageItem()
         self.plot.addItem(self.image)
         self.levels = levels
         self.cmap = pg.colormap.get(cmap)
         self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
         self.image.setLevels(levels)
-        self.overlay = pg.ScatterPlotItem(size=4, pen=pg.mkPen("w", width=1), brush=None,
-                                          symbol="s", pxMode=False)
+        # marks and markers are plain Qt items, painted in C++: pyqtgraph's scatter items
+        # cost a Python paint each on every repaint of the image under them
+        self.overlay = QGraphicsPathItem()
+        self.overlay.setPen(_cosmetic_pen((255, 255, 255), 1))
+        self.overlay.setVisible(False)
         self.plot.addItem(self.overlay)
-        self.markers = pg.ScatterPlotItem(size=9, pen=pg.mkPen((255, 170, 0), width=2),
-                                          brush=None, symbol="o")
-        self.plot.addItem(self.markers)
+        self.marks = np.zeros((0, 2), dtype=int)  # (k, 2) (row, col) of outlined pixels
+        self._marker_items: list[QGraphicsEllipseItem] = []
+        self._marker_xy = np.zeros((0, 2))
         self.head = QGraphicsEllipseItem()
         self.head.setPen(pg.mkPen((200, 200, 200), width=1.5))
         self.head.setVisible(False)
         self.plot.addItem(self.head)
         self.colorbar = None
         if colorbar:
-            self.colorbar = pg.ColorBarItem(values=levels, colorMap=self.cmap, interactive=False,
-                                            width=12)
+            self.colorbar = ColourBar(values=levels, colorMap=self.cmap, width=12)
             self.colorbar.setImageItem(self.image)
             layout.addItem(self.colorbar, row=row, col=col + 1)
         self.data: np.ndarray | None = None
@@ -73,7 +79,7 @@ class TopoImagePlot:
         first = self.image.image is None
         self.image.setImage(self.data, autoLevels=False, levels=lv)
         if self.colorbar is not None and lv != self.levels:
-            self.colorbar.setLevels(lv)
+            self.colorbar.setLevels(lv, update_items=False)  # setImage brought the levels
         self.levels = lv
         if first:
             h, w = self.data.shape
@@ -88,18 +94,46 @@ class TopoImagePlot:
     def set_marks(self, mask: np.ndarray | None) -> None:
         """Outline the injection-layer mark pixels (``mask (H, W) bool``)."""
         if mask is None or not np.any(mask):
-            self.overlay.setData([])
+            self.marks = np.zeros((0, 2), dtype=int)
+            self.overlay.setVisible(False)
             return
-        rows, cols = np.nonzero(mask)
-        self.overlay.setData(x=cols + 0.5, y=rows + 0.5, size=1.0)
+        self.marks = np.argwhere(mask)
+        path = QPainterPath()
+        for r, c in self.marks.tolist():
+            path.addRect(c, r, 1, 1)
+        self.overlay.setPath(path)
+        self.overlay.setVisible(True)
+
+    @property
+    def marker_xy(self) -> np.ndarray:
+        """(k, 2) (col, row) image coordinates of the circled points."""
+        return self._marker_xy
 
     def set_markers(self, xy: np.ndarray | None) -> None:
         """Circle points ``xy (k, 2)`` given as (col, row) image coordinates."""
-        if xy is None or len(xy) == 0:
-            self.markers.setData([])
-            return
-        xy = np.asarray(xy, dtype=float)
-        self.markers.setData(x=xy[:, 0] + 0.5, y=xy[:, 1] + 0.5)
+        xy = np.zeros((0, 2)) if xy is None or len(xy) == 0 else np.asarray(xy, dtype=float)
+        if np.array_equal(xy, self._marker_xy):
+            return  # the same electrodes: nothing to redraw
+        self._marker_xy = xy
+        while len(self._marker_items) < len(xy):
+            # a fixed on-screen size (9 px) whatever the zoom, as a scatter symbol in px mode
+            item = QGraphicsEllipseItem(-4.5, -4.5, 9, 9)
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            item.setPen(_cosmetic_pen((255, 170, 0), 2))
+            self.plot.addItem(item, ignoreBounds=True)
+            self._marker_items.append(item)
+        for k, item in enumerate(self._marker_items):
+            if k < len(xy):
+                item.setPos(float(xy[k, 0]) + 0.5, float(xy[k, 1]) + 0.5)
+            item.setVisible(k < len(xy))
+
+
+def _cosmetic_pen(rgb: tuple[int, int, int], width: float) -> QPen:
+    """A pen ``width`` screen pixels wide whatever the view's scale."""
+    pen = QPen(QColor(*rgb))
+    pen.setWidthF(width)
+    pen.setCosmetic(True)
+    return pen
 
 
 def make_layout(parent: QWidget | None = None) -> pg.GraphicsLayoutWidget:

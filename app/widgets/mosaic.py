@@ -165,12 +165,15 @@ def finite_range(arrays: list[np.ndarray], symmetric: bool = False) -> tuple[flo
         a = np.asarray(a)
         if a.size == 0:
             continue
-        with np.errstate(invalid="ignore"):
-            amin, amax = np.nanmin(a), np.nanmax(a)
-        if np.isfinite(amin):
-            lo = min(lo, float(amin))
-        if np.isfinite(amax):
-            hi = max(hi, float(amax))
+        amin, amax = a.min(), a.max()
+        if not (np.isfinite(amin) and np.isfinite(amax)):
+            # NaN or inf somewhere (rare: mosaic gaps are added after the levels are
+            # taken), so the masked pass is paid only then
+            finite = a[np.isfinite(a)]
+            if finite.size == 0:
+                continue
+            amin, amax = finite.min(), finite.max()
+        lo, hi = min(lo, float(amin)), max(hi, float(amax))
     if not np.isfinite(lo) or not np.isfinite(hi):
         lo, hi = 0.0, 1.0
     if symmetric:
@@ -217,10 +220,13 @@ def layer_arrays(result: Any) -> dict[str, np.ndarray]:
 def image_plot(title: str, cmap: str) -> tuple[Any, Any, Any]:
     """A titled, axis-free PlotItem with one row-major ImageItem and a colour bar.
 
-    Returns ``(PlotItem, ImageItem, ColorBarItem)``; row 0 is drawn at the top.
+    Returns ``(PlotItem, ImageItem, ColourBar)``; row 0 is drawn at the top.
     pyqtgraph is imported here so the tiling functions above stay Qt-free.
     """
     import pyqtgraph as pg
+
+    from app.widgets.colour_bar import ColourBar
+    from app.widgets.fast_image import FastImageItem
 
     plot = pg.PlotItem()
     plot.setTitle(title, size="9pt")
@@ -232,9 +238,8 @@ def image_plot(title: str, cmap: str) -> tuple[Any, Any, Any]:
     vb.invertY(True)  # row 0 (nose / first tile row) at the top
     vb.setAspectLocked(True)
     vb.setMouseEnabled(x=False, y=False)
-    image = pg.ImageItem(axisOrder="row-major")
+    image = FastImageItem(axisOrder="row-major")
     plot.addItem(image)
-    bar = pg.ColorBarItem(values=(0.0, 1.0), width=10, colorMap=pg.colormap.get(cmap),
-                          interactive=False)
+    bar = ColourBar(values=(0.0, 1.0), width=10, colorMap=cmap)
     bar.setImageItem(image, insert_in=plot)
     return plot, image, bar

@@ -13,16 +13,26 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QStaticText,
+    QTransform,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 _LUT = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256)
 
 
-def _colour(v: float) -> QColor:
-    """The image colour map (viridis over [0, 1]) so markers match the topomaps."""
-    r, g, b = _LUT[int(round(float(np.clip(v, 0.0, 1.0)) * 255))][:3]
-    return QColor(int(r), int(g), int(b))
+#: marker fill for colour index 0..255 (the image colour map, viridis over [0, 1], so
+#: markers match the topomaps), built once: a click recolours 32 markers
+_COLOURS = [QColor(int(r), int(g), int(b)) for r, g, b in _LUT[:, :3]]
 
 
 def head_geometry(operator: Any) -> tuple[np.ndarray, float]:
@@ -72,6 +82,8 @@ class ScalpMap(QWidget):
         self.selected: dict[int, float] = {}
         self.dark = False
         self._hover = -1
+        self._static_key: tuple | None = None
+        self._static: tuple | None = None
 
     # -- data -------------------------------------------------------------------
     def set_geometry(self, names: list[str], electrode_xy: np.ndarray,
@@ -86,9 +98,11 @@ class ScalpMap(QWidget):
 
     def set_values(self, values: np.ndarray, selected: dict[int, float] | None = None) -> None:
         """Colour electrodes by ``values (n,)`` in [0, 1]; ``selected`` maps index -> amplitude."""
-        self.values = np.asarray(values, dtype=np.float32)
-        if selected is not None:
-            self.selected = dict(selected)
+        values = np.asarray(values, dtype=np.float32)
+        selected = self.selected if selected is None else dict(selected)
+        if np.array_equal(values, self.values) and selected == self.selected:
+            return  # shown already (the forward result repeats what a click set)
+        self.values, self.selected = values, selected
         self.update()
 
     def set_dark(self, dark: bool) -> None:
@@ -150,41 +164,81 @@ class ScalpMap(QWidget):
         event.ignore()
 
     # -- painting ---------------------------------------------------------------
-    def paintEvent(self, _event: object) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        fg = QColor(230, 230, 230) if self.dark else QColor(30, 30, 30)
-        p.fillRect(self.rect(), QColor(25, 25, 28) if self.dark else QColor(255, 255, 255))
-        if len(self.names) == 0:
-            p.end()
-            return
+    def _static_layer(self) -> tuple[QPixmap, np.ndarray, list[QStaticText], float, QFont]:
+        """What only changes with size, geometry or theme, built once per change.
+
+        Returns the background pixmap (fill, head, nose, ears), the widget
+        positions ``(n, 2)`` of the electrodes, their laid-out labels, the
+        marker radius and the label font.  A click then repaints only the coloured markers (a
+        Python loop over 32 electrodes drawing text cost most of a frame).
+        """
+        ratio = self.devicePixelRatioF()
+        key = (self.width(), self.height(), ratio, self.dark, tuple(self.names),
+               self.xy.tobytes(), tuple(self.center), self.radius, self.font().key())
+        if key == self._static_key and self._static is not None:
+            return self._static
+        fg = self._fg()
+        pix = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+        pix.setDevicePixelRatio(ratio)
+        pix.fill(QColor(25, 25, 28) if self.dark else QColor(255, 255, 255))
         s, ox, oy = self._transform()
-        cx, cy = ox + self.center[0] * s, oy + self.center[1] * s
-        r = self.radius * s
-        p.setPen(QPen(fg, 2))
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawEllipse(QPointF(cx, cy), r, r)
-        nose = QPainterPath(QPointF(cx - 0.12 * r, cy - 0.99 * r))
-        nose.lineTo(QPointF(cx, cy - 1.13 * r))
-        nose.lineTo(QPointF(cx + 0.12 * r, cy - 0.99 * r))
-        p.drawPath(nose)
-        for side in (-1, 1):
-            p.drawArc(QRectF(cx + side * r - 0.08 * r, cy - 0.2 * r, 0.16 * r, 0.4 * r),
-                      (90 if side < 0 else -90) * 16, 180 * 16)
+        pts = np.stack([ox + self.xy[:, 0] * s, oy + self.xy[:, 1] * s], axis=1) if len(self.names) \
+            else np.zeros((0, 2))
         mr = self._marker_radius()
         font = QFont(self.font())
         font.setPixelSize(max(7, int(mr * 0.75)))
+        labels = []
+        for name in self.names:
+            text = QStaticText(name)
+            text.setTextFormat(Qt.TextFormat.PlainText)
+            text.prepare(QTransform(), font)
+            labels.append(text)
+        if len(self.names):
+            p = QPainter(pix)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            cx, cy = ox + self.center[0] * s, oy + self.center[1] * s
+            r = self.radius * s
+            p.setPen(QPen(fg, 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawEllipse(QPointF(cx, cy), r, r)
+            nose = QPainterPath(QPointF(cx - 0.12 * r, cy - 0.99 * r))
+            nose.lineTo(QPointF(cx, cy - 1.13 * r))
+            nose.lineTo(QPointF(cx + 0.12 * r, cy - 0.99 * r))
+            p.drawPath(nose)
+            for side in (-1, 1):
+                p.drawArc(QRectF(cx + side * r - 0.08 * r, cy - 0.2 * r, 0.16 * r, 0.4 * r),
+                          (90 if side < 0 else -90) * 16, 180 * 16)
+            p.end()
+        self._static_key = key
+        self._static = (pix, pts, labels, mr, font)
+        return self._static
+
+    def _fg(self) -> QColor:
+        return QColor(230, 230, 230) if self.dark else QColor(30, 30, 30)
+
+    def paintEvent(self, _event: object) -> None:
+        pix, pts, labels, mr, font = self._static_layer()
+        p = QPainter(self)
+        p.drawPixmap(0, 0, pix)
+        if len(self.names) == 0:
+            p.end()
+            return
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setFont(font)
-        for i, name in enumerate(self.names):
-            pt = self.electrode_pos(i)
-            v = self.values[i] if i < len(self.values) else 0.0
-            p.setBrush(_colour(v))
-            sel = i in self.selected
-            pen = QPen(QColor(255, 170, 0) if sel else fg, 3 if sel else (2 if i == self._hover else 1))
-            p.setPen(pen)
-            p.drawEllipse(pt, mr, mr)
+        fg = self._fg()
+        pens = {0: QPen(fg, 1), 1: QPen(fg, 2), 2: QPen(QColor(255, 170, 0), 3)}
+        text_pens = (QPen(QColor(255, 255, 255)), QPen(QColor(0, 0, 0)))
+        values = np.zeros(len(self.names), np.float32)
+        k = min(len(self.values), len(values))
+        values[:k] = self.values[:k]
+        colour_index = np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * 255).astype(int).tolist()
+        dark_text = (values > 0.55).tolist()
+        for i, ((x, y), text) in enumerate(zip(pts.tolist(), labels, strict=True)):
+            p.setBrush(_COLOURS[colour_index[i]])
+            p.setPen(pens[2 if i in self.selected else (1 if i == self._hover else 0)])
+            p.drawEllipse(QPointF(x, y), mr, mr)
             # labels sit inside the markers so neighbours never overlap them
-            p.setPen(QColor(0, 0, 0) if v > 0.55 else QColor(255, 255, 255))
-            p.drawText(QRectF(pt.x() - 2 * mr, pt.y() - mr, 4 * mr, 2 * mr),
-                       Qt.AlignmentFlag.AlignCenter, name)
+            p.setPen(text_pens[dark_text[i]])
+            size = text.size()
+            p.drawStaticText(QPointF(x - size.width() / 2, y - size.height() / 2), text)
         p.end()

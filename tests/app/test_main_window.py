@@ -61,7 +61,9 @@ def test_switch_model_and_dataset(qtbot, window, files) -> None:
     mask = Injection(s.operator, s.injection_config).mark_mask
     assert mask.any()
     np.testing.assert_allclose(s.last_forward.model_input[mask], 1.0)
-    assert len(window.panels["scalp"].input_plot.overlay.data) == int(mask.sum())
+    plot = window.panels["scalp"].input_plot
+    assert len(plot.marks) == int(mask.sum())
+    assert plot.overlay.isVisible() and plot.overlay.path().elementCount() == 5 * int(mask.sum())
     # dataset switch: frames now come from the second file
     scalp = window.panels["scalp"]
     scalp.mode.setCurrentIndex(1)
