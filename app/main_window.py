@@ -108,6 +108,9 @@ class MainWindow(SourcesMixin, QMainWindow):
                     self.tabifyDockWidget(first_in_area[spec.area], dock)
                 else:
                     first_in_area[spec.area] = dock
+            hook = getattr(panel, "on_dock_visibility", None)
+            if callable(hook):
+                dock.visibilityChanged.connect(hook)
             panel.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             panel.customContextMenuRequested.connect(
                 lambda pos, n=spec.name: self._panel_menu(n, pos))

@@ -167,7 +167,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few clicks and drag steps")
     args = ap.parse_args()
-    n_clicks, n_drag = (15, 100) if args.quick else (120, 600)
+    n_clicks, n_drag = (15, 100) if args.quick else (int(os.environ.get("EEGMI_BENCH_CLICKS", 120)), 600)
     n_naive_clicks = 3 if args.quick else 10
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])  # noqa: F841 (keeps it alive)

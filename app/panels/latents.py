@@ -54,24 +54,48 @@ def dataset_latent_stats(inference: Any, scaled: np.ndarray) -> tuple[np.ndarray
 
 
 class _Marker(QtWidgets.QWidget):
-    """A thin strip under a slider with a triangle at the input's latent value."""
+    """A thin strip under a slider with a triangle at the input's latent value.
+
+    Every scalp click moves all of them, so setting a value is kept cheap: the
+    slider range is held here (set with the slider's), a marker repaints only when
+    its triangle moves, and the tooltip is made when the pointer enters.
+    """
 
     def __init__(self, slider: QLabeledDoubleSlider) -> None:
         super().__init__()
         self.slider = slider
         self.value: float | None = None
+        self._lo, self._hi = float(slider.minimum()), float(slider.maximum())
+        slider.rangeChanged.connect(self.set_range)
         self.setFixedHeight(7)
 
-    def set_value(self, value: float | None) -> None:
-        self.value = value
-        self.setToolTip("" if value is None else f"input \u03bc = {value:.4g}")
+    def set_range(self, lo: float, hi: float) -> None:
+        """The slider's range changed to ``[lo, hi]``."""
+        self._lo, self._hi = float(lo), float(hi)
         self.update()
 
+    def set_value(self, value: float | None) -> None:
+        old = self.fraction()
+        self.value = value
+        if self.fraction() != old:
+            self.update()
+        if self.underMouse():
+            self.setToolTip(self._tip())
+
+    def _tip(self) -> str:
+        return "" if self.value is None else f"input \u03bc = {self.value:.4g}"
+
+    def enterEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        # a setToolTip on every marker per click cost a ToolTipChange event each
+        self.setToolTip(self._tip())
+        super().enterEvent(event)
+
     def fraction(self) -> float | None:
+        """Where the triangle sits along the groove, 0..1 (None without a value)."""
         if self.value is None:
             return None
-        lo, hi = self.slider.minimum(), self.slider.maximum()
-        return float(np.clip((self.value - lo) / (hi - lo), 0.0, 1.0)) if hi > lo else 0.5
+        lo, hi = self._lo, self._hi
+        return min(max((self.value - lo) / (hi - lo), 0.0), 1.0) if hi > lo else 0.5
 
     def paintEvent(self, _event: Any) -> None:  # noqa: N802 (Qt override)
         frac = self.fraction()
@@ -265,8 +289,6 @@ class LatentsPanel(QtWidgets.QWidget):
                 s.setSingleStep(float(b - a) / 200.0)
         finally:
             self._bulk = False
-        for m in self.markers:
-            m.update()
 
     # ---- values ---------------------------------------------------------------
     def z(self) -> np.ndarray:

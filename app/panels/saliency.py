@@ -264,12 +264,18 @@ class SaliencyPanel(Panel):
         # a hidden panel (a tab behind another) draws the newest input when it is shown:
         # every scalp click would otherwise pay for images nobody sees
         self._pending_forward = result
-        if self.isVisible():
+        if self.isVisible() and not self.visibleRegion().isEmpty():
             self._show_forward()
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
         self._show_forward()
+
+    def on_dock_visibility(self, visible: bool) -> None:
+        """The window raised (True) or covered this panel's dock tab; Qt keeps a
+        covered tab "visible", so this is how the panel learns it is seen again."""
+        if visible:
+            self._show_forward()
 
     def _show_forward(self) -> None:
         result, self._pending_forward = self._pending_forward, None

@@ -176,11 +176,8 @@ class ScalpPanel(Panel):
             values[i] += a
         self.session.input_source = "inject"
         self.session.set_values(values)
-        # the clicked electrodes light up now, painted while the model runs on the worker
-        self.scalp.set_values(values, self.mix)
-        names = self.session.operator.montage.ch_names
-        self.selection_label.setText(
-            ", ".join(f"{names[i]}={a:+.2f}" for i, a in self.mix.items()) or "baseline input")
+        # the map and the label follow in _on_forward, painted in the same pass as every
+        # grid: painting now would hold the GIL the model worker needs for this very input
 
     def _on_mode(self, index: int) -> None:
         self._show_mode(index)
@@ -274,6 +271,10 @@ class ScalpPanel(Panel):
     def _on_forward(self, result: Any) -> None:
         if self.mode.currentIndex() == 1:
             self.selection_label.setText(f"dataset frame {self.session.frame_index}")
+        else:
+            names = self.session.operator.montage.ch_names
+            self.selection_label.setText(
+                ", ".join(f"{names[i]}={a:+.2f}" for i, a in self.mix.items()) or "baseline input")
         self.input_plot.set_image(result.model_input)
         self.scalp.set_values(result.values if result.values is not None else self.session.values,
                               self.mix if self.mode.currentIndex() == 0 else {})

@@ -9,7 +9,9 @@ a scalp click updates, that alone took most of the 16 ms frame
 ``drawImage`` and a handful of pre-laid-out ``QStaticText`` labels, and keeps the
 part of ``ColorBarItem`` 's interface the panels use (``setImageItem`` with
 ``insert_in``, ``setLevels``, ``levels``, ``setColorMap``, ``colorMap``), so it
-drops in where a non-interactive vertical ``ColorBarItem`` was.
+drops in where a non-interactive vertical ``ColorBarItem`` was.  It is a plain
+``QGraphicsWidget`` (not a pyqtgraph ``GraphicsWidget``), so Qt asks C++ for its
+bounds during every repaint rather than a Python override.
 
 The tick choice (:func:`nice_ticks`) and labels (:func:`tick_labels`) are plain
 functions so they can be tested without a display.
@@ -31,7 +33,7 @@ TICK_PX, GAP_PX = 3, 2
 TEMPLATE_LABEL = "-0.000"
 
 
-def nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[np.ndarray, float]:
+def nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[list[float], float]:
     """Tick values at a 1-2-5 step inside ``[lo, hi]``.
 
     Parameters
@@ -43,40 +45,42 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[np.ndarray, fl
 
     Returns
     -------
-    values : (k,) float64
+    values : list of float, (k,)
         Multiples of ``step`` within ``[lo, hi]``, ascending.
     step : float
         The spacing (0 when there are no ticks).
     """
+    # plain Python: this runs for every colour bar on every click
     span = float(hi) - float(lo)
     if not (math.isfinite(span) and span > 0):
-        return np.zeros(0), 0.0
+        return [], 0.0
     raw = span / max(max_ticks - 1, 1)
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1.0, 2.0, 5.0, 10.0) if m * mag >= raw * (1 - 1e-9))
     first = math.ceil(lo / step - 1e-9)
     last = math.floor(hi / step + 1e-9)
-    values = np.arange(first, last + 1, dtype=np.float64) * step
-    values[np.abs(values) < step * 1e-9] = 0.0  # no "-0"
-    return values, step
+    # k * step, and 0.0 rather than -0.0
+    return [k * step if k else 0.0 for k in range(first, last + 1)], step
 
 
-def tick_labels(values: np.ndarray, step: float) -> list[str]:
+def tick_labels(values: list[float], step: float) -> list[str]:
     """Labels for ``values`` sharing one format, as short as the step allows.
 
-    Fixed-point with as many decimals as ``step`` needs; scientific when the
-    numbers are very large or the step very small.
+    Fixed-point with as many decimals as ``step`` needs (at most 5); otherwise,
+    for very large or very small numbers, scientific with enough significant
+    digits that neighbouring ticks never read the same.
     """
-    if len(values) == 0:
+    if not values or not step > 0:
         return []
-    biggest = float(np.max(np.abs(values)))
-    if biggest >= 1e4 or step < 1e-3:
-        return [f"{v:.2g}" for v in values]
+    biggest = max(abs(v) for v in values)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    return [f"{v:.{decimals}f}" for v in values]
+    if biggest < 1e4 and decimals <= 5 and (biggest >= 1e-3 or biggest == 0):
+        return [f"{v:.{decimals}f}" for v in values]
+    digits = max(2, math.ceil(math.log10(max(biggest, step) / step + 1e-12)) + 1)
+    return [f"{v:.{digits}g}" for v in values]
 
 
-class ColourBar(pg.GraphicsWidget):
+class ColourBar(QtWidgets.QGraphicsWidget):
     """Vertical colour bar with ticks on its right, linked to one or more ImageItems.
 
     Parameters
@@ -192,7 +196,7 @@ class ColourBar(pg.GraphicsWidget):
             self._texts.clear()
         self._ticks = []
         widest = 0.0
-        for v, s in zip(values.tolist(), labels, strict=True):
+        for v, s in zip(values, labels, strict=True):
             cached = self._texts.get(s)
             if cached is None:
                 text = QtGui.QStaticText(s)

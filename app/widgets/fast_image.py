@@ -63,19 +63,22 @@ def colour_indices(image: np.ndarray, levels: tuple[float, float], n: int) -> tu
     Returns
     -------
     index : (H, W) intp
-    invalid : (H, W) bool or None
-        Non-finite pixels (None when there are none).
+    nan : (H, W) bool or None
+        NaN pixels, drawn transparent (None when there are none).  Infinities
+        take the end colours, as in pyqtgraph.
     """
     lo, hi = float(levels[0]), float(levels[1])
     span = hi - lo
     scale = n / (span if span != 0 else 1.0)
     x = np.asarray(image, dtype=np.float32)
-    invalid = ~np.isfinite(x)
-    has_invalid = bool(invalid.any())
-    if has_invalid:
-        x = np.where(invalid, lo, x)
-    idx = np.clip((x - lo) * scale, 0, n - 1).astype(np.intp)
-    return idx, (invalid if has_invalid else None)
+    # one reduction tells whether there is any NaN (it propagates through min)
+    nan = np.isnan(x) if np.isnan(x.min()) else None
+    t = np.subtract(x, np.float32(lo), dtype=np.float32)
+    t *= np.float32(scale)
+    # fmax/fmin (unlike clip) send NaN to 0, so the integer cast below is defined
+    np.fmax(t, 0, out=t)
+    np.fmin(t, n - 1, out=t)
+    return t.astype(np.intp), nan
 
 
 class FastImageItem(pg.ImageItem):
@@ -83,7 +86,7 @@ class FastImageItem(pg.ImageItem):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._table_key: bytes | None = None
+        self._lut_seen: Any = None  # the colour table the word table was built from
         self._table = np.zeros(0, np.uint32)
         self._pixels: np.ndarray | None = None  # keeps the QImage's buffer alive
 
@@ -92,34 +95,34 @@ class FastImageItem(pg.ImageItem):
         """True while new data or levels are set but not yet rendered by a paint."""
         return bool(self._renderRequired)
 
-    def _fast_inputs(self) -> tuple[np.ndarray, tuple[float, float], np.ndarray] | None:
-        img, lut, levels = self.image, self.lut, self.levels
-        if img is None or img.ndim != 2 or img.size == 0 or img.dtype.kind not in "fiu":
-            return None
+    def _word_table(self, lut: Any) -> np.ndarray | None:
+        """The premultiplied table for ``lut``, or None when ``lut`` is not a colour table."""
+        if lut is self._lut_seen:
+            return self._table
         if not isinstance(lut, np.ndarray) or lut.dtype != np.uint8 or lut.ndim != 2 \
                 or lut.shape[1] not in (3, 4) or not 0 < lut.shape[0] <= 65536:
             return None
-        if levels is None or np.ndim(levels) != 1 or len(levels) != 2 or self.autoDownsample:
-            return None
-        return img, (float(levels[0]), float(levels[1])), lut
+        self._lut_seen, self._table = lut, premultiplied_table(lut)
+        return self._table
 
     def render(self) -> None:
-        inputs = self._fast_inputs()
-        if inputs is None:
+        # this runs for about ten images on every scalp click: keep it to a few numpy calls
+        img, levels = self.image, self.levels
+        table = self._word_table(self.lut)
+        if (table is None or img is None or img.ndim != 2 or img.size == 0
+                or img.dtype.kind not in "fiu" or levels is None or len(levels) != 2
+                or np.ndim(levels) != 1 or self.autoDownsample):
             super().render()
             return
-        img, levels, lut = inputs
-        key = lut.tobytes()
-        if key != self._table_key:  # a new colour map: rebuild the word table once
-            self._table_key = key
-            self._table = premultiplied_table(lut)
-        idx, invalid = colour_indices(img if self.axisOrder == "row-major" else img.T, levels, len(lut))
-        pixels = self._table[idx]
-        if invalid is not None:
-            pixels[invalid] = 0  # transparent
+        if self.axisOrder != "row-major":
+            img = img.T
+        idx, nan = colour_indices(img, (levels[0], levels[1]), len(table))
+        pixels = table.take(idx)
+        if nan is not None:
+            pixels[nan] = 0  # transparent
         h, w = pixels.shape
-        self._pixels = np.ascontiguousarray(pixels)
-        self.qimage = QtGui.QImage(self._pixels.data, w, h, 4 * w,
+        self._pixels = pixels
+        self.qimage = QtGui.QImage(pixels.data, w, h, 4 * w,
                                    QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         self._renderRequired = False
         self._unrenderable = False

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -84,6 +84,10 @@ class ScalpMap(QWidget):
         self._hover = -1
         self._static_key: tuple | None = None
         self._static: tuple | None = None
+        # background plus markers as last drawn, and what each marker showed then
+        self._canvas: QPixmap | None = None
+        self._canvas_of: QPixmap | None = None
+        self._drawn: list[tuple[int, int, bool] | None] | None = None
 
     # -- data -------------------------------------------------------------------
     def set_geometry(self, names: list[str], electrode_xy: np.ndarray,
@@ -103,7 +107,7 @@ class ScalpMap(QWidget):
         if np.array_equal(values, self.values) and selected == self.selected:
             return  # shown already (the forward result repeats what a click set)
         self.values, self.selected = values, selected
-        self.update()
+        self._request_repaint()
 
     def set_dark(self, dark: bool) -> None:
         self.dark = dark
@@ -152,7 +156,7 @@ class ScalpMap(QWidget):
         if i != self._hover:
             self._hover = i
             self.setToolTip(self.names[i] if i >= 0 else "")
-            self.update()
+            self._request_repaint()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         i = self.electrode_at(event.position().x(), event.position().y())
@@ -216,29 +220,63 @@ class ScalpMap(QWidget):
     def _fg(self) -> QColor:
         return QColor(230, 230, 230) if self.dark else QColor(30, 30, 30)
 
-    def paintEvent(self, _event: object) -> None:
-        pix, pts, labels, mr, font = self._static_layer()
-        p = QPainter(self)
-        p.drawPixmap(0, 0, pix)
-        if len(self.names) == 0:
-            p.end()
-            return
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setFont(font)
-        fg = self._fg()
-        pens = {0: QPen(fg, 1), 1: QPen(fg, 2), 2: QPen(QColor(255, 170, 0), 3)}
-        text_pens = (QPen(QColor(255, 255, 255)), QPen(QColor(0, 0, 0)))
-        values = np.zeros(len(self.names), np.float32)
-        k = min(len(self.values), len(values))
+    def _marker_states(self) -> list[tuple[int, int, bool]]:
+        """Per electrode what its marker shows: (colour index, outline kind, dark label)."""
+        n = len(self.names)
+        values = np.zeros(n, np.float32)
+        k = min(len(self.values), n)
         values[:k] = self.values[:k]
-        colour_index = np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * 255).astype(int).tolist()
+        colour = np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * 255).astype(int).tolist()
         dark_text = (values > 0.55).tolist()
-        for i, ((x, y), text) in enumerate(zip(pts.tolist(), labels, strict=True)):
-            p.setBrush(_COLOURS[colour_index[i]])
-            p.setPen(pens[2 if i in self.selected else (1 if i == self._hover else 0)])
-            p.drawEllipse(QPointF(x, y), mr, mr)
-            # labels sit inside the markers so neighbours never overlap them
-            p.setPen(text_pens[dark_text[i]])
-            size = text.size()
-            p.drawStaticText(QPointF(x - size.width() / 2, y - size.height() / 2), text)
+        return [(colour[i], 2 if i in self.selected else (1 if i == self._hover else 0), dark_text[i])
+                for i in range(n)]
+
+    def _marker_rect(self, pts: np.ndarray, mr: float, i: int) -> QRect:
+        # the outline is up to 3 px wide, centred on the circle
+        x, y = pts[i]
+        return QRectF(x - mr - 3, y - mr - 3, 2 * mr + 6, 2 * mr + 6).toAlignedRect()
+
+    def _request_repaint(self) -> None:
+        """Schedule a repaint of the markers whose look changed (all of them at first)."""
+        if self._static is None or self._drawn is None or len(self._drawn) != len(self.names):
+            self.update()
+            return
+        _pix, pts, _labels, mr, _font = self._static
+        for i, state in enumerate(self._marker_states()):
+            if state != self._drawn[i]:
+                self.update(self._marker_rect(pts, mr, i))
+
+    def paintEvent(self, event: object) -> None:
+        static, pts, labels, mr, font = self._static_layer()
+        if self._canvas is None or self._canvas_of is not static:
+            # a new background: every marker is drawn again on a fresh copy
+            self._canvas, self._canvas_of = static.copy(), static
+            self._drawn = [None] * len(self.names)
+        states = self._marker_states()
+        changed = [i for i, st in enumerate(states) if st != self._drawn[i]]
+        if changed:
+            # only changed markers are drawn: a one-hot click changes two of 32
+            p = QPainter(self._canvas)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            p.setFont(font)
+            fg = self._fg()
+            pens = (QPen(fg, 1), QPen(fg, 2), QPen(QColor(255, 170, 0), 3))
+            text_pens = (QPen(QColor(255, 255, 255)), QPen(QColor(0, 0, 0)))
+            for i in changed:
+                colour, outline, dark_text = states[i]
+                rect = QRectF(self._marker_rect(pts, mr, i))
+                p.drawPixmap(rect, static, QRectF(rect.topLeft() * static.devicePixelRatio(),
+                                                  rect.size() * static.devicePixelRatio()))
+                x, y = pts[i]
+                p.setBrush(_COLOURS[colour])
+                p.setPen(pens[outline])
+                p.drawEllipse(QPointF(x, y), mr, mr)
+                # labels sit inside the markers so neighbours never overlap them
+                p.setPen(text_pens[dark_text])
+                size = labels[i].size()
+                p.drawStaticText(QPointF(x - size.width() / 2, y - size.height() / 2), labels[i])
+                self._drawn[i] = states[i]
+            p.end()
+        p = QPainter(self)
+        p.drawPixmap(0, 0, self._canvas)  # clipped by Qt to the region being repainted
         p.end()

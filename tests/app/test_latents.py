@@ -143,3 +143,20 @@ def test_decoder_only_sliders_are_electrodes(qtbot, session) -> None:
     assert panel.names == list(DEAP_CHANNELS)
     attach_tiny_model(session, "vae", 27)
     assert len(panel.sliders) == 27 and panel.names[-1] == "z26"
+
+
+def test_marker_follows_slider_range_and_explains_itself(qtbot, session) -> None:
+    """The input-latent triangle sits at mu within the slider's range; hovering names mu."""
+    panel = make_panel(qtbot, session)
+    values = np.linspace(-1.0, 1.0, N).astype(np.float32)
+    with qtbot.waitSignal(session.forward_ready, timeout=10000) as blocker:
+        session.set_values(values)
+    mu = latent_of(blocker.args[0])
+    marker, slider = panel.markers[2], panel.sliders[2]
+    lo, hi = slider.minimum(), slider.maximum()
+    assert marker.fraction() == pytest.approx(np.clip((mu[2] - lo) / (hi - lo), 0, 1), abs=1e-6)
+    slider.setRange(float(mu[2]) - 1.0, float(mu[2]) + 3.0)  # the triangle follows a new range
+    assert marker.fraction() == pytest.approx(0.25, abs=1e-4)
+    pos = QtCore.QPointF(2, 2)
+    QtWidgets.QApplication.sendEvent(marker, QtGui.QEnterEvent(pos, pos, marker.mapToGlobal(pos)))
+    assert marker.toolTip() == f"input \u03bc = {mu[2]:.4g}"

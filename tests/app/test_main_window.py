@@ -211,3 +211,21 @@ def test_a_failing_panel_job_opens_no_dialog(qtbot, window) -> None:
         s.run_job(job, "propagation_run")
     assert "panel job broke" in blocker.args[0]
     assert window.error_box is None
+
+
+def test_covered_tab_draws_the_newest_input_when_raised(qtbot, window, files) -> None:
+    """A panel under another tab skips per-click drawing and catches up when raised."""
+    _load(qtbot, window, files["data"], files["plain"])
+    s, saliency = window.session, window.panels["saliency"]
+    dock = window.docks["saliency"]
+    window.docks["latents"].raise_()
+    qtbot.waitUntil(lambda: saliency.visibleRegion().isEmpty(), timeout=5000)
+    values = np.zeros(s.operator.montage.n_channels, np.float32)
+    values[4] = 1.0
+    with qtbot.waitSignal(s.forward_ready, timeout=10000) as blocker:
+        s.set_values(values)
+    recon = blocker.args[0].recon
+    assert saliency.out_image.image is None or not np.allclose(saliency.out_image.image, recon)
+    dock.raise_()
+    qtbot.waitUntil(lambda: saliency.out_image.image is not None
+                    and np.allclose(saliency.out_image.image, recon), timeout=5000)
