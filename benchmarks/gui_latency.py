@@ -310,6 +310,24 @@ def main() -> None:
         nview.repaint()
     naive_rate = n_naive / (time.perf_counter() - t0)
     rate = decoded[0] / drag_s
+
+    # the machine's speed during this run, to compare runs: this CPU's single-thread
+    # speed drifts by tens of percent from minute to minute.  One forward pass of the
+    # model on this thread (torch limited to one thread, as on the worker), the median
+    # of many, with the window idle.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    one_hot = np.zeros(n, np.float32)
+    one_hot[0] = 1.0
+    ref = []
+    for k in range(250):
+        t0 = time.perf_counter()
+        inf.forward_values(one_hot)
+        if k >= 50:
+            ref.append(time.perf_counter() - t0)
+    torch.set_num_threads(threads)
     events_rate = n_drag / events_s
 
     gui_p50, naive_p50 = pct(gui, 50), pct(naive_gui, 50)
@@ -319,6 +337,7 @@ def main() -> None:
         "device": session.device,
         "cpu_count": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
+        "reference_forward_ms": pct(ref, 50),
         "quick": args.quick,
         "window_size": list(SCREENSHOT_SIZE),
         "layers": acts.visible_layers(),

@@ -36,6 +36,8 @@ class TopoImagePlot:
                  levels: tuple[float, float] = (0.0, 1.0), cmap: str = "viridis",
                  colorbar: bool = True) -> None:
         self.plot = layout.addPlot(row=row, col=col, title=title)
+        # the plot only arranges its children: Qt then skips its bounds in every repaint
+        self.plot.setFlag(self.plot.GraphicsItemFlag.ItemHasNoContents)
         self.plot.setAspectLocked(True)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,3 +128,37 @@ def test_config_rejects_bad_values(bad: dict) -> None:
 def test_config_round_trip() -> None:
     cfg = ModelConfig(kind="vae", latent_dim=27, activation="gelu", dropout=0.1, **TINY)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_cache_recorder_is_scoped_to_the_call_the_model_and_the_thread() -> None:
+    import threading
+
+    from eegmi.models.hooks import _RECORDERS
+
+    model = build_model(ModelConfig(**TINY)).eval()
+    other = build_model(ModelConfig(**TINY)).eval()
+    x = torch.rand(2, 1, 40, 40)
+    with pytest.raises(RuntimeError):
+        model.run_with_cache(torch.rand(2, 3, 40, 40))
+    assert _RECORDERS.get() == ()  # a failed call leaves nothing recording
+
+    seen_in_thread: list[int] = []
+
+    def run_other() -> None:  # another thread's forward pass during ours records nothing
+        seen_in_thread.append(len(_RECORDERS.get()))
+        other(x)
+
+    class Probe(torch.nn.Module):
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            other(x)  # a second model inside the call: its hook points are not ours
+            worker = threading.Thread(target=run_other)
+            worker.start()
+            worker.join()
+            return t
+
+    model.hook_act1.register_forward_hook(lambda _m, _i, o: Probe()(o))
+    _, cache = model.run_with_cache(x, ["enc.act1", "latent.mu"])
+    assert sorted(cache) == ["enc.act1", "latent.mu"]
+    assert seen_in_thread == [0]
+    with torch.no_grad():
+        np.testing.assert_allclose(cache["latent.mu"].numpy(), model(x).mu.numpy(), atol=1e-6)
