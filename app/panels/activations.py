@@ -73,6 +73,8 @@ class ActivationsPanel(QtWidgets.QWidget):
         self._shown: dict[str, np.ndarray] = {}
         self._layers: dict[str, _LayerView] = {}
         self._zoom: tuple[str, int] | None = None
+        self._stale: set[str] = set()  # checked layers whose mosaic is not drawn yet
+        self._shared_levels: tuple[float, float] | None = None
         self._zoom_levels: tuple[float, float] = (0.0, 1.0)
         self._build_ui()
         session.forward_ready.connect(self.set_result)
@@ -116,6 +118,11 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.scroll = QtWidgets.QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.view)
+        # layers scrolled into view are drawn then (see redraw), and so are those a
+        # resized view shows
+        self.scroll.verticalScrollBar().valueChanged.connect(self._draw_on_screen)
+        self.scroll.horizontalScrollBar().valueChanged.connect(self._draw_on_screen)
+        self.view.sigDeviceRangeChanged.connect(self._on_view_resized)
         split.addWidget(self.scroll)
         self.zoom_view = pg.GraphicsLayoutWidget()
         self.zoom_view.setBackground("w")
@@ -149,6 +156,10 @@ class ActivationsPanel(QtWidgets.QWidget):
             if len(shape) == 1:
                 plot.getViewBox().setAspectLocked(False)
                 plot.setMaximumHeight(VECTOR_ROW_PX)
+            # the mosaic's size is fixed by the layout: a fixed range, no auto-ranging
+            # (which would also wait for a first paint of a layer drawn off screen)
+            rows, cols = layout.shape
+            plot.getViewBox().setRange(xRange=(0, cols), yRange=(0, rows), padding=0.02)
             box = QtWidgets.QCheckBox(name)
             box.setChecked(True)
             box.toggled.connect(self._relayout)
@@ -177,6 +188,7 @@ class ActivationsPanel(QtWidgets.QWidget):
             if col == 2:
                 row, col = row + 1, 0
         self.view.setMinimumHeight(height)
+        self.view.ci.layout.activate()  # place the plots now: redraw asks what is on screen
         self.redraw()
 
     # ---- session slots --------------------------------------------------
@@ -227,23 +239,70 @@ class ActivationsPanel(QtWidgets.QWidget):
                 if n in self._baseline and self._baseline[n].shape == a.shape}
 
     def redraw(self) -> None:
-        """Repaint every visible layer from the current arrays (no item re-creation)."""
+        """Repaint every checked layer from the current arrays (no item re-creation).
+
+        Layers scrolled out of the dock (or in a hidden dock) are only marked stale
+        and drawn when they come into view, or when their images are asked for:
+        a scalp click then pays for the mosaics on screen, not for all of them.
+        """
         diff = self.difference.isChecked()
         self._shown = self.shown_arrays()
         visible = [n for n in self.visible_layers() if n in self._shown]
-        shared = finite_range([self._shown[n] for n in visible], symmetric=diff) if visible else None
-        for name, lv in self._layers.items():
-            if name not in visible:
+        self._shared_levels = (finite_range([self._shown[n] for n in visible], symmetric=diff)
+                               if visible else None)
+        self._stale = set(visible)
+        self._draw_stale(only_on_screen=True)
+        self._draw_zoom()
+
+    def _on_screen(self, lv: _LayerView) -> bool:
+        # the viewport is what is painted (the view itself is covered by it), and
+        # mapFromScene gives viewport coordinates
+        shown = self.view.viewport().visibleRegion().boundingRect()
+        if shown.isEmpty():
+            return False
+        return self.view.mapFromScene(lv.plot.sceneBoundingRect()).boundingRect().intersects(shown)
+
+    def _draw_stale(self, only_on_screen: bool = False) -> None:
+        """Draw the stale layers (those on screen only, with ``only_on_screen``)."""
+        if not self._stale:
+            return
+        diff = self.difference.isChecked()
+        for name in [n for n in self._layers if n in self._stale]:
+            lv = self._layers[name]
+            if only_on_screen and not self._on_screen(lv):
                 continue
+            self._stale.discard(name)
             arr = self._shown[name]
-            levels = shared if self.shared_scale.isChecked() else finite_range([arr], symmetric=diff)
+            levels = (self._shared_levels if self.shared_scale.isChecked()
+                      else finite_range([arr], symmetric=diff))
             lv.mosaic = tile(arr, lv.layout)
             lv.levels = levels
             # image and levels in one setImage; the bar only relabels (it would otherwise
             # set the same levels on the image again, a second render request)
             lv.image.setImage(lv.mosaic, autoLevels=False, levels=levels)
             lv.bar.setLevels(values=levels, update_items=False)
-        self._draw_zoom()
+
+    def _draw_on_screen(self, *_args: Any) -> None:
+        self._draw_stale(only_on_screen=True)
+
+    def _on_view_resized(self, *_args: Any) -> None:
+        if self._stale:
+            # after the scene has followed the new size
+            QtCore.QTimer.singleShot(0, self._draw_on_screen)
+
+    def on_dock_visibility(self, visible: bool) -> None:
+        """The window raised (True) or covered this panel's dock: draw what shows now."""
+        if visible:
+            QtCore.QTimer.singleShot(0, self._draw_on_screen)  # after the dock is laid out
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        QtCore.QTimer.singleShot(0, self._draw_on_screen)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if self._stale:  # a taller dock may show layers that were below the fold
+            QtCore.QTimer.singleShot(0, self._draw_on_screen)
 
     def _draw_zoom(self) -> None:
         if self._zoom is None or self._zoom[0] not in self._shown:
@@ -274,17 +333,20 @@ class ActivationsPanel(QtWidgets.QWidget):
         return self._zoom
 
     def layer_image(self, name: str) -> np.ndarray | None:
-        """The mosaic currently set on ``name``'s ImageItem."""
+        """The mosaic set on ``name``'s ImageItem (drawn now if it was off screen)."""
+        self._draw_stale()
         lv = self._layers.get(name)
         return None if lv is None else lv.image.image
 
     def layer_levels(self, name: str) -> tuple[float, float]:
+        self._draw_stale()
         return self._layers[name].levels
 
     def layer_layout(self, name: str) -> MosaicLayout:
         return self._layers[name].layout
 
     def layer_plot(self, name: str) -> pg.PlotItem:
+        self._draw_stale()  # its view range follows its image
         return self._layers[name].plot
 
     # ---- hover and click -------------------------------------------------
@@ -347,6 +409,7 @@ class ActivationsPanel(QtWidgets.QWidget):
     # ---- export contract -------------------------------------------------
     def export_items(self) -> dict[str, object]:
         """Numbers behind the view: per layer the shown array, its mosaic and levels."""
+        self._draw_stale()  # an export shows every layer, on screen or not
         items: dict[str, object] = {}
         for name in self.visible_layers():
             if name not in self._shown:

@@ -232,3 +232,24 @@ def test_decoder_only_model_shows_input_vector(real, qtbot) -> None:
     assert "enc.act1" not in p.visible_layers() and "latent.z" in p.visible_layers()
     np.testing.assert_allclose(p.layer_image("input"), session.operator.render(values), atol=1e-5)
     np.testing.assert_allclose(p.layer_image("latent.z"), values[None, :], atol=1e-6)
+
+
+def test_layers_below_the_fold_are_drawn_when_scrolled_into_view(qtbot) -> None:
+    session = FakeSession()
+    p = ActivationsPanel(session)
+    qtbot.addWidget(p)
+    p.resize(900, 330)  # a short dock: the decoder layers are below the fold
+    p.show()
+    qtbot.waitExposed(p)
+    session.forward_ready.emit(make_result(1))
+    qtbot.waitUntil(lambda: p._layers["input"].image.image is not None, timeout=5000)
+    assert p._layers["out"].image.image is None  # not drawn while out of sight
+    bar = p.scroll.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    expected = tile(layer_arrays(p.result)["out"], p.layer_layout("out"))
+    qtbot.waitUntil(lambda: p._layers["out"].image.image is not None, timeout=5000)
+    np.testing.assert_array_equal(p._layers["out"].image.image, expected)
+    # a second input while scrolled down: what is on screen now follows at once
+    session.forward_ready.emit(make_result(2))
+    expected = tile(layer_arrays(p.result)["out"], p.layer_layout("out"))
+    np.testing.assert_array_equal(p._layers["out"].image.image, expected)
