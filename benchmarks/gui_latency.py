@@ -20,7 +20,12 @@ layout, embedded synthetic data, settings in a temporary folder.
 Naive baseline, same run, same forward results: one ImageItem per channel,
 all recreated on every update with auto levels.  ``speedup`` = naive / panel.
 
-Usage: ``python benchmarks/gui_latency.py [--quick]``; the last line is JSON.
+``reference_forward_ms`` (one forward pass on the main thread, window idle) tells
+how fast the machine was during the run: on a shared virtual machine the same
+computation can take 40 % longer from one minute to the next.
+
+Usage: ``python benchmarks/gui_latency.py [--quick]`` (``EEGMI_BENCH_CLICKS=N``
+sets the number of timed clicks, 120 by default); the last line is JSON.
 """
 
 from __future__ import annotations

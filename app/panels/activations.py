@@ -248,28 +248,32 @@ class ActivationsPanel(QtWidgets.QWidget):
         diff = self.difference.isChecked()
         self._shown = self.shown_arrays()
         visible = [n for n in self.visible_layers() if n in self._shown]
+        # one range over every checked layer, only when they share it
         self._shared_levels = (finite_range([self._shown[n] for n in visible], symmetric=diff)
-                               if visible else None)
+                               if visible and self.shared_scale.isChecked() else None)
         self._stale = set(visible)
         self._draw_stale(only_on_screen=True)
         self._draw_zoom()
 
-    def _on_screen(self, lv: _LayerView) -> bool:
-        # the viewport is what is painted (the view itself is covered by it), and
-        # mapFromScene gives viewport coordinates
+    def _shown_scene_rect(self) -> QtCore.QRectF | None:
+        """The part of the scene on screen now, or None when none of it is."""
+        # the viewport is what is painted (the view itself is covered by it)
         shown = self.view.viewport().visibleRegion().boundingRect()
         if shown.isEmpty():
-            return False
-        return self.view.mapFromScene(lv.plot.sceneBoundingRect()).boundingRect().intersects(shown)
+            return None
+        return self.view.mapToScene(shown).boundingRect()
 
     def _draw_stale(self, only_on_screen: bool = False) -> None:
         """Draw the stale layers (those on screen only, with ``only_on_screen``)."""
         if not self._stale:
             return
         diff = self.difference.isChecked()
+        shown = self._shown_scene_rect() if only_on_screen else None
+        if only_on_screen and shown is None:
+            return
         for name in [n for n in self._layers if n in self._stale]:
             lv = self._layers[name]
-            if only_on_screen and not self._on_screen(lv):
+            if shown is not None and not lv.plot.sceneBoundingRect().intersects(shown):
                 continue
             self._stale.discard(name)
             arr = self._shown[name]
