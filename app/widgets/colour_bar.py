@@ -189,9 +189,26 @@ class ColourBar(QtWidgets.QGraphicsWidget):
                 self.values = lv
                 self._relabel()
 
+    def _max_labels(self) -> int:
+        """How many labels fit along the bar without touching (6 before any layout)."""
+        height = self.size().height() - self._metrics.height()
+        if height <= 1:
+            return 6
+        return max(1, min(6, int(height // (1.15 * self._metrics.height())) + 1))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._relabel()  # a shorter bar holds fewer labels
+
     def _relabel(self) -> None:
-        values, step = nice_ticks(*self.values)
-        labels = tick_labels(values, step)
+        fit = self._max_labels()
+        lo, hi = self.values
+        if fit >= 3:
+            values, step = nice_ticks(lo, hi, fit)
+            labels = tick_labels(values, step)
+        else:  # a strip a line or two high: its ends only
+            values = [lo, hi] if fit == 2 and hi > lo else [hi]
+            labels = [f"{v:.3g}" for v in values]
         if len(self._texts) > 512:  # levels change with every click: keep the cache bounded
             self._texts.clear()
         self._ticks = []

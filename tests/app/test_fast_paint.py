@@ -140,3 +140,17 @@ def test_scalp_canvas_repaints_only_what_changed_and_matches_full_paint(qtbot) -
     fresh._hover = 5
     expected = fresh.grab().toImage()
     assert final == expected
+
+
+@pytest.mark.parametrize("height", [24, 40, 70, 120, 300])
+def test_colour_bar_labels_never_touch(qapp, height) -> None:
+    bar = ColourBar(values=(-5.3, 6.1))
+    bar.resize(60, height)
+    ticks = bar.tick_values()
+    assert 1 <= len(ticks) <= 6
+    text_h = bar._metrics.height()
+    rect = bar._bar_rect()
+    ys = [rect.bottom() - (v + 5.3) / 11.4 * rect.height() for v, _ in ticks]
+    assert all(abs(a - b) >= text_h for a, b in zip(ys, ys[1:], strict=False))
+    if height >= 120:
+        assert len(ticks) >= 3  # a tall bar gets a proper scale
