@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.worker import ModelWorker
 from eegmi.errors import DataError
 
 #: kinds of requests a user fires many times a second; failures go to the status bar only
-INTERACTIVE_KINDS = frozenset({"forward", "baseline", "decode"})
+INTERACTIVE_KINDS = frozenset({"forward", "baseline", "decode", "prefetch"})
 
 
 def _load_model_job(name_or_path: str, device: str) -> tuple[Any, Any]:
@@ -78,6 +78,8 @@ class Session(QObject):
         self.input_source = "inject"
         self.device = "cpu"
         self.last_forward: Any = None
+        #: (inference, input bytes, ForwardResult) of the newest prefetched input
+        self._prefetched: tuple[Any, bytes, Any] | None = None
         self._data_scaler: Any = None
         self._pending: dict[int, str] = {}
         self.worker.finished.connect(self._on_finished)
@@ -157,8 +159,43 @@ class Session(QObject):
         self._request_baseline()
 
     def request_forward(self) -> int:
+        """Forward the current input on the worker (latest-wins); the result arrives
+        as ``forward_ready``.  Returns the request id, or 0 when a prefetched result
+        for exactly this input and model is delivered instead (still asynchronously)."""
         values = self.values.copy()
+        hit = self._prefetched
+        if hit is not None and hit[0] is self.inference and hit[1] == values.tobytes():
+            # computed while the pointer rested on the electrode: the click only paints
+            result = hit[2]
+            QTimer.singleShot(0, lambda: self._deliver_forward(self.inference, result))
+            return 0
         return self._submit(lambda: self._forward(values), "forward", key="forward")
+
+    def prefetch(self, values: np.ndarray) -> None:
+        """Compute the forward pass of an input the user is about to choose.
+
+        The scalp map calls this when the pointer comes to rest on an electrode: the
+        worker is idle then, and the click that usually follows finds its result
+        ready (:meth:`request_forward`).  Only the newest prefetch is kept.
+        """
+        if self.inference is None:
+            return
+        arr = np.asarray(values, dtype=np.float32).reshape(-1)
+        if arr.shape[0] != self.operator.montage.n_channels or np.array_equal(arr, self.values):
+            return
+        hit = self._prefetched
+        if hit is not None and hit[0] is self.inference and hit[1] == arr.tobytes():
+            return
+        v = arr.copy()
+        self._submit(lambda: self._forward(v), "prefetch", key="prefetch")
+
+    def _deliver_forward(self, used: Any, res: Any) -> None:
+        if used is not self.inference:
+            return  # computed with the previous model; a fresh request is queued
+        if res.values is not None and not np.array_equal(res.values, self.values):
+            return  # an older input than the one shown now (its request was overtaken)
+        self.last_forward = res
+        self.forward_ready.emit(res)
 
     def request_decode(self, z: np.ndarray) -> int:
         """Drive the decoder with ``z (d,)``; the result arrives as ``decode_ready``."""
@@ -239,15 +276,17 @@ class Session(QObject):
             if self.input_source == "dataset":
                 self.set_frame(0)
             self._request_baseline()
-        elif kind in ("forward", "baseline"):
+        elif kind == "forward":
+            self._deliver_forward(*result)
+        elif kind == "prefetch":
+            used, res = result
+            if used is self.inference:
+                self._prefetched = (used, np.asarray(res.values, np.float32).tobytes(), res)
+        elif kind == "baseline":
             used, res = result
             if used is not self.inference:
                 return  # computed with the previous model; a fresh request is queued
-            if kind == "forward":
-                self.last_forward = res
-                self.forward_ready.emit(res)
-            else:
-                self.baseline_ready.emit(res)
+            self.baseline_ready.emit(res)
         elif kind == "decode":
             self.decode_ready.emit(result)
         elif kind not in INTERACTIVE_KINDS:
@@ -256,6 +295,8 @@ class Session(QObject):
 
     def _on_failed(self, rid: int, kind: str, message: str) -> None:
         self._pending.pop(rid, None)
+        if kind == "prefetch":
+            return  # a guess that failed: the click itself will report the problem
         if kind not in INTERACTIVE_KINDS:
             self.busy.emit("", 1.0)
         self.error.emit(message)

@@ -102,6 +102,7 @@ class ScalpPanel(Panel):
 
         self.scalp.electrodeClicked.connect(self._on_click)
         self.scalp.electrodeWheel.connect(self._on_wheel)
+        self.scalp.electrodeHovered.connect(self._on_hover)
         self.amp.valueChanged.connect(self._on_amp)
         self.reset_btn.clicked.connect(self.reset_input)
         self.mode.currentIndexChanged.connect(self._on_mode)
@@ -170,10 +171,21 @@ class ScalpPanel(Panel):
             self.mix[i] = float(value)
         self._push_mix()
 
-    def _push_mix(self) -> None:
+    def _mix_values(self, mix: dict[int, float]) -> np.ndarray:
+        """The input (n,) that ``mix`` (electrode -> amplitude) puts on the baseline."""
         values = self.session.baseline_values().copy()
-        for i, a in self.mix.items():
+        for i, a in mix.items():
             values[i] += a
+        return values
+
+    def _on_hover(self, index: int) -> None:
+        # the pointer rests on an electrode: let the worker compute what a plain click
+        # there would show, so the click itself only has to paint
+        if index >= 0:
+            self.session.prefetch(self._mix_values({index: self.amp.value()}))
+
+    def _push_mix(self) -> None:
+        values = self._mix_values(self.mix)
         self.session.input_source = "inject"
         self.session.set_values(values)
         # the map and the label follow in _on_forward, painted in the same pass as every

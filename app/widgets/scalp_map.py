@@ -64,10 +64,13 @@ class ScalpMap(QWidget):
         A left click on an electrode (modifiers as ``Qt.KeyboardModifier`` int).
     electrodeWheel(int index, int steps)
         Wheel steps (+/-) over an electrode.
+    electrodeHovered(int index)
+        The pointer moved onto electrode ``index`` (-1: off every electrode).
     """
 
     electrodeClicked = Signal(int, int)
     electrodeWheel = Signal(int, int)
+    electrodeHovered = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -157,6 +160,7 @@ class ScalpMap(QWidget):
             self._hover = i
             self.setToolTip(self.names[i] if i >= 0 else "")
             self._request_repaint()
+            self.electrodeHovered.emit(i)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         i = self.electrode_at(event.position().x(), event.position().y())

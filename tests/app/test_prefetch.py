@@ -1,0 +1,92 @@
+"""Hover prefetch: a pointer resting on an electrode lets the click only paint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gui_fixtures import write_tiny_model
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from app.panels.scalp import ScalpPanel
+from app.session import Session
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    session = Session()
+    p = ScalpPanel(session)
+    qtbot.addWidget(p)
+    p.resize(900, 520)
+    p.show()
+    qtbot.waitExposed(p)
+    with qtbot.waitSignal(session.model_changed, timeout=20000):
+        session.set_model(write_tiny_model(tmp_path / "m"))
+    qtbot.waitUntil(lambda: session.last_forward is not None, timeout=10000)
+    yield p
+    session.shutdown()
+
+
+def _hover(p: ScalpPanel, i: int) -> None:
+    pos = p.scalp.electrode_pos(i)
+    QApplication.sendEvent(p.scalp, QMouseEvent(
+        QEvent.Type.MouseMove, pos, p.scalp.mapToGlobal(pos), Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+
+
+def test_click_after_hover_uses_the_prefetched_forward_pass(qtbot, panel) -> None:
+    s = panel.session
+    i = s.operator.montage.index("Pz")
+    _hover(panel, i)
+    expected = s.baseline_values().copy()
+    expected[i] += panel.amp.value()
+    qtbot.waitUntil(lambda: s._prefetched is not None
+                    and np.array_equal(s._prefetched[2].values, expected), timeout=10000)
+    executed = s.worker.executed
+    with qtbot.waitSignal(s.forward_ready, timeout=5000) as blocker:
+        qtbot.mouseClick(panel.scalp, Qt.MouseButton.LeftButton, pos=panel.scalp.electrode_pos(i).toPoint())
+    result = blocker.args[0]
+    assert s.worker.executed == executed  # the worker had nothing more to do
+    np.testing.assert_array_equal(result.values, expected)
+    fresh = s.inference.forward_values(expected)
+    np.testing.assert_allclose(result.recon, fresh.recon, atol=1e-6)
+    assert s.last_forward is result
+
+
+def test_prefetch_for_another_input_or_model_is_not_used(qtbot, panel, tmp_path) -> None:
+    s = panel.session
+    a, b = s.operator.montage.index("Fz"), s.operator.montage.index("O1")
+    _hover(panel, a)
+    qtbot.waitUntil(lambda: s._prefetched is not None and np.argmax(s._prefetched[2].values) == a,
+                    timeout=10000)
+    with qtbot.waitSignal(s.forward_ready, timeout=10000) as blocker:
+        panel.click_electrode(b)  # not the hovered electrode: computed on the worker
+    assert int(np.argmax(blocker.args[0].values)) == b
+    # a new model makes every prefetched result stale
+    _hover(panel, a)
+    qtbot.waitUntil(lambda: s._prefetched is not None and np.argmax(s._prefetched[2].values) == a,
+                    timeout=10000)
+    with qtbot.waitSignal(s.model_changed, timeout=20000):
+        s.set_model(write_tiny_model(tmp_path / "other", seed=5))
+    executed = s.worker.executed
+    with qtbot.waitSignal(s.forward_ready, timeout=10000) as blocker:
+        panel.click_electrode(a)
+    assert s.worker.executed > executed
+    np.testing.assert_allclose(blocker.args[0].recon,
+                               s.inference.forward_values(blocker.args[0].values).recon, atol=1e-6)
+
+
+def test_a_result_overtaken_by_a_newer_input_is_not_shown(qtbot, panel) -> None:
+    s = panel.session
+    shown: list[np.ndarray] = []
+    s.forward_ready.connect(lambda r: shown.append(np.array(r.values)))
+    first = np.zeros(s.operator.montage.n_channels, np.float32)
+    first[3] = 1.0
+    second = np.zeros_like(first)
+    second[20] = 1.0
+    s.set_values(first)
+    s.set_values(second)  # before the first result can arrive
+    qtbot.waitUntil(lambda: bool(shown) and np.array_equal(shown[-1], second), timeout=10000)
+    qtbot.wait(100)
+    assert all(np.array_equal(v, second) for v in shown)
