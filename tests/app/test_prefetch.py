@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gui_fixtures import write_tiny_model
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
