@@ -80,6 +80,9 @@ class Session(QObject):
         self.last_forward: Any = None
         #: (inference, input bytes, ForwardResult) of the newest prefetched input
         self._prefetched: tuple[Any, bytes, Any] | None = None
+        # forward requests are numbered; results older than the one shown are dropped
+        self._forward_seq = 0
+        self._shown_seq = 0
         self._data_scaler: Any = None
         self._pending: dict[int, str] = {}
         self.worker.finished.connect(self._on_finished)
@@ -163,13 +166,15 @@ class Session(QObject):
         as ``forward_ready``.  Returns the request id, or 0 when a prefetched result
         for exactly this input and model is delivered instead (still asynchronously)."""
         values = self.values.copy()
+        self._forward_seq += 1
+        seq = self._forward_seq
         hit = self._prefetched
         if hit is not None and hit[0] is self.inference and hit[1] == values.tobytes():
             # computed while the pointer rested on the electrode: the click only paints
-            result = hit[2]
-            QTimer.singleShot(0, lambda: self._deliver_forward(self.inference, result))
+            used, result = hit[0], hit[2]
+            QTimer.singleShot(0, lambda: self._deliver_forward(used, result, seq))
             return 0
-        return self._submit(lambda: self._forward(values), "forward", key="forward")
+        return self._submit(lambda: (*self._forward(values), seq), "forward", key="forward")
 
     def prefetch(self, values: np.ndarray) -> None:
         """Compute the forward pass of an input the user is about to choose.
@@ -189,11 +194,14 @@ class Session(QObject):
         v = arr.copy()
         self._submit(lambda: self._forward(v), "prefetch", key="prefetch")
 
-    def _deliver_forward(self, used: Any, res: Any) -> None:
+    def _deliver_forward(self, used: Any, res: Any, seq: int) -> None:
         if used is not self.inference:
             return  # computed with the previous model; a fresh request is queued
-        if res.values is not None and not np.array_equal(res.values, self.values):
-            return  # an older input than the one shown now (its request was overtaken)
+        if seq < self._shown_seq:
+            # asked for before the input already on screen (a prefetched result can
+            # overtake a running request): showing it would step back in time
+            return
+        self._shown_seq = seq
         self.last_forward = res
         self.forward_ready.emit(res)
 

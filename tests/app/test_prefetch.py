@@ -77,16 +77,18 @@ def test_prefetch_for_another_input_or_model_is_not_used(qtbot, panel, tmp_path)
                                s.inference.forward_values(blocker.args[0].values).recon, atol=1e-6)
 
 
-def test_a_result_overtaken_by_a_newer_input_is_not_shown(qtbot, panel) -> None:
+def test_a_result_overtaken_by_a_prefetched_one_is_not_shown_after_it(qtbot, panel) -> None:
+    """Hovered B is prefetched; a click on A then B at once: A is never shown after B."""
     s = panel.session
-    shown: list[np.ndarray] = []
-    s.forward_ready.connect(lambda r: shown.append(np.array(r.values)))
-    first = np.zeros(s.operator.montage.n_channels, np.float32)
-    first[3] = 1.0
-    second = np.zeros_like(first)
-    second[20] = 1.0
-    s.set_values(first)
-    s.set_values(second)  # before the first result can arrive
-    qtbot.waitUntil(lambda: bool(shown) and np.array_equal(shown[-1], second), timeout=10000)
-    qtbot.wait(100)
-    assert all(np.array_equal(v, second) for v in shown)
+    a, b = s.operator.montage.index("C3"), s.operator.montage.index("C4")
+    _hover(panel, b)
+    qtbot.waitUntil(lambda: s._prefetched is not None and np.argmax(s._prefetched[2].values) == b,
+                    timeout=10000)
+    shown: list[int] = []
+    s.forward_ready.connect(lambda r: shown.append(int(np.argmax(r.values))))
+    panel.click_electrode(a)  # goes to the worker
+    panel.click_electrode(b)  # served from the prefetch, before A's result is back
+    qtbot.waitUntil(lambda: b in shown, timeout=10000)
+    qtbot.wait(200)  # A's forward pass finishes in the meantime
+    assert shown[-1] == b and a not in shown[shown.index(b):]
+    assert int(np.argmax(s.last_forward.values)) == b
