@@ -303,11 +303,6 @@ class ActivationsPanel(QtWidgets.QWidget):
         super().showEvent(event)
         QtCore.QTimer.singleShot(0, self._draw_on_screen)
 
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        if self._stale:  # a taller dock may show layers that were below the fold
-            QtCore.QTimer.singleShot(0, self._draw_on_screen)
-
     def _draw_zoom(self) -> None:
         if self._zoom is None or self._zoom[0] not in self._shown:
             return
@@ -447,18 +442,6 @@ class ActivationsPanel(QtWidgets.QWidget):
         }
 
     def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        _export_menu(self, event)
+        from app.export import export_menu
 
-
-def _export_menu(panel: QtWidgets.QWidget, event: Any) -> None:
-    """Context menu with "Export…" going through the shared export code."""
-    menu = QtWidgets.QMenu(panel)
-    action = menu.addAction("Export…")
-    if menu.exec(event.globalPos()) is not action:
-        return
-    path, _ = QtWidgets.QFileDialog.getSaveFileName(panel, "Export panel", "", "Figure base name (*)")
-    if not path:
-        return
-    from app.export import export_panel  # GUI-A's module, imported when used
-
-    export_panel(panel, path, ("png", "svg", "pdf", "npz", "json"))
+        export_menu(self, event)

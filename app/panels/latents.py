@@ -378,6 +378,6 @@ class LatentsPanel(QtWidgets.QWidget):
                 "range": "dataset mean +-3 std" if self.mean is not None else "+-3"}
 
     def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        from app.panels.activations import _export_menu
+        from app.export import export_menu
 
-        _export_menu(self, event)
+        export_menu(self, event)

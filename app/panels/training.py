@@ -342,6 +342,6 @@ class TrainingPanel(QtWidgets.QWidget):
         }
 
     def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        from app.panels.activations import _export_menu
+        from app.export import export_menu
 
-        _export_menu(self, event)
+        export_menu(self, event)

@@ -119,10 +119,6 @@ class ColourBar(QtWidgets.QGraphicsWidget):
         PlotItem) the bar goes to the right of its view box, as ``ColorBarItem`` does."""
         items = img if isinstance(img, (list, tuple)) else [img]
         self._images = [weakref.ref(i) for i in items]
-        for i in items:
-            signal = getattr(i, "sigLevelsChanged", None)  # not every pyqtgraph image item has it
-            if signal is not None:
-                signal.connect(self._on_image_levels)
         if insert_in is not None:
             insert_in.layout.addItem(self, 2, 5)
             insert_in.layout.setColumnFixedWidth(4, 5)
@@ -180,14 +176,6 @@ class ColourBar(QtWidgets.QGraphicsWidget):
             # over the levels its first setImage(levels=...) brings
             if img.image is not None:
                 img.setLevels(self.values)
-
-    def _on_image_levels(self, levels: Any) -> None:
-        """An image's levels changed without us (``setImage(levels=...)``): follow them."""
-        if levels is not None and len(levels) == 2:
-            lv = (float(levels[0]), float(levels[1]))
-            if lv != self.values:
-                self.values = lv
-                self._relabel()
 
     def _max_labels(self) -> int:
         """How many labels fit along the bar without touching (6 before any layout)."""

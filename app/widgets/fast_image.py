@@ -90,11 +90,6 @@ class FastImageItem(pg.ImageItem):
         self._table = np.zeros(0, np.uint32)
         self._pixels: np.ndarray | None = None  # keeps the QImage's buffer alive
 
-    @property
-    def render_pending(self) -> bool:
-        """True while new data or levels are set but not yet rendered by a paint."""
-        return bool(self._renderRequired)
-
     def _word_table(self, lut: Any) -> np.ndarray | None:
         """The premultiplied table for ``lut``, or None when ``lut`` is not a colour table."""
         if lut is self._lut_seen:

@@ -39,3 +39,16 @@ def write_tiny_model(folder: Path, seed: int = 0, marks: bool = False, latent: i
         "operator": {"size": 40, "method": "cubic"},
     }
     return save_checkpoint(folder, model, meta)
+
+
+def shown_scalp_panel(qtbot):
+    """A ScalpPanel on its own Session, shown and exposed (the caller shuts the session)."""
+    from app.panels.scalp import ScalpPanel
+    from app.session import Session
+
+    p = ScalpPanel(Session())
+    qtbot.addWidget(p)
+    p.resize(900, 520)
+    p.show()
+    qtbot.waitExposed(p)
+    return p

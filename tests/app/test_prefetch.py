@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_fixtures import write_tiny_model
+from gui_fixtures import shown_scalp_panel, write_tiny_model
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from app.panels.scalp import ScalpPanel
-from app.session import Session
 
 
 @pytest.fixture
 def panel(qtbot, tmp_path):
-    session = Session()
-    p = ScalpPanel(session)
-    qtbot.addWidget(p)
-    p.resize(900, 520)
-    p.show()
-    qtbot.waitExposed(p)
+    p = shown_scalp_panel(qtbot)
+    session = p.session
     with qtbot.waitSignal(session.model_changed, timeout=20000):
         session.set_model(write_tiny_model(tmp_path / "m"))
     qtbot.waitUntil(lambda: session.last_forward is not None, timeout=10000)
     yield p
-    session.shutdown()
+    p.session.shutdown()
 
 
 def _hover(p: ScalpPanel, i: int) -> None:

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_fixtures import write_tiny_data
+from gui_fixtures import shown_scalp_panel, write_tiny_data
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from app.panels.scalp import ScalpPanel
-from app.session import Session
 
 
 @pytest.fixture
 def panel(qtbot):
-    session = Session()
-    p = ScalpPanel(session)
-    qtbot.addWidget(p)
-    p.resize(900, 520)
-    p.show()
-    qtbot.waitExposed(p)
+    p = shown_scalp_panel(qtbot)
     yield p
-    session.shutdown()
+    p.session.shutdown()
 
 
 def _peak(img: np.ndarray) -> tuple[int, int]:
