@@ -1,0 +1,170 @@
+"""The one input set every analysis uses by default: held-out dataset frames.
+
+Analyses (pick & interpolate, eigenspectra, saliency sanity checks, ...) must state
+what they were computed on, and the CLI, the GUI and the across-models tables must
+compute it on the same thing.  The default is **held-out frames**: frames of the
+model's *validation* split when the data is the model's own training source (so the
+network never saw them and the test split stays reserved for ``eegmi evaluate``), or
+frames of any other recording (which the model never saw at all).  I.i.d. uniform
+random mixes of electrode values in ``[0, 1]`` are an explicit option (``"random"``),
+never a silent fallback.
+
+Frames come back in the model's *scaled* electrode space (its own ``ClipScaler``),
+which is what :class:`eegmi.analysis.propagation.InputPipeline` feeds the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from eegmi.errors import ConfigError
+
+InputKind = Literal["heldout", "random"]
+INPUT_KINDS: tuple[str, ...] = ("heldout", "random")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Which inputs an analysis runs on.
+
+    Attributes
+    ----------
+    kind
+        ``"heldout"`` (dataset frames the model was not trained on) or ``"random"``
+        (i.i.d. uniform mixes in ``[0, 1]`` of the scaled electrode values).
+    count
+        How many inputs (fewer when the held-out set is smaller).
+    seed
+        Seed of the random subset / the random mixes.
+    data
+        Dataset spec for ``"heldout"`` (``"synthetic"`` or a path); ``None`` uses the
+        model's own training source as recorded in its card.
+    """
+
+    kind: InputKind = "heldout"
+    count: int = 256
+    seed: int = 0
+    data: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class InputSet:
+    """Inputs drawn for an analysis, with their provenance.
+
+    Attributes
+    ----------
+    values
+        ``(N, n)`` float32 scaled electrode values, montage channel order.
+    spec
+        The :class:`InputSpec` they were drawn for.
+    description
+        One human-readable line (shown in the CLI, JSON and GUI), e.g.
+        ``"256 held-out frames (validation split of synthetic)"``.
+    split
+        ``"val"`` (the model's validation split), ``"all"`` (another recording, all
+        frames held out) or ``None`` for random mixes.
+    """
+
+    values: np.ndarray
+    spec: InputSpec
+    description: str
+    split: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.spec.to_json(), "n": int(self.values.shape[0]), "split": self.split,
+                "description": self.description}
+
+
+def model_data_source(loaded: Any) -> str | None:
+    """The dataset spec a checkpoint was trained on (``"synthetic"``, a path), or None."""
+    meta = getattr(loaded, "meta", {}) or {}
+    exp = meta.get("experiment") or {}
+    src = (exp.get("data") or {}).get("source")
+    if src:
+        return str(src)
+    data = meta.get("data") or {}
+    path = data.get("path")
+    return str(path) if path else None
+
+
+def random_mixes(n_electrodes: int, count: int, seed: int) -> np.ndarray:
+    """``(count, n_electrodes)`` float32 i.i.d. uniform values in ``[0, 1]``."""
+    if count < 1:
+        raise ConfigError(f"need at least 1 input, got {count}")
+    return np.random.default_rng(seed).uniform(0, 1, size=(count, n_electrodes)).astype(np.float32)
+
+
+def _validation_indices(loaded: Any, data: Any) -> np.ndarray | None:
+    """The model's validation-split frame indices in ``data``, or None if not recoverable."""
+    exp = (getattr(loaded, "meta", {}) or {}).get("experiment")
+    if not exp:
+        return None
+    from eegmi.data.dataset import split_frames
+    from eegmi.training.experiments import ExperimentConfig
+    from eegmi.training.prepare import _subsample
+
+    cfg = ExperimentConfig.from_dict(exp)
+    d = cfg.data
+    split = split_frames(data, by=d.split_by, fractions=tuple(d.fractions), seed=d.split_seed)
+    split = _subsample(split, d.max_frames, d.split_seed)
+    return np.asarray(split.val, dtype=np.int64)
+
+
+def analysis_inputs(loaded: Any, spec: InputSpec | None = None) -> InputSet:
+    """Draw the inputs of an analysis for one loaded model.
+
+    Parameters
+    ----------
+    loaded
+        A :class:`eegmi.training.checkpoint.LoadedModel` (its scaler, operator, card).
+    spec
+        What to draw; default :class:`InputSpec()` (256 held-out frames, seed 0).
+
+    Returns
+    -------
+    :class:`InputSet` with ``values`` of shape ``(N, n_electrodes)``.
+
+    Raises
+    ------
+    ConfigError
+        A bad count or kind, or ``"heldout"`` with no dataset to draw from.
+    """
+    spec = spec or InputSpec()
+    if spec.kind not in INPUT_KINDS:
+        raise ConfigError(f"inputs must be one of {', '.join(INPUT_KINDS)}, got {spec.kind!r}")
+    if spec.count < 1:
+        raise ConfigError(f"need at least 1 input, got {spec.count}")
+    n_el = int(loaded.operator.montage.n_channels)
+    if spec.kind == "random":
+        vals = random_mixes(n_el, spec.count, spec.seed)
+        return InputSet(vals, spec, f"{len(vals)} i.i.d. random mixes in [0, 1] (seed {spec.seed})",
+                        None)
+    from eegmi.data.loaders import load_dataset
+
+    source = model_data_source(loaded)
+    data_spec = spec.data or source
+    if not data_spec:
+        raise ConfigError("held-out inputs need a dataset: the model card names none, give one "
+                          "(--data) or ask for random mixes (--inputs random)")
+    data = load_dataset(data_spec, montage=loaded.operator.montage)
+    own = source is not None and str(data_spec) == str(source)
+    idx = _validation_indices(loaded, data) if own else None
+    if idx is not None and len(idx) > 0:
+        pool, split, where = idx, "val", f"validation split of {data_spec}"
+    else:
+        pool = np.arange(data.values.shape[0])
+        split, where = "all", f"{data_spec}, not the model's training data" if not own else \
+            f"{data_spec} (no recorded split)"
+    rng = np.random.default_rng(spec.seed)
+    take = np.sort(rng.choice(pool, size=min(len(pool), spec.count), replace=False))
+    raw = np.asarray(data.values[take], dtype=np.float32)
+    vals = np.asarray(loaded.scaler.transform(raw), dtype=np.float32)
+    if not np.isfinite(vals).all():
+        raise ConfigError(f"held-out frames of {data_spec} contain NaN or infinity")
+    return InputSet(vals, spec, f"{len(vals)} held-out frames ({where})", split)
