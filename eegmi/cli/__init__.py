@@ -23,7 +23,7 @@ from eegmi import __version__
 from eegmi.errors import Cancelled, EegmiError
 
 #: Sub-command modules, in the order they appear in ``--help``.
-COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae", "figures")
+COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae", "figures", "selftest")
 #: Entry-point group through which other packages add sub-commands (the GUI adds
 #: ``gui``); each entry names a ``register(subparsers)`` callable. This keeps the
 #: library free of any import of the GUI package.

@@ -25,11 +25,15 @@ number of active features per sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.selftest.check import Check
+
+if TYPE_CHECKING:  # torch stays unimported until the checks run (the GUI imports this module)
+    from eegmi.sae.model import SAEConfig
 
 ANALYSIS = "sae"
 #: recovery a trained SAE must reach; trained runs give 0.97-0.995, controls 0.44-0.55
@@ -54,7 +58,7 @@ QUICK = _Plan(n_samples=4096, steps=600, seeds=(0,), kinds=("l1",))
 FULL = _Plan(n_samples=8192, steps=800, seeds=(0, 1, 2), kinds=("l1", "topk"))
 
 
-def _sae_config(kind: str):  # -> SAEConfig
+def _sae_config(kind: str) -> SAEConfig:
     from eegmi.sae.model import SAEConfig
 
     # a 2x overcomplete dictionary of the planted features, the usual SAE setting
@@ -152,6 +156,19 @@ def checks(quick: bool = False, cancel: CancelToken | None = None) -> Job[list[C
     -------
     list[Check]
     """
+    import torch
+
+    # these problems are tiny (32-d, batches of 256): extra threads only spin, and on a
+    # busy 2-core machine made the quick run ten times slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return (yield from _checks(quick, cancel))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _checks(quick: bool, cancel: CancelToken | None) -> Job[list[Check]]:
     from eegmi.sae.synthetic import planted_features, recovery_score
 
     plan = QUICK if quick else FULL
