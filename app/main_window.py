@@ -62,6 +62,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.last_error = ""
         self.error_box: QMessageBox | None = None
         self._job_id: int | None = None
+        self.selftest_dialog: QDialog | None = None
         self.theme = str(self.settings.value("theme", "light"))
         apply_theme(self.theme)
         self._build_docks()
@@ -198,6 +199,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self._act(i, "Back 10 frames", lambda: self._step(-10), "PgUp")
         self._act(i, "Forward 10 frames", lambda: self._step(10), "PgDown")
         self._act(i, "Reset input", self._reset_input, "Ctrl+0")
+        self.check_tools_action = self._act(mb.addMenu("&Help"), "Check the tools…", self.check_tools)
 
     # -- jobs, errors, status ---------------------------------------------------------------
     def _on_started(self, rid: int, kind: str) -> None:
@@ -286,6 +288,16 @@ class MainWindow(SourcesMixin, QMainWindow):
             "figure_set")
         self._on_busy("figure set queued", -1.0)
         return self._job_id
+
+    def check_tools(self) -> QDialog:
+        """Show the self-test dialog (every analysis on planted ground truths and controls)."""
+        from app.selftest_dialog import SelftestDialog
+
+        if self.selftest_dialog is None:
+            self.selftest_dialog = SelftestDialog(self.session, self)
+        self.selftest_dialog.show()
+        self.selftest_dialog.raise_()
+        return self.selftest_dialog
 
     # -- view ------------------------------------------------------------------------------------
     def set_theme(self, name: str) -> None:
