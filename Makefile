@@ -1,11 +1,12 @@
-# Quick start: `make gui` opens the workbench, `make test` runs the suite.
+# Quick start: `make gui` opens the workbench, `make test` runs the suite, `make selftest`
+# checks every analysis on planted ground truths (`make selftest ARGS=--quick` for the fast one).
 # Both create .venv on first use: torch==2.13.0 (CPU build) first, then the
 # project pinned by constraints.txt.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.eegmi-installed
 
-.PHONY: setup gui test lint bench clean
+.PHONY: setup gui test lint bench selftest clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +25,9 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check eegmi app tests benchmarks
+
+selftest: setup
+	$(VENV)/bin/eegmi selftest $(ARGS)
 
 bench: setup
 	for b in benchmarks/*.py; do $(PY) $$b; done
