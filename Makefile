@@ -1,6 +1,6 @@
 # Quick start: `make gui` opens the workbench, `make test` runs the suite, `make selftest`
 # checks every analysis on planted ground truths (`make selftest ARGS=--quick` for the fast one).
-# Both create .venv on first use: torch==2.13.0 (CPU build) first, then the
+# Each creates .venv on first use: torch==2.13.0 (CPU build) first, then the
 # project pinned by constraints.txt.
 VENV ?= .venv
 PY := $(VENV)/bin/python
