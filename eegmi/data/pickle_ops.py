@@ -81,7 +81,8 @@ class Dict:
 
 SCALARS = (bool, int, float, type(None))
 STOP = object()
-KIND_NAMES: dict[type, str] = {Text: "string", Tuple: "tuple", Dict: "dict"}
+KIND_NAMES: dict[type, str] = {Text: "string", Tuple: "tuple", Dict: "dict", int: "number",
+                               float: "number", bool: "boolean", type(None): "None"}
 
 
 def kind_of(v: Any) -> str:
