@@ -72,7 +72,7 @@ def open_regular(path: str | Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def read_regular(path: str | Path, max_bytes: int, what: str = "file") -> bytearray:
+def read_regular(path: str | Path, max_bytes: int, what: str = "file") -> bytes:
     """The whole content of a regular file, refusing empty files and ones over ``max_bytes``.
 
     Parameters
@@ -86,8 +86,9 @@ def read_regular(path: str | Path, max_bytes: int, what: str = "file") -> bytear
 
     Returns
     -------
-    bytearray
-        Exactly the file's bytes (a file that shrinks while read is refused).
+    bytes
+        The file's bytes, as many as its size when opened (a file that shrinks while
+        read is refused).
     """
     path = Path(path)
     with open_regular(path) as fh:
@@ -98,17 +99,9 @@ def read_regular(path: str | Path, max_bytes: int, what: str = "file") -> bytear
             if size > max_bytes:
                 raise DataError(f"file is {size / 2**20:.0f} MiB, more than a {what} can be "
                                 f"({max_bytes / 2**20:.0f} MiB)", path)
-            buf = bytearray(size)
-            view = memoryview(buf)
-            got = 0
-            while got < size:
-                n = fh.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-            view.release()
+            data = fh.read(size)  # one allocation of the declared size, not zero-filled
         except OSError as exc:
             raise DataError(f"cannot read file: {exc.strerror or exc}", path) from exc
-    if got != size:
-        raise DataError(f"file shrank while being read ({got} of {size} bytes)", path)
-    return buf
+    if len(data) != size:
+        raise DataError(f"file shrank while being read ({len(data)} of {size} bytes)", path)
+    return data

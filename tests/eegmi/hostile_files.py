@@ -192,7 +192,10 @@ try:
     msg, rc = "loaded", 0
 except DataError as exc:
     msg, rc = str(exc), 3
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # VmHWM, unlike ru_maxrss, does not inherit the parent's size across fork + exec
+    peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+except (OSError, IndexError, ValueError):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"message": msg, "seconds": time.perf_counter() - t, "peak_mib": peak}))
 sys.exit(rc)
 """
