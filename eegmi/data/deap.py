@@ -84,6 +84,8 @@ def read_deap_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                         f"got {shape}", path)
     if data.shape[0] == 0 or data.shape[2] == 0:
         raise DataError(f"DEAP 'data' is empty: shape {data.shape}", path)
+    if data.shape[0] * DEAP_N_EEG * data.shape[2] * 4 > MAX_DEAP_BYTES:  # int8 data grows 4x
+        raise DataError(f"DEAP 'data' {data.shape} is too large for one subject file", path)
     labels = obj.get("labels")
     if labels is None:
         labels = np.zeros((len(data), 0), dtype=np.float32)

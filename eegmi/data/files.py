@@ -29,6 +29,14 @@ def _check_mode(mode: int, path: Path) -> None:
     raise DataError(f"is {kind}, not a regular file: refusing to read it", path)
 
 
+def physical_memory() -> int:
+    """Bytes of RAM in this machine (16 GiB when the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 16 << 30
+
+
 def check_regular(path: str | Path) -> os.stat_result:
     """``os.stat`` of ``path`` (links followed), refusing anything but a regular file.
 

@@ -218,6 +218,13 @@ def to_montage(data: EEGData, montage: Any, path: Any = None) -> EEGData:
     idx = match_channels(data.ch_names, mont, path=path)
     values = data.values
     if not (len(idx) == values.shape[1] and np.array_equal(idx, np.arange(len(idx)))):
+        from eegmi.data.files import physical_memory
+
+        need = values.shape[0] * len(idx) * 4
+        if need > physical_memory() // 2:
+            raise DataError(f"reordering the channels into the montage needs "
+                            f"{need / 2**30:.1f} GiB in memory; save the file with its "
+                            f"columns in {mont.name} order (then it is memory-mapped)", path)
         values = np.ascontiguousarray(values[:, idx], dtype=np.float32)
     prov = dict(data.provenance, montage=mont.name, montage_channels=list(mont.ch_names))
     return EEGData(values, mont.ch_names, data.sfreq, data.subject, data.trial, prov,

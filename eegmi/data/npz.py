@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.data.files import open_regular
+from eegmi.data.files import open_regular, physical_memory
 from eegmi.errors import DataError
 
 MAX_RATIO = 50
@@ -42,13 +42,6 @@ NPY_MAGIC = b"\x93NUMPY"
 #: errors zipfile, zlib and numpy's header parser raise on damaged archives
 _DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, OSError,
             EOFError, ValueError, KeyError, NotImplementedError, RuntimeError)
-
-
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return 16 << 30
 
 
 def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str,
@@ -91,7 +84,7 @@ def _check_data_size(info: zipfile.ZipInfo, shape: tuple[int, ...], dtype: np.dt
                         f"{declared / max(info.compress_size, 1):.0f}): refusing what looks "
                         f"like a zip bomb (EEG compresses less than x{MAX_RATIO})", path)
     need = math.prod(shape) * (dtype.itemsize + (0 if dtype == np.float32 else 4))
-    limit = MAX_MEMORY_FRACTION * _memory_bytes()
+    limit = MAX_MEMORY_FRACTION * physical_memory()
     if need > limit:
         raise DataError(f"npz 'data' {shape} {dtype} needs {need / 2**30:.1f} GiB in memory, "
                         f"more than {limit / 2**30:.1f} GiB; save it as .npy (memory-mapped) "

@@ -300,3 +300,19 @@ def test_device_and_folder_refused(tmp_path) -> None:
     (tmp_path / "d.npy").mkdir()  # load_eeg reads folders as DEAP sets; a reader wants a file
     with pytest.raises(DataError, match="d.npy: is a folder, not a file"):
         read_native(tmp_path / "d.npy")
+
+
+def test_output_sizes_bounded_before_allocating(tmp_path, monkeypatch) -> None:
+    """uint8 data grows 4x as float32; a reorder of a memory-mapped .npy is a full copy."""
+    import eegmi.data.deap as deap
+    import eegmi.data.files as files
+
+    data = (good_arrays(n_samples=1000)["data"] % 200).astype(np.uint8)  # 80 kB in the file
+    path = tmp_path / "s01.dat"
+    path.write_bytes(dumps_py2({"data": data}))
+    monkeypatch.setattr(deap, "MAX_DEAP_BYTES", 200_000)
+    refused(path, "DEAP 'data' (2, 40, 1000) is too large for one subject file")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(100, 32)))
+    monkeypatch.setattr(files, "physical_memory", lambda: 10_000)
+    with pytest.raises(DataError, match="reordering the channels into the montage needs"):
+        load_eeg(tmp_path / "x.npy", montage="biosemi32", ch_names=list(DEAP_CHANNELS)[::-1])
