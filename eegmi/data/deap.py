@@ -99,7 +99,10 @@ def read_deap_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         if bad:
             raise DataError(f"DEAP 'labels' has {bad} NaN/Inf values", path)
     # NaN/Inf and flat channels in the EEG are named per channel by check_values later
-    return to_float32(data[:, :DEAP_N_EEG], "DEAP 'data'", path), labels
+    eeg = to_float32(data[:, :DEAP_N_EEG], "DEAP 'data'", path)
+    # float32 files give read-only views of the whole file's bytes: own the result
+    return (eeg if eeg.flags.owndata else eeg.copy(),
+            labels if labels.flags.owndata else labels.copy())
 
 
 def subject_id(path: Path) -> int | None:

@@ -316,3 +316,12 @@ def test_output_sizes_bounded_before_allocating(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(files, "physical_memory", lambda: 10_000)
     with pytest.raises(DataError, match="reordering the channels into the montage needs"):
         load_eeg(tmp_path / "x.npy", montage="biosemi32", ch_names=list(DEAP_CHANNELS)[::-1])
+
+
+def test_float32_file_gives_owned_writable_arrays(tmp_path) -> None:
+    arrays = {k: v.astype(np.float32) for k, v in good_arrays().items()}
+    path = tmp_path / "s01.dat"
+    path.write_bytes(dumps_py2(arrays))
+    eeg, labels = read_deap_file(path)
+    assert eeg.flags.owndata and eeg.flags.writeable and labels.flags.owndata
+    np.testing.assert_array_equal(eeg, arrays["data"][:, :32])
