@@ -1,71 +1,57 @@
 """DEAP preprocessed files (``sNN.dat``) read without executing anything in them.
 
-A DEAP ``sNN.dat`` is a Python 2 pickle of ``{"data": (40 trials, 40 channels,
-8064 samples) float, "labels": (40, 4)}`` at 128 Hz, the first 32 channels
-being EEG in Geneva order (``eegmi.data.montage.DEAP_CHANNELS``) in µV.  It is
-read with :class:`SafeUnpickler`, which resolves only the globals a numpy array
-needs, so a file holding any other object (``os.system``, a class, a function)
-is refused before it can run.  A folder of such files becomes one float32
-memmap cache (1.3 GB for all 32 subjects) rather than one array in memory.
+A DEAP ``sNN.dat`` is a Python 2 pickle (protocol 2) of ``{"labels": (40 trials, 4)
+float64, "data": (40, 40 channels, 8064 samples) float64}`` at 128 Hz, the first
+32 channels being EEG in Geneva order (``eegmi.data.montage.DEAP_CHANNELS``) in
+µV.  It is decoded by :func:`eegmi.data.deap_pickle.loads`, a strict opcode
+interpreter that admits only plain numeric numpy arrays in one dict and builds
+them as views of the file's bytes, so no pickle is ever run.  A folder of such
+files becomes one float32 memmap cache (1.3 GB for all 32 subjects) rather than
+one array in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import re
 import struct
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from eegmi.data.recording import check_values
+from eegmi.data.files import check_regular, read_regular
+from eegmi.data.recording import check_values, to_float32
 from eegmi.errors import DataError
 
 DEAP_SFREQ = 128.0
 DEAP_N_EEG = 32
-
-#: The only globals a pickled numpy array refers to.  ``_codecs.encode`` is how
-#: Python 3 writes ``bytes`` under protocol 2 (the raw array buffer); it only
-#: turns a str into bytes.  Python 2 files (the DEAP originals) need none of it.
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-}
+#: a DEAP subject file is ~100 MB; anything far larger is not one (and is read whole)
+MAX_DEAP_BYTES = 2 << 30
+#: subject ids are stored as int16
+MAX_SUBJECT = int(np.iinfo(np.int16).max)
 
 
-class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that admits numpy arrays and plain containers only."""
+def load_deap_pickle(path: Path) -> dict:
+    """The dict pickled in ``path``, decoded without ``pickle`` (see :mod:`eegmi.data.deap_pickle`).
 
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+    Raises
+    ------
+    DataError
+        Empty, unreadable, not a regular file, too large, truncated, corrupt, or
+        holding anything but one dict of plain numeric arrays.
+    """
+    from eegmi.data.deap_pickle import loads
+    from eegmi.data.pickle_ops import Refused
 
-
-def _safe_load(path: Path) -> Any:
+    buf = read_regular(path, MAX_DEAP_BYTES, "DEAP file")
     try:
-        if path.stat().st_size == 0:
-            raise DataError("file is empty", path)
-        with open(path, "rb") as fh:  # streamed: the raw bytes are never held whole
-            return SafeUnpickler(fh, encoding="latin1").load()
-    except OSError as exc:
-        raise DataError(f"cannot read file: {exc.strerror or exc}", path) from exc
-    except pickle.UnpicklingError as exc:
-        msg = str(exc)
-        if msg.startswith("refusing"):
-            raise DataError(f"not a DEAP file: pickle holds objects other than arrays ({msg})",
-                            path) from exc
-        raise DataError(f"not a readable DEAP pickle (truncated or corrupt): {msg}", path) from exc
-    except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            MemoryError, UnicodeDecodeError) as exc:
-        raise DataError(f"not a readable DEAP pickle (truncated or corrupt): "
-                        f"{type(exc).__name__}", path) from exc
+        return loads(buf)
+    except Refused as exc:
+        if exc.corrupt:
+            raise DataError(f"not a readable DEAP pickle (truncated or corrupt): {exc}",
+                            path) from None
+        raise DataError(f"not a DEAP file: {exc}", path) from None
 
 
 def read_deap_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -76,48 +62,87 @@ def read_deap_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     eeg
         ``(trials, 32, samples)`` float32 EEG in µV, channels in DEAP (Geneva) order.
     labels
-        ``(trials, 4)`` float ratings (valence, arousal, dominance, liking), or an
-        empty ``(trials, 0)`` array when the file has none.
+        ``(trials, k)`` float32 ratings (DEAP: valence, arousal, dominance, liking),
+        or an empty ``(trials, 0)`` array when the file has none.
 
     Raises
     ------
     DataError
         Empty, truncated, not a dict with ``data`` of shape (trials, >=32, samples),
-        or holding anything but arrays and plain containers.
+        ``labels`` that are not finite ``(trials, k)`` numbers, values beyond
+        float32, or holding anything but plain numeric arrays.
     """
     path = Path(path)
-    obj = _safe_load(path)
-    if not isinstance(obj, dict) or "data" not in obj:
-        kind = type(obj).__name__
-        raise DataError(f"not a DEAP file: expected a dict with 'data' and 'labels', got {kind}",
-                        path)
-    data = obj["data"]
+    obj = load_deap_pickle(path)
+    data = obj.get("data")
+    if data is None:
+        raise DataError(f"not a DEAP file: expected a dict with 'data' and 'labels', has "
+                        f"{sorted(obj)[:8]}", path)
     if not isinstance(data, np.ndarray) or data.ndim != 3 or data.shape[1] < DEAP_N_EEG:
         shape = getattr(data, "shape", type(data).__name__)
         raise DataError(f"DEAP 'data' must be an array (trials, >=32 channels, samples), "
                         f"got {shape}", path)
     if data.shape[0] == 0 or data.shape[2] == 0:
         raise DataError(f"DEAP 'data' is empty: shape {data.shape}", path)
-    if not np.issubdtype(data.dtype, np.number):
-        raise DataError(f"DEAP 'data' has non-numeric dtype {data.dtype}", path)
+    if data.shape[0] * DEAP_N_EEG * data.shape[2] * 4 > MAX_DEAP_BYTES:  # int8 data grows 4x
+        raise DataError(f"DEAP 'data' {data.shape} is too large for one subject file", path)
     labels = obj.get("labels")
-    if isinstance(labels, np.ndarray) and labels.ndim == 2 and len(labels) == len(data):
-        labels = labels.astype(np.float32)
-    else:
+    if labels is None:
         labels = np.zeros((len(data), 0), dtype=np.float32)
-    return np.asarray(data[:, :DEAP_N_EEG], dtype=np.float32), labels
+    else:
+        if not isinstance(labels, np.ndarray) or labels.ndim != 2 or len(labels) != len(data):
+            shape = getattr(labels, "shape", type(labels).__name__)
+            raise DataError(f"DEAP 'labels' must be an array (trials={len(data)}, ratings), "
+                            f"got {shape}", path)
+        labels = to_float32(labels, "DEAP 'labels'", path)
+        bad = int((~np.isfinite(labels)).sum())
+        if bad:
+            raise DataError(f"DEAP 'labels' has {bad} NaN/Inf values", path)
+    # NaN/Inf and flat channels in the EEG are named per channel by check_values later
+    eeg = to_float32(data[:, :DEAP_N_EEG], "DEAP 'data'", path)
+    # float32 files give read-only views of the whole file's bytes: own the result
+    return (eeg if eeg.flags.owndata else eeg.copy(),
+            labels if labels.flags.owndata else labels.copy())
 
 
 def subject_id(path: Path) -> int | None:
-    """Subject number from a DEAP file name ``sNN.dat`` (None for other names)."""
+    """Subject number from a DEAP file name ``sNN.dat`` (None for other names).
+
+    Raises
+    ------
+    DataError
+        A number beyond the int16 subject ids (``s40000.dat``).
+    """
     m = re.fullmatch(r"s(\d+)\.dat", path.name, flags=re.IGNORECASE)
-    return int(m.group(1)) if m else None
+    if m is None:
+        return None
+    digits = m.group(1).lstrip("0") or "0"
+    if len(digits) > 5 or int(digits) > MAX_SUBJECT:
+        raise DataError(f"subject number {digits[:12]}{'...' if len(digits) > 12 else ''} in "
+                        f"the file name is out of range 0..{MAX_SUBJECT}", path)
+    return int(digits)
 
 
 def deap_files(folder: Path) -> list[Path]:
-    """The ``sNN.dat`` files of a folder, by subject number."""
-    files = [p for p in folder.iterdir() if p.is_file() and subject_id(p) is not None]
-    return sorted(files, key=lambda p: subject_id(p) or 0)
+    """The ``sNN.dat`` files of a folder, by subject number.
+
+    Raises
+    ------
+    DataError
+        One of them is not a regular file (a FIFO, a device, a folder), or two
+        name the same subject (``s1.dat`` and ``s01.dat``).
+    """
+    found: dict[int, Path] = {}
+    for p in folder.iterdir():
+        sid = subject_id(p)
+        if sid is None:
+            continue
+        check_regular(p)
+        if sid in found:
+            raise DataError(f"two files for subject {sid}: {found[sid].name} and {p.name}",
+                            folder)
+        found[sid] = p
+    return [found[k] for k in sorted(found)]
 
 
 def _cache_key(files: list[Path], ch_names: tuple[str, ...]) -> str:

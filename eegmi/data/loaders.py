@@ -14,20 +14,24 @@ Supported inputs (dispatched on the path):
   or are the montage's own order when ``n`` equals the montage size.
 
 Arrays are always read with ``allow_pickle=False``; nothing in a file is executed.
-Every problem is a one-line :class:`~eegmi.errors.DataError` naming the file.
+Only regular files are opened (a FIFO or device would block or never end), ``.npz``
+members' sizes are checked before decompressing (:mod:`eegmi.data.npz`), complex,
+datetime and non-numeric values are refused, and subject/trial ids must fit their
+int16/int32 storage.  Every problem is a one-line :class:`~eegmi.errors.DataError`
+naming the file.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eegmi.data.recording import EEGData, check_values
+from eegmi.data.files import check_regular
+from eegmi.data.recording import EEGData, check_dtype, check_ids, check_values, to_float32
 from eegmi.errors import DataError
 
 TARGET_SFREQ = 128.0
@@ -61,8 +65,7 @@ def read_native(path: str | Path, ch_names: Sequence[str] | None = None) -> EEGD
         ``values (N, n_file)`` in µV with the file's channel names.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError("no such file or folder", path)
+    check_regular(path)
     ext = _suffix(path)
     if ext == ".dat":
         return _read_deap(path)
@@ -83,7 +86,7 @@ def _read_deap(path: Path) -> EEGData:
     eeg, labels = read_deap_file(path)
     n_tr, n_ch, n_s = eeg.shape
     values = eeg.transpose(0, 2, 1).reshape(n_tr * n_s, n_ch)
-    subject = np.full(len(values), subject_id(path) or 0, dtype=np.int16)
+    subject = np.full(len(values), subject_id(path) or 0, dtype=np.int16)  # id range checked
     trial = np.repeat(np.arange(n_tr, dtype=np.int32), n_s)
     prov = {"path": str(path), "loader": "deap", "units": "uV", "original_sfreq": DEAP_SFREQ,
             "labels": labels.tolist()}
@@ -91,38 +94,26 @@ def _read_deap(path: Path) -> EEGData:
 
 
 def _read_npz(path: Path) -> EEGData:
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise DataError("file named .npz is not an npz archive", path)
-        with loaded as z:
-            files = set(z.files)
-            if "data" not in files or "ch_names" not in files:
-                raise DataError(f"npz needs arrays 'data' and 'ch_names', has {sorted(files)}", path)
-            data = z["data"]
-            names = z["ch_names"]
-            sfreq = float(z["sfreq"]) if "sfreq" in files else TARGET_SFREQ
-            subject = z["subject"] if "subject" in files else None
-            trial = z["trial"] if "trial" in files else None
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise DataError(f"not a readable .npz (truncated, corrupt or holding objects): "
-                        f"{_short(exc)}", path) from exc
-    if data.ndim != 2 or names.ndim != 1 or names.shape[0] != data.shape[1]:
-        raise DataError(f"npz 'data' must be (frames, channels) matching 'ch_names': got "
-                        f"{data.shape} and {names.shape}", path)
-    if not np.issubdtype(data.dtype, np.number):
-        raise DataError(f"npz 'data' has non-numeric dtype {data.dtype}", path)
-    default_s, default_t = _frames_meta(len(data))
-    subject = default_s if subject is None else subject
-    trial = default_t if trial is None else trial
-    if subject.shape != (len(data),) or trial.shape != (len(data),):
-        raise DataError(f"npz 'subject'/'trial' must have shape ({len(data)},)", path)
+    from eegmi.data.npz import read_npz_members
+
+    z = read_npz_members(path)
+    data, names = z["data"], z["ch_names"]
+    values = to_float32(data, "npz 'data'", path)
+    if names.dtype.kind not in "USiu":
+        raise DataError(f"npz 'ch_names' must be names, got dtype {names.dtype}", path)
+    sfreq = TARGET_SFREQ
+    if "sfreq" in z:
+        check_dtype(z["sfreq"].dtype, "npz 'sfreq'", path)
+        sfreq = float(z["sfreq"].reshape(-1)[0])
+    n = len(data)
+    subject = (check_ids(z["subject"], "npz 'subject'", int(np.iinfo(np.int16).max), path)
+               if "subject" in z else np.zeros(n, np.int64))
+    trial = (check_ids(z["trial"], "npz 'trial'", int(np.iinfo(np.int32).max), path)
+             if "trial" in z else np.zeros(n, np.int64))
     prov = {"path": str(path), "loader": "npz", "units": "uV", "original_sfreq": sfreq}
     truth = _sibling_truth(path)
-    return EEGData(data.astype(np.float32, copy=False), tuple(str(n) for n in names), sfreq,
-                   subject.astype(np.int16), trial.astype(np.int32), prov, truth)
+    return EEGData(values, tuple(str(c) for c in names), sfreq, subject.astype(np.int16),
+                   trial.astype(np.int32), prov, truth)
 
 
 def _sibling_truth(path: Path) -> dict[str, Any] | None:
@@ -137,6 +128,15 @@ def _sibling_truth(path: Path) -> dict[str, Any] | None:
 
 
 def _read_npy(path: Path, ch_names: Sequence[str] | None) -> EEGData:
+    from eegmi.data.files import open_regular
+    from eegmi.data.npz import NPY_MAGIC, ZIP_MAGIC
+
+    with open_regular(path) as fh:
+        magic = fh.read(6)
+    if magic[:4] in ZIP_MAGIC:
+        raise DataError("file named .npy is a zip archive (an .npz?): rename it to .npz", path)
+    if magic != NPY_MAGIC:
+        raise DataError("not a .npy file (no NUMPY header)", path)
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -144,8 +144,7 @@ def _read_npy(path: Path, ch_names: Sequence[str] | None) -> EEGData:
                         f"{_short(exc)}", path) from exc
     if data.ndim != 2:
         raise DataError(f"npy must be (frames, channels), got shape {data.shape}", path)
-    if not np.issubdtype(data.dtype, np.number):
-        raise DataError(f"npy has non-numeric dtype {data.dtype}", path)
+    check_dtype(data.dtype, "npy", path)
     if ch_names is None:
         from eegmi.data.montage import DEAP_CHANNELS
 
@@ -164,6 +163,7 @@ def _read_npy(path: Path, ch_names: Sequence[str] | None) -> EEGData:
 def _read_mne(path: Path) -> EEGData:
     import mne
 
+    _check_companions(path)
     try:
         raw = mne.io.read_raw(path, preload=True, verbose="error")
     except Exception as exc:  # noqa: BLE001 - MNE raises many types for a bad file
@@ -175,10 +175,30 @@ def _read_mne(path: Path) -> EEGData:
     original = float(raw.info["sfreq"])
     if abs(original - TARGET_SFREQ) > 1e-6:
         raw.resample(TARGET_SFREQ, verbose="error")
-    values = raw.get_data(units="uV").T.astype(np.float32)
+    values = to_float32(raw.get_data(units="uV").T, "EEG", path)
     s, t = _frames_meta(len(values))
     prov = {"path": str(path), "loader": "mne", "units": "uV", "original_sfreq": original}
     return EEGData(values, tuple(raw.ch_names), TARGET_SFREQ, s, t, prov)
+
+
+def _check_companions(path: Path) -> None:
+    """BrainVision/EEGLAB headers name their data files; those must be regular files too
+    (MNE would block on a FIFO named there)."""
+    if _suffix(path) not in (".vhdr", ".set"):
+        return
+    names = {path.with_suffix(ext) for ext in (".eeg", ".vmrk", ".fdt", ".dat")}
+    if _suffix(path) == ".vhdr":
+        from eegmi.data.files import open_regular
+
+        with open_regular(path) as fh:
+            head = fh.read(1 << 20).decode("latin-1", "replace")
+        for line in head.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("DataFile", "MarkerFile") and value.strip():
+                names.add(path.parent / value.strip())
+    for p in names:
+        if p.exists():
+            check_regular(p)
 
 
 def _short(exc: BaseException) -> str:
@@ -198,6 +218,13 @@ def to_montage(data: EEGData, montage: Any, path: Any = None) -> EEGData:
     idx = match_channels(data.ch_names, mont, path=path)
     values = data.values
     if not (len(idx) == values.shape[1] and np.array_equal(idx, np.arange(len(idx)))):
+        from eegmi.data.files import physical_memory
+
+        need = values.shape[0] * len(idx) * 4
+        if need > physical_memory() // 2:
+            raise DataError(f"reordering the channels into the montage needs "
+                            f"{need / 2**30:.1f} GiB in memory; save the file with its "
+                            f"columns in {mont.name} order (then it is memory-mapped)", path)
         values = np.ascontiguousarray(values[:, idx], dtype=np.float32)
     prov = dict(data.provenance, montage=mont.name, montage_channels=list(mont.ch_names))
     return EEGData(values, mont.ch_names, data.sfreq, data.subject, data.trial, prov,

@@ -17,6 +17,11 @@ import numpy as np
 
 from eegmi.errors import DataError
 
+#: Largest magnitude accepted in a recording (µV).  No recording in any unit comes
+#: near it, and up to it the scaler's ``hi - lo``, rendering and even squares stay
+#: finite in float32 (max 3.4e38); beyond it a topomap comes out blank and NaN.
+MAX_ABS_VALUE = 1e18
+
 
 @dataclass
 class EEGData:
@@ -65,8 +70,8 @@ class EEGData:
             raise DataError(
                 f"subject/trial arrays must have shape ({n_frames},), got "
                 f"{self.subject.shape} and {self.trial.shape}", path)
-        if not self.sfreq > 0:
-            raise DataError(f"sampling rate must be positive, got {self.sfreq}", path)
+        if not 0 < self.sfreq < np.inf:
+            raise DataError(f"sampling rate must be positive and finite, got {self.sfreq}", path)
 
     @property
     def n_frames(self) -> int:
@@ -122,6 +127,65 @@ class EEGData:
         }
 
 
+def check_dtype(dtype: np.dtype, what: str, path: Any = None) -> None:
+    """Refuse anything but plain integer and floating point numbers.
+
+    Complex values would lose their imaginary part, datetime/timedelta are not
+    voltages, and booleans, strings, structured and object arrays are not EEG.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "fiu" and dtype.fields is None and dtype.subdtype is None:
+        return
+    if dtype.kind == "c":
+        raise DataError(f"{what} is complex ({dtype}): refusing to drop the imaginary part", path)
+    if dtype.kind in "mM":
+        raise DataError(f"{what} holds dates or time spans ({dtype}), not voltages", path)
+    raise DataError(f"{what} has non-numeric dtype {dtype}", path)
+
+
+def to_float32(values: np.ndarray, what: str, path: Any = None) -> np.ndarray:
+    """``values`` as float32 (a view when already float32), refusing values beyond float32.
+
+    Parameters
+    ----------
+    values
+        Array of any shape and plain numeric dtype.
+    what
+        Its name in messages (``"npz 'data'"``).
+
+    Raises
+    ------
+    DataError
+        A dtype :func:`check_dtype` refuses, or finite values too large for float32
+        (casting would silently turn them into Inf).
+    """
+    check_dtype(values.dtype, what, path)
+    try:
+        with np.errstate(over="raise"):
+            return np.asarray(values, dtype=np.float32)
+    except FloatingPointError:
+        raise DataError(f"{what} has values beyond the float32 range (|x| > 3.4e38)",
+                        path) from None
+
+
+def check_ids(ids: np.ndarray, what: str, hi: int, path: Any = None) -> np.ndarray:
+    """Whole numbers in ``0..hi`` as int64, refusing fractions and out-of-range values
+    (a cast to int16/int32 would wrap 10**6 into another subject)."""
+    dtype = np.dtype(ids.dtype)
+    if dtype.kind not in "iuf" or ids.dtype.fields is not None:
+        raise DataError(f"{what} must hold whole numbers, got dtype {dtype}", path)
+    if ids.size == 0:
+        return ids.astype(np.int64)
+    lo_v, hi_v = ids.min(), ids.max()
+    if dtype.kind == "f" and not (np.isfinite(lo_v) and np.isfinite(hi_v)
+                                  and np.array_equal(ids, np.round(ids))):
+        raise DataError(f"{what} must hold whole numbers", path)
+    if lo_v < 0 or hi_v > hi:
+        bad = hi_v if hi_v > hi else lo_v
+        raise DataError(f"{what} value {bad:.0f} is out of range 0..{hi}", path)
+    return ids.astype(np.int64)
+
+
 def check_values(values: np.ndarray, ch_names: Sequence[str], path: Any = None,
                  chunk: int = 1 << 20) -> None:
     """Refuse non-finite or flat channels, naming the channel.
@@ -138,8 +202,9 @@ def check_values(values: np.ndarray, ch_names: Sequence[str], path: Any = None,
     Raises
     ------
     DataError
-        On NaN/Inf (with the channel and the count) or a channel with zero
-        spread over the whole recording, or an empty recording.
+        On NaN/Inf (with the channel and the count), values beyond
+        :data:`MAX_ABS_VALUE`, a channel with zero spread over the whole
+        recording, or an empty recording.
     """
     n_frames, n_ch = values.shape
     if n_frames == 0:
@@ -158,6 +223,12 @@ def check_values(values: np.ndarray, ch_names: Sequence[str], path: Any = None,
         more = int((bad > 0).sum()) - 1
         extra = f" (and {more} more channels)" if more else ""
         raise DataError(f"channel {ch_names[i]} has {int(bad[i])} NaN/Inf values{extra}", path)
+    big = np.flatnonzero(np.maximum(-lo, hi) > MAX_ABS_VALUE)
+    if big.size:
+        i = int(big[0])
+        peak = lo[i] if -lo[i] > hi[i] else hi[i]
+        raise DataError(f"channel {ch_names[i]} has values up to {peak:.3g}, beyond "
+                        f"±{MAX_ABS_VALUE:.0e}: too large to scale or render", path)
     flat = np.flatnonzero(~(hi > lo))
     if flat.size:
         names = ", ".join(ch_names[i] for i in flat)

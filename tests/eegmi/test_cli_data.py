@@ -185,3 +185,30 @@ def test_synth_bad_arguments(tmp_path, capsys) -> None:
     code, _, err = run(capsys, "data", "synth", "--out", str(tmp_path / "o"), "--subjects", "0")
     assert code == 2 and "impossible synthetic size" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("big", [3e38, -3e38])
+def test_render_refuses_values_too_large_to_render(tmp_path, capsys, big) -> None:
+    """Once a blank PNG and NaN image_min/max in the JSON: now exit 2, no file."""
+    vals = np.random.default_rng(0).normal(size=(50, 32)).astype(np.float32)
+    vals[::7, DEAP_CHANNELS.index("Cz")] = big
+    src = tmp_path / "big.npz"
+    np.savez(src, data=vals, ch_names=np.array(DEAP_CHANNELS))
+    png = tmp_path / "x.png"
+    code, out, err = run(capsys, "data", "render", str(src), "--frame", "0", "--out", str(png),
+                         "--json")
+    assert code == 2 and out == "" and not png.exists()
+    assert err == (f"eegmi: error: {src}: channel Cz has values up to {big:.3g}, beyond ±1e+18: "
+                   "too large to scale or render\n")
+    code, out, _ = run(capsys, "data", "info", str(src), "--json")
+    assert code == 0 and "too large to scale or render" in json.loads(out)["problem"]
+
+
+def test_info_refuses_complex_data(tmp_path, capsys) -> None:
+    vals = np.random.default_rng(0).normal(size=(50, 32)) * (1 + 1j)
+    src = tmp_path / "c.npy"
+    np.save(src, vals)
+    code, out, err = run(capsys, "data", "info", str(src), "--json")
+    assert code == 2 and out == ""
+    assert err == f"eegmi: error: {src}: npy is complex (complex128): refusing to drop the " \
+                  "imaginary part\n"
