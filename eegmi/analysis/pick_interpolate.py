@@ -371,10 +371,14 @@ def pick_interpolate(
             controls.append((yield from score_network(c.model, c.pipeline, inputs.values,
                                                       label=c.label, role=c.role,
                                                       description=c.description, **kw)))
+    notes = model_notes(pipe.kind, own.latent_dim, pipe.n_electrodes)
+    flat = int((np.ptp(inputs.values, axis=0) == 0).sum())
+    if flat:
+        notes.append(f"{flat} electrode(s) constant over the inputs (clipped by the model's "
+                     "scaler?): their pick R² is undefined and left out of the mean")
     return PickInterpolateResult(
         label=label, ch_names=pipe.ch_names, kind=pipe.kind, model=own, controls=controls,
-        inputs=inputs.to_json(), options=options.to_json(),
-        notes=model_notes(pipe.kind, own.latent_dim, pipe.n_electrodes))
+        inputs=inputs.to_json(), options=options.to_json(), notes=notes)
 
 
 def compare_models(

@@ -46,13 +46,18 @@ def _basis(a: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Whitening of centred data: ``(mean (p,), scale (p,), W (p, r))`` such that
     ``((a - mean) / scale) @ W`` has orthonormal columns over the rows of ``a``.
 
-    Columns with zero variance (dead units) get scale 1 and drop out with the rank.
+    Constant columns (dead units) get scale 1 and drop out with the rank.
     """
     mean = a.mean(axis=0)
     c = a - mean
     sd = c.std(axis=0)
-    scale = np.where(sd > 0, sd, 1.0)
-    c = c / scale
+    # a column that varies by less than float32 rounding of its own magnitude (or of the
+    # largest spread) is constant: standardising it would blow rounding noise up to unit
+    # variance and let the read-out fit it
+    rms = np.sqrt((a * a).mean(axis=0))
+    live = sd > rtol * np.maximum(rms, sd.max(initial=0.0))
+    scale = np.where(live, sd, 1.0)
+    c = np.where(live, c / scale, 0.0)
     # eigh of the small (p, p) Gram matrix, not an SVD of the (N, p) data: the same
     # directions, and an SVD of a tall matrix is slow next to torch's thread pool
     evals, evecs = np.linalg.eigh(c.T @ c)
