@@ -36,13 +36,13 @@ the same inputs: the exact network (≈ 1 everywhere), the same with rotated lat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from eegmi.analysis.axis_alignment import AxisAlignment, axis_alignment
-from eegmi.analysis.inputs import InputSpec
+from eegmi.analysis.pick_options import HEADLINE_BAR, SHARED_RHO, PickInterpolateOptions
 from eegmi.analysis.propagation import InputPipeline, forward_cache, pipeline_for, propagation
 from eegmi.analysis.readout import (
     blocked_folds,
@@ -54,51 +54,6 @@ from eegmi.analysis.readout import (
 )
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
-
-#: a control that is the mechanism must reach this on pick and interpolate
-HEADLINE_BAR = 0.99
-#: canonical correlations at or above this count as a shared dimension
-SHARED_RHO = 0.9
-
-
-@dataclass(frozen=True)
-class PickInterpolateOptions:
-    """Everything that decides a pick & interpolate result (CLI and GUI share it).
-
-    Attributes
-    ----------
-    inputs
-        Which inputs (default: 1024 held-out frames of the model's validation split).
-    folds
-        Cross-validation folds of the read-out and the CCA.
-    controls
-        Score the four control networks too.
-    pca_frames
-        Training frames the PCA baseline is fitted on.
-    batch_size
-        Inputs per forward pass.
-    """
-
-    inputs: InputSpec = InputSpec(count=1024)
-    folds: int = 5
-    controls: bool = True
-    pca_frames: int = 2048
-    batch_size: int = 256
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def cli_args(self) -> str:
-        """The ``eegmi analyze pick-interpolate`` options that reproduce these settings."""
-        s = self.inputs
-        args = [f"--inputs {s.kind}", f"--count {s.count}", f"--seed {s.seed}"]
-        if s.data:
-            args.append(f"--data {s.data}")
-        if self.folds != 5:
-            args.append(f"--folds {self.folds}")
-        if not self.controls:
-            args.append("--no-controls")
-        return " ".join(args)
 
 
 @dataclass

@@ -1,16 +1,20 @@
 """Readable forms of pick & interpolate results: number formatting, the text table
 the CLI prints and the JSON the CLI writes for several models.
 
-The GUI uses :func:`share` and :data:`COLUMNS` too, so both say the same thing.
+The GUI uses :func:`share` and :data:`COLUMNS` too, so both say the same thing; this
+module imports neither torch nor the analysis.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eegmi.analysis.pick_interpolate import HEADLINE_BAR, SHARED_RHO, PickInterpolateResult
+if TYPE_CHECKING:  # the GUI imports this module for its columns: no torch here
+    from eegmi.analysis.pick_interpolate import PickInterpolateResult
+
+from eegmi.analysis.pick_options import HEADLINE_BAR, SHARED_RHO
 
 #: (key of NetworkScore.row(), header, explanation) of every column the CLI and GUI show
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -20,7 +24,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
      "Weak alone: an untrained encoder keeps the information too."),
     ("interpolate", "interpolate",
      "Share of the model's output variance (head-disc pixels) explained by the topomap "
-     "operator applied to the out-of-fold read-out; nothing is fitted to the output. "
+     "operator applied to the out-of-fold read-out, up to a constant image; nothing is "
+     "fitted to the output. "
      "The mechanism score: needs latents that carry the values and a decoder that is the "
      "operator."),
     ("alignment", "alignment",

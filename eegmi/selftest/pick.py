@@ -26,7 +26,11 @@ UNTRAINED_BAR = 0.5
 def checks(quick: bool = False, cancel: CancelToken | None = None) -> Job[list[Check]]:
     """Run the planted cases (a job generator); ``quick`` uses fewer inputs."""
     from eegmi.analysis.inputs import random_mixes
-    from eegmi.analysis.pick_controls import ExactPickInterpolate, random_rotation, untrained_network
+    from eegmi.analysis.pick_controls import (
+        ExactPickInterpolate,
+        random_rotation,
+        untrained_network,
+    )
     from eegmi.analysis.pick_interpolate import HEADLINE_BAR, score_network
     from eegmi.analysis.propagation import InputPipeline
     from eegmi.data.injection import Injection, InjectionConfig
