@@ -105,7 +105,10 @@ class PickResultTable(QtWidgets.QWidget):
         self.table = _table(["network", "latents"] + [h for _, h, _ in COLUMNS],
                             ["model or control (hover a row)", "latent size"]
                             + [tip for _, _, tip in COLUMNS])
-        lay.addWidget(self.table, 1)
+        # five rows (the model and its four controls): no scrolling, no empty space
+        self.table.setMinimumHeight(200)
+        self.table.setMaximumHeight(230)
+        lay.addWidget(self.table)
         self.inputs = QtWidgets.QLabel("")
         self.inputs.setWordWrap(True)
         self.inputs.setToolTip("The inputs every number above was computed on")
@@ -113,6 +116,7 @@ class PickResultTable(QtWidgets.QWidget):
         self.notes = QtWidgets.QLabel("")
         self.notes.setWordWrap(True)
         lay.addWidget(self.notes)
+        lay.addStretch(1)
 
     def clear(self, text: str = "pick & interpolate: run the analysis") -> None:
         self.headline.setText(text)
@@ -125,8 +129,9 @@ class PickResultTable(QtWidgets.QWidget):
         m = res.model
         verdict = "passes" if m.headline_passed else "does not pass"
         self.headline.setText(
-            f"<b>{res.label}</b>: pick R² {share(m.pick)}, interpolate {share(m.interpolate)}, "
-            f"alignment {share(m.alignment)} ({m.shared_dims}/{m.n_electrodes} dims ρ≥0.9) — "
+            f"<b>{res.label}</b>: pick R² {share(m.pick, 4)}, interpolate "
+            f"{share(m.interpolate, 4)}, alignment {share(m.alignment)} "
+            f"({m.shared_dims}/{m.n_electrodes} dims ρ≥0.9) — "
             f"{verdict} the headline bar {HEADLINE_BAR}. "
             f"Axis alignment (basis-dependent): {share(m.axis.score)}")
         rows = [m, *res.controls]
@@ -148,7 +153,7 @@ class PickComparisonTable(QtWidgets.QTableWidget):
         tips = dict((k, tip) for k, _, tip in COLUMNS)
         heads = dict((k, h) for k, h, _ in COLUMNS)
         headers = ["model", "kind", "latents"] + [heads[k] for k in self.KEYS] + [
-            "untrained interp.", "PCA-k interp."]
+            "untrained", "PCA-k"]
         htips = ["", "decoder-only models (E1) are not like-for-like: their latent is their input",
                  "latent size"] + [tips[k] for k in self.KEYS] + [
             "interpolate of the untrained architecture on the same inputs",
