@@ -138,7 +138,7 @@ class PickResultTable(QtWidgets.QWidget):
         self.table.setRowCount(len(rows))
         for i, s in enumerate(rows):
             r = s.row()
-            _set_row(self.table, i, [s.label, str(s.latent_dim)] + [share(r[k]) for k, _, _ in COLUMNS],
+            _set_row(self.table, i, [s.label, str(s.latent_dim)] + [share(r[k], 4) for k, _, _ in COLUMNS],
                      f"{ROLE_TIPS.get(s.role, '')}\n{s.description}".strip())
         self.inputs.setText(f"inputs: {res.inputs['description']}")
         self.notes.setText("\n".join(f"note: {n}" for n in res.notes))
@@ -172,6 +172,6 @@ class PickComparisonTable(QtWidgets.QTableWidget):
         self.setRowCount(len(results))
         for i, res in enumerate(results):
             r = res.row()
-            cells = [res.label, r["kind"], str(r["latent_dim"])] + [share(r[k]) for k in self.KEYS]
+            cells = [res.label, r["kind"], str(r["latent_dim"])] + [share(r[k], 4) for k in self.KEYS]
             cells += [share(r.get("untrained_interpolate")), share(r.get("pca_interpolate"))]
             _set_row(self, i, cells, f"inputs: {res.inputs['description']}\n" + "\n".join(res.notes))

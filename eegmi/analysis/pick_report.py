@@ -64,7 +64,7 @@ def text_report(results: Sequence[PickInterpolateResult]) -> str:
     for res in results:
         rows = [res.model, *res.controls]
         table = [header] + [[("  " if s.role != "model" else "") + s.label, str(s.latent_dim)]
-                            + [share(s.row()[k]) for k, _, _ in COLUMNS] for s in rows]
+                            + [share(s.row()[k], 4) for k, _, _ in COLUMNS] for s in rows]
         widths = [max(len(r[i]) for r in table) for i in range(len(header))]
         kind = "decoder-only" if res.decoder_only else "VAE"
         lines.append(f"{res.label} ({kind}) on {res.inputs['description']}")

@@ -88,13 +88,13 @@ def test_panel_single_model_and_across_models_agree_with_the_cli(qtbot, panel, m
     view = p.pick_view
     assert view.table.rowCount() == 5
     col = 2 + [k for k, _, _ in COLUMNS].index("interpolate")
-    assert view.table.item(0, col).text() == share(first_cli["interpolate"])
+    assert view.table.item(0, col).text() == share(first_cli["interpolate"], 4)
     assert view.table.item(2, 0).text() == "rotated P&I"
-    assert share(single.model.pick) in view.headline.text()
+    assert share(single.model.pick, 4) in view.headline.text()
     assert "Axis alignment (basis-dependent)" in view.headline.text()
     assert view.inputs.text().endswith(single.inputs["description"])
     ccol = 3 + list(p.compare_table.KEYS).index("interpolate")
-    assert p.compare_table.item(1, ccol).text() == share(cli["table"][1]["interpolate"])
+    assert p.compare_table.item(1, ccol).text() == share(cli["table"][1]["interpolate"], 4)
     for t in (view.table, p.compare_table):
         assert all(t.horizontalHeaderItem(j).toolTip() for j in range(2, t.columnCount()))
     assert view.table.item(2, 0).toolTip().startswith("Control: the exact network with its latents")
