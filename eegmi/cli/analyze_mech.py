@@ -49,12 +49,16 @@ def register_analyze(sub: Any) -> None:
     p.set_defaults(func=run_linearity)
 
     p = sub.add_parser("pick-interpolate", help="score the pick & interpolate mechanism",
-                       description="Hungarian assignment of latents to electrodes, then the share "
-                                   "of output variance the topomap operator explains from the "
-                                   "calibrated assigned latents; several models make a table.")
+                       description="Basis-invariant pick & interpolate test: cross-validated "
+                                   "read-out of the electrode values from the latents (pick), "
+                                   "share of the output the topomap operator explains from it "
+                                   "(interpolate), latent/electrode canonical correlations "
+                                   "(alignment); the per-axis Hungarian score as 'axis "
+                                   "alignment'; controls: exact, rotated, untrained, PCA-k. "
+                                   "Several models make a table.")
     p.add_argument("models", nargs="+", metavar="MODEL", help="bundled names or checkpoint folders")
-    p.add_argument("--inputs", type=int, default=256, help="input vectors (default 256)")
-    _common(p)
+    _pick_options(p)
+    _common(p, data=False)
     p.set_defaults(func=run_pick_interpolate)
 
     p = sub.add_parser("saliency", help="saliency maps for a latent, pixel or region",
@@ -98,6 +102,25 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="inputs per batch (default 256)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="write the numbers (.npz, .json) and figures (.png) here")
+
+
+def _pick_options(p: argparse.ArgumentParser) -> None:
+    from eegmi.analysis.inputs import INPUT_KINDS
+    from eegmi.analysis.pick_interpolate import PickInterpolateOptions
+
+    d = PickInterpolateOptions()
+    p.add_argument("--inputs", choices=INPUT_KINDS, default=d.inputs.kind,
+                   help="held-out dataset frames (default: the model's validation split) or "
+                        "i.i.d. random mixes in [0, 1]")
+    p.add_argument("--count", type=int, default=d.inputs.count,
+                   help=f"number of inputs (default {d.inputs.count})")
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="'synthetic' or an EEG file to draw held-out frames from (default: the "
+                        "model's own training source, its validation split)")
+    p.add_argument("--folds", type=int, default=d.folds,
+                   help=f"cross-validation folds (default {d.folds})")
+    p.add_argument("--no-controls", action="store_true",
+                   help="skip the exact, rotated, untrained and PCA control networks")
 
 
 def _attr_options(p: argparse.ArgumentParser) -> None:
@@ -270,32 +293,48 @@ def run_linearity(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def pick_options(args: argparse.Namespace) -> Any:
+    """The :class:`PickInterpolateOptions` of a ``pick-interpolate`` command line."""
+    from eegmi.analysis.inputs import InputSpec
+    from eegmi.analysis.pick_interpolate import PickInterpolateOptions
+
+    if args.count < 1 or args.folds < 2:
+        raise ConfigError("--count must be >= 1 and --folds >= 2")
+    return PickInterpolateOptions(
+        inputs=InputSpec(kind=args.inputs, count=args.count, seed=args.seed, data=args.data),
+        folds=args.folds, controls=not args.no_controls, batch_size=args.batch_size)
+
+
 def run_pick_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.analysis.pick_interpolate import pick_interpolate
+    from eegmi.analysis.pick_report import results_json, text_report
 
+    options = pick_options(args)
     results = []
     for spec in args.models:
-        loaded, pipe = _load(spec, args.device)
-        frames = _frames(args, loaded, args.inputs)
-        results.append(run_with_bar(pick_interpolate(loaded.model, pipe, frames=frames,
-                                             n_inputs=args.inputs, label=loaded.name,
-                                             seed=args.seed, batch_size=args.batch_size),
-                            f"pick-interpolate {loaded.name}"))
-    result: dict[str, Any] = {"analysis": "pick-interpolate", "table": [r.row() for r in results],
-                              "models": {r.label: r.to_json() for r in results}}
+        loaded, _ = _load(spec, args.device)
+        results.append(run_with_bar(pick_interpolate(loaded, options, label=loaded.name),
+                                    f"pick-interpolate {loaded.name}"))
+    result = results_json(results)
     if args.out:
         plt = _plt()
-        fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(results)), 4))
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(results)), 4))
         x = np.arange(len(results))
-        ax.bar(x - 0.2, [r.score for r in results], 0.4, label="pick & interpolate score")
-        ax.bar(x + 0.2, [r.assignment_strength for r in results], 0.4, label="assignment strength")
+        keys = (("pick_r2", "pick R²"), ("interpolate", "interpolate"), ("alignment", "alignment"),
+                ("axis_alignment", "axis alignment (basis-dependent)"))
+        for i, (key, lab) in enumerate(keys):
+            ax.bar(x + (i - 1.5) * 0.2, [max(r.model.row()[key], 0.0) for r in results], 0.2,
+                   label=lab)
         ax.set_xticks(x, [r.label for r in results])
-        ax.set(ylim=(min(0.0, *[r.score for r in results]), 1.05))
+        ax.set(ylim=(0.0, 1.05), title="pick & interpolate (values < 0 drawn at 0)")
         ax.legend(fontsize=7)
         fig.tight_layout()
         arrays = {f"{r.label}/{k}": v for r in results for k, v in r.arrays().items()}
         result["out"] = _write_out(Path(args.out), "pick_interpolate", result, arrays,
                                    {"pick_interpolate": fig})
+    if not getattr(args, "json", False):
+        text = {"report": "\n" + text_report(results)}
+        return {**text, "out": result["out"]} if "out" in result else text
     return result
 
 

@@ -50,17 +50,57 @@ def test_propagation_cli_writes_outputs(ckpt, capsys, tmp_path):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_linearity_and_pick_interpolate_cli(ckpt, capsys, tmp_path):
+def test_linearity_cli(ckpt, capsys, tmp_path):
     res = _json(capsys, ["analyze", "linearity", str(ckpt), "--inputs", "80", "--set-sizes", "2",
                          "--n-sets", "2"])
     r2 = {row["layer"]: row["r2"] for row in res["layers"]}
     assert r2["enc.conv1"] == pytest.approx(1.0, abs=1e-3)  # conv of a linear image
-    res = _json(capsys, ["analyze", "pick-interpolate", str(ckpt), str(ckpt), "--inputs", "32",
+
+
+def _tiny_recording(path):
+    from eegmi.data.loaders import save_npz
+    from eegmi.data.montage import DEAP_CHANNELS
+    from eegmi.data.recording import EEGData
+
+    rng = np.random.default_rng(0)
+    values = 0.06 * np.cumsum(rng.normal(size=(80, 32)), axis=0).astype(np.float32)  # unclipped by ±1
+    data = EEGData(values, tuple(DEAP_CHANNELS), 128.0, np.zeros(80, np.int16),
+                   np.repeat(np.arange(4), 20).astype(np.int32))
+    return save_npz(data, path)
+
+
+def test_pick_interpolate_cli_heldout_random_and_errors(ckpt, capsys, tmp_path):
+    data = str(_tiny_recording(tmp_path / "rec.npz"))
+    res = _json(capsys, ["analyze", "pick-interpolate", str(ckpt), str(ckpt), "--data", data,
                          "--out", str(tmp_path / "pi")])
     assert len(res["table"]) == 2 and res["table"][0]["latent_dim"] == 8
-    assert res["table"][0]["assigned"] == 8
-    assert res["table"][0]["score"] == pytest.approx(res["table"][1]["score"])
+    assert res["table"][0]["interpolate"] == pytest.approx(res["table"][1]["interpolate"])
+    tiny = res["models"]["tiny"]
+    assert tiny["inputs"]["kind"] == "heldout" and tiny["inputs"]["n"] == 80
+    assert "held-out frames" in tiny["inputs"]["description"]
+    assert set(tiny["controls"]) == {"exact", "rotated", "untrained", "pca"}
+    assert tiny["controls"]["exact"]["interpolate"] == pytest.approx(1.0, abs=1e-5)
+    assert tiny["controls"]["rotated"]["pick_r2"] == pytest.approx(1.0, abs=1e-5)
+    assert tiny["controls"]["rotated"]["axis_alignment"] < 0.9
+    assert tiny["controls"]["pca"]["latent_dim"] == 8
     assert (tmp_path / "pi" / "pick_interpolate.png").exists()
+    with np.load(tmp_path / "pi" / "pick_interpolate.npz") as z:
+        assert z["tiny_model_pick_r2"].shape == (32,)
+    # random mixes on request, said so
+    res = _json(capsys, ["analyze", "pick-interpolate", str(ckpt), "--inputs", "random",
+                         "--count", "64", "--no-controls"])
+    tiny = res["models"]["tiny"]
+    assert tiny["inputs"]["kind"] == "random" and "random mixes" in tiny["inputs"]["description"]
+    assert tiny["controls"] == {}
+    # the text form is a table that names its inputs
+    assert main(["analyze", "pick-interpolate", str(ckpt), "--inputs", "random", "--count", "64",
+                 "--no-controls"]) == 0
+    out = capsys.readouterr().out
+    assert "64 i.i.d. random mixes" in out and "axis alignment" in out and "interpolate" in out
+    # held-out inputs without a dataset: one line, exit 2
+    assert main(["analyze", "pick-interpolate", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eegmi: error:") and "--data" in err and len(err.strip().splitlines()) == 1
 
 
 def test_saliency_cli(ckpt, capsys, tmp_path):
