@@ -7,6 +7,7 @@ the GUI's saliency panel starts from the same object, and both run
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,7 @@ class SanityOptions:
 
     def cli(self, model: str) -> str:
         """The ``eegmi analyze sanity`` command line computing the same thing."""
-        parts = ["eegmi analyze sanity", model, "--methods", *self.methods]
+        parts = ["eegmi", "analyze", "sanity", model, "--methods", *self.methods]
         default = SanityOptions()
         flags = {"target": "--target", "inputs": "--inputs", "count": "--count", "data": "--data",
                  "seed": "--seed", "margin": "--margin", "floor": "--floor",
@@ -99,7 +100,7 @@ class SanityOptions:
             value = getattr(self, key)
             if value != getattr(default, key) and value is not None:
                 parts += [flag, str(value)]
-        return " ".join(parts)
+        return shlex.join(parts)
 
 
 def parse_target(loaded: Any, spec: str) -> Target:
