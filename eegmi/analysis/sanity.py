@@ -112,8 +112,9 @@ class SanityResult:
     layers
         Layers randomised, top down; stage ``i`` (1-based) has ``layers[:i]`` randomised.
     similarity
-        method -> ``(n_stages, B, K)`` similarity of each stage's map to the trained map,
-        per input, statistics in :data:`STATISTICS` order.
+        method -> ``(n_draws, n_stages, B, K)`` similarity of each stage's map to the
+        trained map, per independent re-initialisation and input, statistics in
+        :data:`STATISTICS` order.
     baseline
         method -> ``(B, K)`` the larger similarity of the :data:`BASELINES` maps to the
         trained map; ``baseline_each`` keeps both, ``(n_baselines, B, K)``.
@@ -122,7 +123,8 @@ class SanityResult:
     verdicts
         method -> :class:`Verdict`.
     maps
-        method -> ``(n_stages + 1, B, H, W)``: trained maps then each stage's maps.
+        method -> ``(n_stages + 1, B, H, W)``: trained maps then each stage's maps (first
+        draw).
     inputs
         What the maps were computed on (:meth:`eegmi.analysis.inputs.InputSet.to_json`).
     """
@@ -144,17 +146,21 @@ class SanityResult:
         return {m: self.verdicts[m].passed for m in self.methods}
 
     def mean_similarity(self, method: str) -> np.ndarray:
-        """``(n_stages, K)`` mean over inputs."""
-        return _mean(self.similarity[method], axis=1)
+        """``(n_stages, K)`` mean over draws and inputs."""
+        return _mean(_mean(self.similarity[method], axis=2), axis=0)
 
     def mean_baseline(self, method: str) -> np.ndarray:
         """``(K,)`` mean over inputs of the baseline similarity."""
         return _mean(self.baseline[method], axis=0)
 
     def bounds(self, method: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(n_stages, K)`` upper bounds of ``mean(sim - baseline)`` and of ``mean(sim)``."""
-        pairs = [self.rule.bounds(s, self.baseline[method]) for s in self.similarity[method]]
-        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        """``(n_stages, K)`` upper bounds of ``mean(sim - baseline)`` and of ``mean(sim)``
+        over inputs, the largest over draws (the rule needs every draw below the bar)."""
+        pairs = [[self.rule.bounds(s, self.baseline[method]) for s in draw]
+                 for draw in self.similarity[method]]
+        ub_d = np.array([[p[0] for p in d] for d in pairs])
+        ub_s = np.array([[p[1] for p in d] for d in pairs])
+        return ub_d.max(axis=0), ub_s.max(axis=0)
 
     def label(self, method: str) -> str:
         return self.verdicts[method].label(self.layers)
@@ -233,7 +239,8 @@ def cascading_randomization(
     methods
         Names (or aliases) of :data:`eegmi.analysis.saliency.METHODS`.
     rule
-        The pass rule (default :class:`SanityRule()`).
+        The pass rule (default :class:`SanityRule()`); ``rule.draws`` independent
+        re-initialisations are made, each a full top-down cascade.
     mask
         ``(H, W)`` bool pixels compared (default :func:`compared_pixels`).
     extra_methods
@@ -264,46 +271,53 @@ def cascading_randomization(
     layers = target_layers(work, pipeline, target, images)
     if not layers:
         raise ConfigError(f"no weighted layer influences target {target.label}")
-    modules = dict(work.named_modules())
     imgs = images[:, 0]
-    stages = len(layers) + 1
-    maps = {m: np.zeros((stages, *imgs.shape), np.float32) for m in fns}
-    repeat_maps: dict[str, np.ndarray] = {}
-    total, step = (stages + 1) * len(fns), 0
+    n_in, stages = imgs.shape[0], len(layers) + 1
+    total, step = (1 + rule.draws * (stages - 1)) * len(fns) + len(fns), 0
 
-    def attribute(name: str) -> np.ndarray:
+    def attribute(net: nn.Module, name: str) -> np.ndarray:
         fn = fns[name]
         if fn is None:
-            return attribute_images(work, pipeline, imgs, name, target, options)
-        return np.asarray(fn(work, pipeline, imgs, target), np.float32)
+            return attribute_images(net, pipeline, imgs, name, target, options)
+        return np.asarray(fn(net, pipeline, imgs, target), np.float32)
 
-    for stage in range(stages):
-        if stage > 0:
-            torch.manual_seed(seed + stage)
-            modules[layers[stage - 1][0]].reset_parameters()
-        for m in fns:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            maps[m][stage] = attribute(m)
-            if stage == 0:
-                repeat_maps[m] = attribute(m)
-                step += 1
-            step += 1
-            yield Progress(step, total, f"stage {stage}/{stages - 1} {m}")
-    base_imgs = baseline_maps(seen)
-    n_in = imgs.shape[0]
-    sim, base, each, rep, verdicts = {}, {}, {}, {}, {}
+    def compare(trained: np.ndarray, other: np.ndarray) -> np.ndarray:
+        return np.array([similarities(trained[b], other[b], region) for b in range(n_in)])
+
+    maps = {m: np.zeros((stages, *imgs.shape), np.float32) for m in fns}
+    rep: dict[str, np.ndarray] = {}
     for m in fns:
-        trained = maps[m][0]
-        sim[m] = np.array([[similarities(trained[b], maps[m][s, b], region) for b in range(n_in)]
-                           for s in range(1, stages)])
-        each[m] = np.array([[similarities(trained[b], e[b], region) for b in range(n_in)]
-                            for e in base_imgs.values()])
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        maps[m][0] = attribute(work, m)
+        rep[m] = compare(maps[m][0], attribute(work, m))
+        step += 2
+        yield Progress(step, total, f"trained model {m}")
+    sim = {m: np.zeros((rule.draws, stages - 1, n_in, len(STATISTICS))) for m in fns}
+    for draw in range(rule.draws):
+        net = copy.deepcopy(work)
+        modules = dict(net.named_modules())
+        for stage in range(1, stages):
+            torch.manual_seed(seed + 1000 * draw + stage)
+            modules[layers[stage - 1][0]].reset_parameters()
+            for m in fns:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                now = attribute(net, m)
+                if draw == 0:
+                    maps[m][stage] = now
+                sim[m][draw, stage - 1] = compare(maps[m][0], now)
+                step += 1
+                yield Progress(step, total, f"draw {draw + 1}/{rule.draws} stage {stage}/"
+                                            f"{stages - 1} {m}")
+    base_imgs = baseline_maps(seen)
+    base, each, verdicts = {}, {}, {}
+    for m in fns:
+        each[m] = np.array([compare(maps[m][0], e) for e in base_imgs.values()])
         with np.errstate(invalid="ignore"):
             base[m] = np.where(np.isfinite(each[m]).any(axis=0),
                                np.nanmax(np.where(np.isfinite(each[m]), each[m], -np.inf), axis=0),
                                np.nan)
-        rep[m] = np.array([similarities(trained[b], repeat_maps[m][b], region) for b in range(n_in)])
         verdicts[m] = judge(rule, sim[m], base[m], rep[m])
     return SanityResult(
         target=target.label, layers=[n for n, _ in layers], methods=list(fns), rule=rule,

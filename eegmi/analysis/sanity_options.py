@@ -38,7 +38,7 @@ class SanityOptions:
         ``"random"`` mixes; ``count`` of them.
     seed
         Seeds the input subset, the re-initialisation and SmoothGrad's noise.
-    margin, floor, confidence
+    margin, floor, confidence, draws
         The :class:`eegmi.analysis.sanity_rule.SanityRule`.
     nt_samples, noise, ig_steps, layer
         Method settings (:class:`eegmi.analysis.saliency.AttributionOptions`).
@@ -53,6 +53,7 @@ class SanityOptions:
     margin: float = 0.1
     floor: float = 0.2
     confidence: float = 0.95
+    draws: int = 3
     nt_samples: int = 16
     noise: float = 0.15
     ig_steps: int = 32
@@ -64,6 +65,8 @@ class SanityOptions:
             raise ConfigError("sanity check needs at least one method")
         if self.count < 2:
             raise ConfigError(f"sanity check needs at least 2 inputs, got {self.count}")
+        if self.draws < 1:
+            raise ConfigError(f"need at least 1 re-initialisation, got {self.draws}")
         if not (0 <= self.margin < 1 and 0 <= self.floor < 1 and 0.5 <= self.confidence < 1):
             raise ConfigError("margin and floor must be in [0, 1), confidence in [0.5, 1)")
         if self.nt_samples < 1 or self.ig_steps < 2 or self.noise < 0:
@@ -76,7 +79,8 @@ class SanityOptions:
     def rule(self) -> SanityRule:
         from eegmi.analysis.sanity_rule import SanityRule
 
-        return SanityRule(margin=self.margin, floor=self.floor, confidence=self.confidence)
+        return SanityRule(margin=self.margin, floor=self.floor, confidence=self.confidence,
+                          draws=self.draws)
 
     def attribution(self) -> AttributionOptions:
         return AttributionOptions(nt_samples=self.nt_samples, noise=self.noise,
@@ -93,7 +97,7 @@ class SanityOptions:
         default = SanityOptions()
         flags = {"target": "--target", "inputs": "--inputs", "count": "--count", "data": "--data",
                  "seed": "--seed", "margin": "--margin", "floor": "--floor",
-                 "confidence": "--confidence",
+                 "confidence": "--confidence", "draws": "--draws",
                  "nt_samples": "--nt-samples", "noise": "--noise", "ig_steps": "--ig-steps",
                  "layer": "--layer"}
         for key, flag in flags.items():

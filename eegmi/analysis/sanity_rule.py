@@ -139,7 +139,9 @@ class SanityRule:
 
     A method **passes** when (1) recomputing its trained maps reproduces them
     (``rank_abs`` >= ``1 - margin``: a method whose maps are noise would otherwise pass)
-    and (2) the final stage, where no trained weight is left, has changed.  Earlier
+    and (2) the final stage, where no trained weight is left, has changed in each of
+    ``draws`` independent re-initialisations (the bounds are over inputs, which share
+    one draw; how similar a random network's maps stay varies from draw to draw).  Earlier
     stages still hold trained lower layers, so similarity there may be those layers'
     doing (the model's, legitimately); they are reported as the first stage from which
     every later stage has changed ("sensitive from"), not used to fail a method.
@@ -148,6 +150,7 @@ class SanityRule:
     margin: float = 0.1
     floor: float = 0.2
     confidence: float = 0.95
+    draws: int = 3
 
     def text(self) -> str:
         """The rule in one paragraph, as printed by the CLI and shown by the GUI."""
@@ -160,7 +163,8 @@ class SanityRule:
             f"the one-sided {pct} upper bound over inputs of (randomised - baseline) is below "
             f"-{self.margin:g}, or that of the randomised similarity itself is below "
             f"{self.floor:g}. PASS: the trained maps are reproducible and the last stage (every "
-            "layer randomised, nothing trained left) has changed. Earlier stages keep trained "
+            "layer randomised, nothing trained left) has changed in each of "
+            f"{self.draws} independent re-initialisations. Earlier stages keep trained "
             "lower layers; the first stage from which all later ones have changed is reported "
             "as 'sensitive from'.")
 
@@ -247,17 +251,24 @@ def judge(rule: SanityRule, sim: np.ndarray, base: np.ndarray, repeat: np.ndarra
     Parameters
     ----------
     sim
-        ``(n_stages, B, K)`` randomised-vs-trained similarities.
+        ``(n_draws, n_stages, B, K)`` randomised-vs-trained similarities, one cascade per
+        independent re-initialisation (``(n_stages, B, K)`` is one draw).
     base
         ``(B, K)`` baseline-vs-trained similarities.
     repeat
         ``(B, K)`` trained maps vs the same maps recomputed.
+
+    A stage/statistic counts as changed only when it has changed in every draw.
     """
-    n_stages, _, k = sim.shape
+    sim = np.asarray(sim, np.float64)
+    if sim.ndim == 3:
+        sim = sim[None]
+    n_draws, n_stages, _, k = sim.shape
     if not np.isfinite(base).any():
         return Verdict(None, np.zeros((n_stages, k), bool), None, True,
                        "trained maps are constant: nothing to test")
-    changed = np.stack([rule.changed(sim[s], base) for s in range(n_stages)])
+    per_draw = np.stack([[rule.changed(d[s], base) for s in range(n_stages)] for d in sim])
+    changed = per_draw.all(axis=0)
     whole = changed.all(axis=1)
     from_stage = None
     for s in range(n_stages - 1, -1, -1):
@@ -269,12 +280,13 @@ def judge(rule: SanityRule, sim: np.ndarray, base: np.ndarray, repeat: np.ndarra
         return Verdict(False, changed, from_stage, rep,
                        "recomputing the trained maps does not reproduce them")
     if whole[-1]:
-        return Verdict(True, changed, from_stage, rep, "every statistic changed at the last stage")
-    stay = [STAT_LABELS[STATISTICS[i]] for i in range(k) if not changed[-1, i]]
-    mean_sim = np.nanmean(sim[-1], axis=0)
+        return Verdict(True, changed, from_stage, rep,
+                       f"every statistic changed at the last stage in all {n_draws} draws")
+    failed = int((~per_draw[:, -1].all(axis=1)).sum())
+    mean_sim = np.nanmean(sim[:, -1], axis=(0, 1))
     mean_base = np.nanmean(base, axis=0)
     parts = [f"{STAT_LABELS[STATISTICS[i]]} {mean_sim[i]:.2f} vs baseline {mean_base[i]:.2f}"
              for i in range(k) if not changed[-1, i]]
     return Verdict(False, changed, from_stage, rep,
-                   f"with every layer randomised, still as similar as the baseline: {'; '.join(parts)}"
-                   if stay else "last stage unchanged")
+                   f"with every layer randomised ({failed} of {n_draws} draws), still as similar "
+                   f"as the baseline: {'; '.join(parts)}")

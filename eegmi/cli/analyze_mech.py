@@ -96,6 +96,9 @@ def register_analyze(sub: Any) -> None:
     p.add_argument("--floor", type=float, default=d.floor,
                    help=f"a randomised similarity below this counts as changed whatever the "
                         f"baseline (default {d.floor:g})")
+    p.add_argument("--draws", type=int, default=d.draws,
+                   help=f"independent re-initialisations, each a full cascade; the rule must hold "
+                        f"in every one (default {d.draws})")
     p.add_argument("--confidence", type=float, default=d.confidence,
                    help=f"one-sided confidence of the bounds over inputs (default {d.confidence:g})")
     _attr_options(p)
@@ -388,6 +391,7 @@ def sanity_options(args: argparse.Namespace) -> Any:
     return SanityOptions(methods=tuple(_methods(args.methods)), target=args.target,
                          inputs=args.inputs, count=args.count, data=args.data, seed=args.seed,
                          margin=args.margin, floor=args.floor, confidence=args.confidence,
+                         draws=args.draws,
                          nt_samples=args.nt_samples, noise=args.noise, ig_steps=args.ig_steps,
                          layer=args.layer)
 

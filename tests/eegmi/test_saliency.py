@@ -161,7 +161,7 @@ def test_cascading_randomization():
     for k, v in model.state_dict().items():  # the trained model is untouched
         assert torch.equal(v, state[k])
     assert res.layers == layers
-    assert res.similarity["saliency"].shape == (4, 2, 3)  # stages, inputs, statistics
+    assert res.similarity["saliency"].shape == (3, 4, 2, 3)  # draws, stages, inputs, statistics
     assert res.baseline["saliency"].shape == (2, 3)
     # gradient x input keeps the input's shape, so it stays more similar than the gradient
     assert res.mean_similarity("input_x_gradient")[-1, 0] > res.mean_similarity("saliency")[-1, 0]

@@ -148,3 +148,16 @@ def test_sanity_needs_two_inputs():
     with pytest.raises(ConfigError):
         run_job(cascading_randomization(model, InputPipeline("vae", BumpOperator()),
                                         np.ones((1, 12), np.float32), Target.latent(0)))
+
+
+def test_every_re_initialisation_must_satisfy_the_rule():
+    """Inputs share one random draw of the weights; a lucky draw must not make a pass."""
+    n, k = 16, 3
+    rng = np.random.default_rng(2)
+    base = np.full((n, k), 0.6) + rng.normal(0, 0.02, (n, k))
+    good = np.full((1, n, k), 0.2) + rng.normal(0, 0.02, (1, n, k))
+    bad = np.full((1, n, k), 0.6) + rng.normal(0, 0.02, (1, n, k))
+    rule = SanityRule()
+    assert judge(rule, np.stack([good, good, good]), base, np.ones((n, k))).passed is True
+    v = judge(rule, np.stack([good, bad, good]), base, np.ones((n, k)))
+    assert v.passed is False and "1 of 3 draws" in v.reason
