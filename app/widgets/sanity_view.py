@@ -19,7 +19,7 @@ from eegmi.analysis.inputs import model_data_source
 from eegmi.analysis.sanity_options import SanityOptions
 
 #: the statistics in eegmi.analysis.sanity_rule.STATISTICS order, as plot titles
-STAT_TITLES = ("|Spearman| of |maps|", "|Spearman| of signed maps", "SSIM of rank-normalised |maps|")
+STAT_TITLES = ("|ρ| of |maps|", "|ρ| of signed maps", "SSIM of rank |maps|")
 _PASS, _FAIL = QtGui.QColor(30, 130, 50), QtGui.QColor(190, 30, 30)
 
 
@@ -73,15 +73,22 @@ class SanityView(QtWidgets.QWidget):
         row.addWidget(self.job_ctl, 1)
         lay.addLayout(row)
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        left = QtWidgets.QWidget()
+        llay = QtWidgets.QVBoxLayout(left)
+        llay.setContentsMargins(0, 0, 0, 0)
+        self.curves_label = QtWidgets.QLabel("run the check; click a row to see that method's curves")
+        self.curves_label.setWordWrap(True)
+        llay.addWidget(self.curves_label)
         self.plots_view = pg.GraphicsLayoutWidget()
         self.plots_view.setBackground("w")
         self.plots = []
         for i, title in enumerate(STAT_TITLES):
             p = self.plots_view.addPlot(row=0, col=i, title=title)
-            p.setLabel("bottom", "layers randomised (top down)")
+            p.setLabel("bottom", "randomised down to")
             p.setYRange(-0.05, 1.0)
             self.plots.append(p)
-        split.addWidget(self.plots_view)
+        llay.addWidget(self.plots_view, 1)
+        split.addWidget(left)
         right = QtWidgets.QWidget()
         rlay = QtWidgets.QVBoxLayout(right)
         rlay.setContentsMargins(0, 0, 0, 0)
@@ -141,6 +148,7 @@ class SanityView(QtWidgets.QWidget):
         self.table.setRowCount(0)
         for p in self.plots:
             p.clear()
+        self.curves_label.setText("run the check; click a row to see that method's curves")
         self._set_rule_text(SanityOptions().rule().text(), "")
 
     # ---- showing ----------------------------------------------------------------------
@@ -221,7 +229,11 @@ class SanityView(QtWidgets.QWidget):
             p.plot(x, y, pen=pg.mkPen(31, 119, 180, width=2), symbol="o", symbolSize=8,
                    symbolBrush=brushes, symbolPen=pens, name=label)
             p.getAxis("bottom").setTicks(ticks)
-            p.setTitle(f"{STAT_TITLES[k]} · {label}", size="9pt")
+            p.setTitle(STAT_TITLES[k], size="9pt")
+        self.curves_label.setText(
+            f"<b>{label}</b>: {res.label(method)} — mean similarity to the trained maps per stage "
+            f"(bars: upper bound, worst draw); grey band: baseline − margin .. baseline; dashed: "
+            f"floor; green: changed")
 
     def curve(self, k: int) -> np.ndarray:
         """``(n_stages,)`` the y values of the selected method's curve in plot ``k``."""
