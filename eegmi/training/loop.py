@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from eegmi.devices import pick_device
-from eegmi.errors import ConfigError
+from eegmi.errors import CheckpointError, ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.limits import one_line
 from eegmi.models.hooks import HookedModel, model_input
 from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import build_model
@@ -33,12 +34,12 @@ from eegmi.training.checkpoint import (
     read_weights,
     resolve_model,
     save_checkpoint,
-    save_train_state,
 )
 from eegmi.training.evaluation import evaluate_batches, vae_loss, weight_norm
 from eegmi.training.experiments import ExperimentConfig
-from eegmi.training.history import append_history, truncate_history
+from eegmi.training.history import HISTORY, append_history, truncate_history
 from eegmi.training.prepare import Prepared, prepare_data
+from eegmi.training.rundir import RunLock, recover
 
 
 @dataclass
@@ -116,6 +117,45 @@ def train(
 ) -> Job[TrainResult]:
     """Train ``experiment`` on ``data``, checkpointing into ``out_dir`` after every epoch.
 
+    The run folder is locked for the whole run (:class:`~eegmi.training.rundir.RunLock`):
+    a second writer is refused.  A checkpoint interrupted by a kill is finished or
+    discarded first.  A run that fails or is cancelled before its first checkpoint
+    leaves nothing behind.  See :func:`_train` for the parameters and reports.
+    """
+    out = Path(out_dir)
+    lock = RunLock(out)
+    lock.acquire()
+    fresh = not (out / CARD).exists()
+    done = False
+    try:
+        recover(out)
+        result = yield from _train(experiment, data, out, resume, cancel, device, command,
+                                   weights_dtype)
+        done = True
+        return result
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else out
+        raise CheckpointError(f"cannot write the run ({one_line(exc.strerror or exc)})",
+                              where) from None
+    finally:
+        discard = not done and fresh and not (out / CARD).exists()
+        if discard:  # nothing committed: leave no trace of this run
+            (out / HISTORY).unlink(missing_ok=True)
+        lock.release(discard=discard)
+
+
+def _train(
+    experiment: ExperimentConfig,
+    data: Any,
+    out_dir: str | Path,
+    resume: bool = False,
+    cancel: CancelToken | None = None,
+    device: str | torch.device | None = None,
+    command: str = "",
+    weights_dtype: str = "float32",
+) -> Job[TrainResult]:
+    """Train ``experiment`` on ``data``, checkpointing into ``out_dir`` after every epoch.
+
     Parameters
     ----------
     experiment
@@ -143,7 +183,7 @@ def train(
         One per epoch, ``payload = {epoch, train_loss, val_loss, mse, mae, ssim, lr,
         weight_norm}`` (test-split image metrics).
     """
-    out = Path(out_dir)
+    out = Path(out_dir)  # locked by train()
     t = experiment.training
     if not resume and ((out / STATE).exists() or (out / CARD).exists()):
         raise ConfigError("already holds a training run (use --resume or another --out)", out)
@@ -171,8 +211,8 @@ def train(
         start = int(state["epoch"])
         history = truncate_history(out, start)
     out.mkdir(parents=True, exist_ok=True)
-    if start == 0:
-        truncate_history(out, 0)
+    if start == 0:  # a stale log of a run that never checkpointed; created again on epoch 1
+        (out / HISTORY).unlink(missing_ok=True)
     mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask).to(dev)
     amp = bool(t.amp and dev.type == "cuda")
     from eegmi.data.dataset import TopomapBatches
@@ -211,12 +251,12 @@ def train(
             r = evaluate_batches(rounded, test_batches, None, 0.0)
             card_metrics.update({k: r[k] for k in ("mse", "mae", "ssim")},
                                 float32_metrics={k: test[k] for k in ("mse", "mae", "ssim")})
-        save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
-                        dtype=weights_dtype)
-        # history before state: a crash in between makes resume redo (and re-log) this
-        # epoch, since the history is cut back to the saved state's epoch
+        # history before the checkpoint: a crash in between makes resume redo (and re-log)
+        # this epoch, since the history is cut back to the saved state's epoch
         append_history(out, metrics)
-        _save_state(out, model, opt, sched, experiment, epoch)
+        save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
+                        dtype=weights_dtype,
+                        state=_state(model, opt, sched, experiment, epoch))
         yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val {val['loss']:.3g} "
                        f"ssim {test['ssim']:.3f}", payload=metrics)
     return TrainResult(out, len(history), metrics, history)
@@ -243,13 +283,13 @@ def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
     return total / max(count, 1)
 
 
-def _save_state(out: Path, model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
-                experiment: ExperimentConfig, epoch: int) -> None:
+def _state(model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
+           experiment: ExperimentConfig, epoch: int) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_tensors, opt_scalars = _optim_tensors(opt)
     tensors.update(opt_tensors)
-    save_train_state(out, tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
-                                    "optimizer": opt_scalars, "scheduler": sched.state_dict()})
+    return tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
+                     "optimizer": opt_scalars, "scheduler": sched.state_dict()}
 
 
 def _previous_commands(out: Path) -> list[str]:
