@@ -37,9 +37,9 @@ from eegmi.training.checkpoint import (
 )
 from eegmi.training.evaluation import evaluate_batches, vae_loss, weight_norm
 from eegmi.training.experiments import ExperimentConfig
-from eegmi.training.history import HISTORY, append_history, truncate_history
+from eegmi.training.history import HISTORY, append_history, cut_history, truncate_history
 from eegmi.training.prepare import Prepared, prepare_data
-from eegmi.training.rundir import RunLock, recover
+from eegmi.training.rundir import RunLock, pending, recover
 
 
 @dataclass
@@ -253,10 +253,15 @@ def _train(
                                 float32_metrics={k: test[k] for k in ("mse", "mae", "ssim")})
         # history before the checkpoint: a crash in between makes resume redo (and re-log)
         # this epoch, since the history is cut back to the saved state's epoch
-        append_history(out, metrics)
-        save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
-                        dtype=weights_dtype,
-                        state=_state(model, opt, sched, experiment, epoch))
+        logged = append_history(out, metrics)
+        try:
+            save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
+                            dtype=weights_dtype,
+                            state=_state(model, opt, sched, experiment, epoch))
+        except CheckpointError:
+            if not pending(out):  # this epoch was not saved: it is not logged either
+                cut_history(out, logged)
+            raise
         yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val {val['loss']:.3g} "
                        f"ssim {test['ssim']:.3f}", payload=metrics)
     return TrainResult(out, len(history), metrics, history)

@@ -178,7 +178,8 @@ def commit(directory: str | Path, writers: dict[str, Callable[[Path], None]]) ->
         for tmp in [*temps.values(), journal_tmp]:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
-        where = exc.filename if isinstance(exc.filename, str) else directory
+        finals = {str(tmp): directory / name for name, tmp in temps.items()}
+        where = finals.get(str(exc.filename), directory)  # the file, not its temporary
         raise CheckpointError(f"cannot write the checkpoint ({one_line(exc.strerror or exc)}); "
                               "the previous one is kept", where) from None
     except BaseException:
