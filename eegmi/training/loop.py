@@ -97,6 +97,30 @@ def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
 
 
+def _resume(out: Path, experiment: ExperimentConfig, model: HookedModel,
+            opt: torch.optim.Optimizer, sched: Any) -> int:
+    """Load the saved training state into ``model``/``opt``/``sched``; returns its epoch."""
+    tensors, state = load_train_state(out)
+    try:
+        if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
+            raise ConfigError("resume with different settings than the saved run", out / STATE)
+        load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+                        out / STATE)
+        _restore_optim(opt, tensors, state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if experiment.training.lr != state["experiment"]["training"]["lr"]:
+            for group in opt.param_groups:  # an explicit new lr replaces the schedule's
+                group["lr"] = experiment.training.lr
+        start = state["epoch"]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
+                              out / STATE) from None
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= 10**6:
+        raise CheckpointError(f"training state epoch {str(start)[:40]!r} is not an epoch",
+                              out / STATE)
+    return start
+
+
 def _comparable(d: dict[str, Any]) -> dict[str, Any]:
     d = copy.deepcopy(d)
     # a resumed run may extend the epoch count or continue at a new learning rate
@@ -198,17 +222,7 @@ def _train(
                                                        patience=t.patience)
     start, history = 0, []
     if resume and (out / STATE).exists():
-        tensors, state = load_train_state(out)
-        if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
-            raise ConfigError("resume with different settings than the saved run", out / STATE)
-        load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-                        out / STATE)
-        _restore_optim(opt, tensors, state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if experiment.training.lr != state["experiment"]["training"]["lr"]:
-            for group in opt.param_groups:  # an explicit new lr replaces the schedule's
-                group["lr"] = experiment.training.lr
-        start = int(state["epoch"])
+        start = _resume(out, experiment, model, opt, sched)
         history = truncate_history(out, start)
     out.mkdir(parents=True, exist_ok=True)
     if start == 0:  # a stale log of a run that never checkpointed; created again on epoch 1

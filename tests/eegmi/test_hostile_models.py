@@ -202,3 +202,32 @@ def test_good_checkpoint_still_loads(good) -> None:
         json.loads((good / "model.json").read_text())["checkpoint"]
     for name in ("E1", "E2", "E3", "E4", "E5"):
         assert np.isfinite(load_checkpoint(name).scaler.hi)
+
+
+def test_analysis_inputs_do_not_follow_card_data(ckpt, good) -> None:
+    from eegmi.analysis.inputs import InputSpec, analysis_inputs
+    from eegmi.errors import ConfigError
+
+    edit_json(ckpt / "model.json",
+              lambda d: d.__setitem__("experiment", {"data": {"source": "/etc/passwd"}}))
+    loaded = load_checkpoint(ckpt)
+    with pytest.raises(ConfigError, match="--data") as info:
+        analysis_inputs(loaded)
+    assert str(ckpt / "model.json") in str(info.value)
+    got = analysis_inputs(loaded, InputSpec(count=8, data=str(good.parent / "tiny.npz")))
+    assert got.values.shape == (8, 32)
+
+
+def test_json_output_is_strict(capsys) -> None:
+    """Non-finite numbers become null: --json output always parses as strict JSON."""
+    from eegmi.cli import emit
+
+    emit({"mse": float("nan"), "ssim": np.float32("inf"), "per": [1.0, -float("inf")],
+          "nested": {"x": np.array([np.nan, 2.0])}}, True)
+    text = capsys.readouterr().out
+
+    def strict(token):
+        raise ValueError(token)
+
+    assert json.loads(text, parse_constant=strict) == {
+        "mse": None, "ssim": None, "per": [1.0, None], "nested": {"x": [None, 2.0]}}

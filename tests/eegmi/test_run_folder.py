@@ -280,3 +280,44 @@ def test_mismatched_state_and_card_refused_on_resume(tmp_path) -> None:
         run_job(train(tiny_experiment(epochs=2), tiny_data(), b, resume=True))
     card = json.loads((b / "model.json").read_text())
     assert card["epochs"] == 1
+
+
+def _state_file(out: Path, state: object, tensors: dict | None = None) -> None:
+    """Replace the run's training state, keeping it tagged as the card's checkpoint."""
+    from safetensors.torch import save_file
+
+    card = json.loads((out / "model.json").read_text())
+    tensors = tensors if tensors is not None else load_file(str(out / "train_state.safetensors"))
+    save_file(tensors, str(out / "train_state.safetensors"),
+              metadata={"state": state if isinstance(state, str) else json.dumps(state),
+                        "checkpoint": card["checkpoint"]})
+
+
+@pytest.mark.parametrize("case", ["epoch-string", "epoch-huge", "no-optimizer", "list",
+                                  "deep", "not-json", "foreign-tensors"])
+def test_hostile_train_state_refused_on_resume(files, tmp_path, capsys, case) -> None:
+    out = tmp_path / "run"
+    run_job(train(tiny_experiment("decoder"), tiny_data(), out))
+    from safetensors import safe_open
+
+    with safe_open(str(out / "train_state.safetensors"), "pt") as f:
+        state = json.loads(f.metadata()["state"])
+    if case == "epoch-string":
+        state["epoch"] = "1"
+    elif case == "epoch-huge":
+        state["epoch"] = 10**12
+    elif case == "no-optimizer":
+        del state["optimizer"]
+    elif case == "list":
+        state = [state]
+    elif case == "deep":
+        state = "[" * 100_000 + "]" * 100_000
+    elif case == "not-json":
+        state = "{"
+    _state_file(out, state, {"model.evil": torch.zeros(2)} if case == "foreign-tensors" else None)
+    before = (out / "model.safetensors").read_bytes()
+    with pytest.raises(CheckpointError) as info:
+        run_job(train(tiny_experiment("decoder", epochs=2), tiny_data(), out, resume=True))
+    assert str(out / "train_state.safetensors") in str(info.value)
+    assert "\n" not in str(info.value)
+    assert (out / "model.safetensors").read_bytes() == before
