@@ -85,12 +85,13 @@ class InputSet:
 def model_data_source(loaded: Any) -> str | None:
     """The dataset spec a checkpoint was trained on (``"synthetic"``, a path), or None."""
     meta = getattr(loaded, "meta", {}) or {}
-    exp = meta.get("experiment") or {}
-    src = (exp.get("data") or {}).get("source")
+    exp = meta.get("experiment") if isinstance(meta.get("experiment"), dict) else {}
+    data = exp.get("data") if isinstance(exp.get("data"), dict) else {}
+    src = data.get("source")
     if src:
         return str(src)
-    data = meta.get("data") or {}
-    path = data.get("path")
+    prov = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    path = prov.get("path")
     return str(path) if path else None
 
 

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from eegmi.data.loaders import load_dataset
     from eegmi.devices import cpu_threads, pick_device
-    from eegmi.training.checkpoint import card_data_source, load_checkpoint
+    from eegmi.training.cards import card_data_source
+    from eegmi.training.checkpoint import load_checkpoint
     from eegmi.training.evaluation import evaluate_checkpoint
 
     torch.set_num_threads(cpu_threads())

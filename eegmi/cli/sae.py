@@ -97,7 +97,8 @@ class _Frames:
 
     def __init__(self, model_spec: str, data_spec: str | None, device: str) -> None:
         from eegmi.data.loaders import load_dataset
-        from eegmi.training.checkpoint import card_data_source, load_checkpoint
+        from eegmi.training.cards import card_data_source
+        from eegmi.training.checkpoint import load_checkpoint
 
         self.loaded = load_checkpoint(model_spec, device=device)
         self.source = card_data_source(self.loaded.meta, data_spec,

@@ -60,6 +60,8 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         """Take the lock or raise :class:`ConfigError` naming the folder."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ConfigError("is not a folder (a run is written into a folder)", self.directory)
         try:
             self.created = not self.directory.exists()
             self.directory.mkdir(parents=True, exist_ok=True)

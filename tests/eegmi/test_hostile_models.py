@@ -86,6 +86,10 @@ CARD_CASES = [
      "built-in montage"),
     ("montage-relative", lambda d: d["montage"].__setitem__("name", "../../x.elc"),
      "built-in montage"),
+    ("experiment-montage-path", lambda d: d.__setitem__(
+        "experiment", {"data": {"montage": "/etc/passwd.elc"}}), "experiment.data.montage"),
+    ("experiment-list", lambda d: d.__setitem__("experiment", [1]),
+     "'experiment' must be a table"),
     ("montage-list", lambda d: d.__setitem__("montage", ["biosemi32"]),
      "'montage' must be a table"),
     ("montage-other-size", lambda d: d["montage"].__setitem__("name", "biosemi64"),
