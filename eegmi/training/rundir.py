@@ -90,7 +90,13 @@ class RunLock:
             os.ftruncate(self._fd, 0)
             os.write(self._fd, str(os.getpid()).encode())
         except OSError as exc:
-            self.release()
+            if self._fd is not None:
+                self.release(discard=True)
+            elif self.created:
+                try:
+                    self.directory.rmdir()
+                except OSError:
+                    pass
             raise CheckpointError(f"cannot lock the run folder ({one_line(exc.strerror or exc)})",
                                   self.directory) from None
         return self
@@ -156,8 +162,10 @@ def commit(directory: str | Path, writers: dict[str, Callable[[Path], None]]) ->
     directory = Path(directory)
     temps: dict[str, Path] = {}
     journal_tmp: Path | None = None
+    current = directory  # what a failure is reported on: the file, not its temporary
     try:
         for name, write in writers.items():
+            current = directory / name
             if name not in COMMITTED:
                 raise ValueError(f"not a checkpoint file: {name}")
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
@@ -167,6 +175,7 @@ def commit(directory: str | Path, writers: dict[str, Callable[[Path], None]]) ->
             os.chmod(tmp, 0o666 & ~_umask())
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
+        current = directory
         plan = {"renames": [[tmp.name, name] for name, tmp in temps.items()]}
         fd, jt = tempfile.mkstemp(prefix=f"{JOURNAL}.", suffix=".tmp", dir=directory)
         journal_tmp = Path(jt)
@@ -176,14 +185,13 @@ def commit(directory: str | Path, writers: dict[str, Callable[[Path], None]]) ->
             os.fsync(f.fileno())
         os.replace(journal_tmp, directory / JOURNAL)
         journal_tmp = None
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, or a writer's own (SafetensorError)
         for tmp in [*temps.values(), journal_tmp]:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
-        finals = {str(tmp): directory / name for name, tmp in temps.items()}
-        where = finals.get(str(exc.filename), directory)  # the file, not its temporary
-        raise CheckpointError(f"cannot write the checkpoint ({one_line(exc.strerror or exc)}); "
-                              "the previous one is kept", where) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+        raise CheckpointError(f"cannot write the checkpoint ({why}); nothing was replaced",
+                              current) from None
     except BaseException:
         for tmp in [*temps.values(), journal_tmp]:
             if tmp is not None:

@@ -107,25 +107,33 @@ def test_cancelled_first_epoch_leaves_nothing(tmp_path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
-def _disk_full(after: int):
-    """A ``save_file`` that runs out of space on its ``after``-th call, half way through."""
+def _disk_full(after: int, kind: str = "safetensors"):
+    """A ``save_file`` that runs out of space on its ``after``-th call, half way through
+    (safetensors reports it as its own error, like a real full disk does)."""
+    from safetensors import SafetensorError
+
     real, calls = ck.save_file, [0]
 
     def save_file(tensors, filename, metadata=None):
         calls[0] += 1
         if calls[0] == after:
             Path(filename).write_bytes(b"\0" * 100)
-            raise OSError(errno.ENOSPC, "No space left on device", str(filename))
+            if kind == "os":
+                raise OSError(errno.ENOSPC, "No space left on device", str(filename))
+            raise SafetensorError("Error while serializing: I/O error: No space left on "
+                                  "device (os error 28)")
         return real(tensors, filename, metadata=metadata)
 
     return save_file
 
 
-def test_disk_full_on_first_epoch_one_line_no_output(files, tmp_path, capsys,
-                                                     monkeypatch) -> None:
+@pytest.mark.parametrize("kind", ["safetensors", "os"])
+def test_disk_full_on_first_epoch_one_line_no_output(files, tmp_path, capsys, monkeypatch,
+                                                     kind) -> None:
     out = tmp_path / "run"
-    monkeypatch.setattr(ck, "save_file", _disk_full(1))
-    refused(capsys, _train_argv(files, out), str(out), "No space left on device")
+    monkeypatch.setattr(ck, "save_file", _disk_full(1, kind))
+    refused(capsys, _train_argv(files, out, "--json"), str(out / "model.safetensors"),
+            "No space left on device")
     assert not out.exists()
 
 
@@ -135,7 +143,7 @@ def test_disk_full_later_keeps_previous_checkpoint(files, tmp_path, capsys,
     monkeypatch.setattr(ck, "save_file", _disk_full(4))  # epoch 2's train state
     refused(capsys, _train_argv(files, out, "--epochs", "2", "--json"),
             str(out / "train_state.safetensors"), "No space left on device",
-            "previous one is kept")
+            "nothing was replaced")
     assert _leftovers(out) == []
     assert [r["epoch"] for r in read_history(out)] == [1]
     assert load_checkpoint(out).meta["epochs"] == 1 and load_train_state(out)[1]["epoch"] == 1
@@ -321,3 +329,18 @@ def test_hostile_train_state_refused_on_resume(files, tmp_path, capsys, case) ->
     assert str(out / "train_state.safetensors") in str(info.value)
     assert "\n" not in str(info.value)
     assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_disk_full_before_first_epoch(files, tmp_path, capsys, monkeypatch) -> None:
+    """Even the lock file cannot be written: one line naming the folder, nothing left."""
+    out = tmp_path / "run"
+    real = os.write
+
+    def write(fd, data):
+        if os.fstat(fd).st_ino == os.stat(out / LOCK).st_ino:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    refused(capsys, _train_argv(files, out), str(out), "No space left on device")
+    assert not out.exists()
