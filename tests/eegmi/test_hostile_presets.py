@@ -93,8 +93,13 @@ def test_bad_model_size_refused(tmp_path, capsys, data, line, fragment) -> None:
                                         ("--weight-decay", "inf"), ("--epochs", "-1"),
                                         ("--seed", str(2**70)), ("--batch-size", "0")])
 def test_bad_flag_refused(tmp_path, capsys, data, flag, value) -> None:
-    _train(tmp_path, capsys, TINY_TOML, data, flag.strip("-").replace("-", "_"),
-           extra=(flag, value))
+    path = tmp_path / "x.toml"
+    path.write_text(TINY_TOML, encoding="utf-8")
+    err = refused(capsys, ["train", "--experiment", str(path), "--data", str(data),
+                           "--out", str(tmp_path / "out"), flag, value],
+                  f"{flag}: ", flag.strip("-").replace("-", "_"))
+    assert str(path) not in err  # the file is fine: the flag is named instead
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", "..", ".hidden", "a/b", "a\\b",
