@@ -40,7 +40,7 @@ JOURNAL = ".checkpoint.pending"
 COMMITTED = ("model.safetensors", "model.json", "train_state.safetensors")
 #: Temporaries left by a killed writer: ``atomic_path`` and commit temporaries.
 _TEMP = re.compile(r"\.(model\.safetensors|model\.json|train_state\.safetensors|history\.jsonl|"
-                   r"checkpoint\.pending)\..+\.tmp")
+                   r"checkpoint\.pending)\.[A-Za-z0-9_]+\.tmp")
 
 
 class RunLock:

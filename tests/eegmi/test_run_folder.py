@@ -344,3 +344,24 @@ def test_disk_full_before_first_epoch(files, tmp_path, capsys, monkeypatch) -> N
     monkeypatch.setattr(os, "write", write)
     refused(capsys, _train_argv(files, out), str(out), "No space left on device")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("journal", [
+    b"{",
+    b"[" * 100_000 + b"]" * 100_000,
+    json.dumps({"renames": [[".model.json./../../outside.tmp", "model.json"]]}).encode(),
+    json.dumps({"renames": [[".model.json.abc.tmp", "../model.json"]]}).encode(),
+])
+def test_hostile_journal_moves_nothing(tmp_path, journal) -> None:
+    """A crafted journal in a downloaded run folder cannot move files in or out of it."""
+    out = tmp_path / "run"
+    run_job(train(tiny_experiment(), tiny_data(), out))
+    (tmp_path / "outside.tmp").write_text("secret")
+    (out / ".model.json.abc.tmp").write_text("{}")
+    (out / JOURNAL).write_bytes(journal)
+    card = (out / "model.json").read_bytes()
+    with pytest.raises(CheckpointError, match="journal") as info:
+        load_checkpoint(out)
+    assert str(out / JOURNAL) in str(info.value)
+    assert (tmp_path / "outside.tmp").read_text() == "secret"
+    assert (out / "model.json").read_bytes() == card
