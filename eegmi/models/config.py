@@ -58,8 +58,9 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        self.filters = tuple(int(f) if is_int(f) else f  # type: ignore[assignment]
-                             for f in self.filters)
+        self.filters = tuple(  # type: ignore[assignment]
+            int(f) if is_int(f) or (isinstance(f, float) and f.is_integer()) else f
+            for f in self.filters)
         self.validate()
 
     def validate(self, path: str | Path | None = None) -> None:

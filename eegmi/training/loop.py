@@ -21,7 +21,7 @@ import torch
 from eegmi.devices import pick_device
 from eegmi.errors import CheckpointError, ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.limits import one_line
+from eegmi.limits import MAX_EPOCHS, one_line
 from eegmi.models.hooks import HookedModel, model_input
 from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import build_model
@@ -115,7 +115,7 @@ def _resume(out: Path, experiment: ExperimentConfig, model: HookedModel,
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
         raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
                               out / STATE) from None
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= 10**6:
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= MAX_EPOCHS:
         raise CheckpointError(f"training state epoch {str(start)[:40]!r} is not an epoch",
                               out / STATE)
     return start
@@ -159,7 +159,7 @@ def train(
         return result
     except OSError as exc:
         where = exc.filename if isinstance(exc.filename, str) else out
-        raise CheckpointError(f"cannot write the run ({one_line(exc.strerror or exc)})",
+        raise CheckpointError(f"training stopped ({one_line(exc.strerror or exc)})",
                               where) from None
     finally:
         discard = not done and fresh and not (out / CARD).exists()
