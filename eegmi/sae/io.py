@@ -171,6 +171,8 @@ def _config(d: Any, meta_path: Path) -> SAEConfig:
             raise bad(f"d_in x n_features = {d_in * n_features} weights per matrix "
                       f"(at most {MAX_SAE_WEIGHTS})")
         return SAEConfig.from_dict(d)
+    except CheckpointError:
+        raise
     except EegmiError as exc:
         raise bad(exc.message) from None
 
