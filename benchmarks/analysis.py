@@ -107,7 +107,7 @@ def baseline(model: Any, batches: list[torch.Tensor], names: list[str], max_dim:
                 alphas[name] = None
                 continue
             h = HuberRegressor(max_iter=1000).fit(np.log(ranks)[:, None], np.log(ev[ranks - 1]))
-            alphas[name] = float(h.coef_[0])
+            alphas[name] = -float(h.coef_[0])  # eigenvalue ∝ k^-alpha
     return alphas, peak
 
 

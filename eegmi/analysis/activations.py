@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from eegmi.analysis.eigenspectrum import CovarianceAccumulator, Eigenspectrum, subsample_stride
+from eegmi.analysis.eigenspectrum import (
+    SEED_FIT_RANGE,
+    CovarianceAccumulator,
+    Eigenspectrum,
+    FitSpec,
+    subsample_stride,
+)
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
@@ -198,6 +204,8 @@ class LayerSpectra:
     def to_json(self, spectrum: bool = False) -> dict[str, Any]:
         return {"alpha": self.alphas(),
                 "r2": {n: None if s.fit is None else s.fit.r2 for n, s in self.spectra.items()},
+                "effective_rank": {n: s.effective_rank for n, s in self.spectra.items()},
+                "warnings": {n: list(s.warnings) for n, s in self.spectra.items()},
                 "depth": list(self.spectra),
                 "layers": {n: s.to_json(spectrum) for n, s in self.spectra.items()}}
 
@@ -210,7 +218,7 @@ def layer_spectra(
     max_inputs: int | None = None,
     max_dim: int | None = 8000,
     max_components: int = 1000,
-    fit_range: tuple[int, int] = (10, 50),
+    fit_range: FitSpec = SEED_FIT_RANGE,
     memory_budget: int = 1 << 30,
     seed: int = 0,
     cancel: CancelToken | None = None,
@@ -235,7 +243,8 @@ def layer_spectra(
     max_inputs
         Use at most this many inputs (the first ones the batches give).
     max_dim, max_components, fit_range
-        As for :func:`eegmi.analysis.eigenspectrum.eigenspectrum`.
+        As for :func:`eegmi.analysis.eigenspectrum.eigenspectrum` (``fit_range`` a
+        window, ``"auto"`` or a :class:`~eegmi.analysis.powerlaw.FitPolicy`).
     memory_budget
         Bytes of covariance accumulators per pass over the data.
     seed

@@ -30,9 +30,8 @@ uses the 10th to the 50th largest eigenvalue inclusive.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,23 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dsyrk
 
+from eegmi.analysis.powerlaw import (
+    SEED_FIT_RANGE,
+    FitPolicy,
+    PowerLawFit,
+    as_policy,
+    auto_fit_range,
+    effective_rank,
+    fit_power_law,
+    fit_warnings,
+)
 from eegmi.errors import ConfigError, DataError
+
+__all__ = ["SEED_FIT_RANGE", "CovarianceAccumulator", "Eigenspectrum", "FitPolicy", "PowerLawFit",
+           "eigenspectrum", "fit_power_law", "subsample_stride", "top_eigenvalues"]
+
+#: what a fit window may be given as
+FitSpec = FitPolicy | tuple[int, int] | str
 
 SOLVERS = ("auto", "covariance", "randomized")
 
@@ -59,89 +74,6 @@ def subsample_stride(n_features: int, max_dim: int | None) -> int:
 
 
 @dataclass
-class PowerLawFit:
-    """A power law ``ev_k = exp(intercept) * k**alpha`` fitted on log-log axes (natural logs).
-
-    ``r2`` is the coefficient of determination of that line over the ``n_used``
-    points (positive variances within the inclusive 1-based ranks ``fit_range``);
-    ``n_outliers`` are the points the Huber loss treated as outliers.
-    """
-
-    alpha: float
-    intercept: float
-    r2: float
-    n_used: int
-    fit_range: tuple[int, int]
-    n_outliers: int = 0
-
-    def predict(self, k: np.ndarray) -> np.ndarray:
-        """Fitted explained variance at 1-based ranks ``k`` (any shape)."""
-        return np.exp(self.intercept) * np.asarray(k, dtype=float) ** self.alpha
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "fit_range": list(self.fit_range)}
-
-
-def fit_power_law(
-    explained_variance: np.ndarray,
-    fit_range: tuple[int, int] = (10, 50),
-    epsilon: float = 1.35,
-    min_points: int = 5,
-    path: str | Path | None = None,
-) -> PowerLawFit:
-    """Huber regression of log explained variance on log component rank (seed's method).
-
-    Parameters
-    ----------
-    explained_variance
-        ``(k,)`` variances of the principal components, largest first.
-    fit_range
-        Inclusive 1-based ranks to fit (default 10-50, as in the seed paper).
-        When fewer components exist the range is cut at ``k``.
-    epsilon
-        Huber threshold (scikit-learn's default 1.35).
-    min_points
-        Fewest usable points (positive variances in range) accepted.
-    path
-        File named in errors.
-
-    Raises
-    ------
-    DataError
-        Non-finite values or fewer than ``min_points`` usable components.
-    """
-    from sklearn.linear_model import HuberRegressor
-
-    ev = np.asarray(explained_variance, dtype=np.float64).ravel()
-    first, last = int(fit_range[0]), int(fit_range[1])
-    if first < 1 or last < first:
-        raise ConfigError(f"fit range must be 1 <= first <= last, got {fit_range}")
-    if not np.all(np.isfinite(ev)):
-        raise DataError("explained variance contains NaN or infinite values", path)
-    ranks = np.arange(first, min(last, ev.size) + 1)
-    vals = ev[ranks - 1] if ranks.size else ev[:0]
-    # components beyond the data's rank are numerical noise around zero
-    keep = vals > max(float(ev.max(initial=0.0)), 0.0) * 1e-12
-    ranks, vals = ranks[keep], vals[keep]
-    if ranks.size < min_points:
-        raise DataError(
-            f"too few components for the power-law fit: {ranks.size} usable in ranks "
-            f"{first}-{last} (have {ev.size} components, need {min_points})", path)
-    x = np.log(ranks.astype(np.float64))[:, None]
-    y = np.log(vals)
-    huber = HuberRegressor(epsilon=epsilon, max_iter=1000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter; the fit is checked by r2
-        huber.fit(x, y)
-    pred = huber.predict(x)
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(np.sum((y - pred) ** 2)) / ss_tot if ss_tot > 0 else 1.0
-    return PowerLawFit(alpha=float(huber.coef_[0]), intercept=float(huber.intercept_),
-                       r2=r2, n_used=int(ranks.size), fit_range=(first, last),
-                       n_outliers=int(np.sum(huber.outliers_)))
-
-
-@dataclass
 class Eigenspectrum:
     """PCA spectrum of one activation matrix.
 
@@ -149,8 +81,11 @@ class Eigenspectrum:
     ``k <= max_components``; ``ratio (k,)`` the same over ``total_variance`` (the
     summed variance of all kept dimensions); ``fit`` None when the power-law fit
     failed (``fit_error`` says why); ``n_samples`` inputs, ``n_features`` original
-    dimensions ``m``, ``n_kept = ceil(m / stride)``; ``solver`` ``"covariance"`` or
-    ``"randomized"``; ``extra`` e.g. ``{"eig": "exact" | "randomized"}``.
+    dimensions ``m``, ``n_kept = ceil(m / stride)``; ``solver`` the route taken;
+    ``effective_rank`` the number of variances above ``policy.rank_rtol`` of the
+    largest (``rank_lower_bound``: only the top components were computed and all
+    were above it); ``warnings`` reasons not to take ``alpha`` at face value;
+    ``extra`` e.g. ``{"eig": "exact" | "randomized"}``.
     """
 
     explained_variance: np.ndarray
@@ -163,10 +98,15 @@ class Eigenspectrum:
     stride: int
     solver: str
     fit_error: str | None = None
+    effective_rank: int = 0
+    rank_lower_bound: bool = False
+    warnings: list[str] = field(default_factory=list)
+    policy: FitPolicy = field(default_factory=FitPolicy)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def alpha(self) -> float | None:
+        """Decay exponent (eigenvalue ∝ k^-alpha, positive when decaying), None without a fit."""
         return None if self.fit is None else self.fit.alpha
 
     def to_json(self, spectrum: bool = False) -> dict[str, Any]:
@@ -174,6 +114,10 @@ class Eigenspectrum:
         out: dict[str, Any] = {
             "alpha": self.alpha, "r2": None if self.fit is None else self.fit.r2,
             "fit": None if self.fit is None else self.fit.to_json(),
+            "fit_range_used": None if self.fit is None else list(self.fit.fit_range),
+            "fit_range_asked": self.policy.to_json()["fit_range"],
+            "effective_rank": self.effective_rank, "rank_lower_bound": self.rank_lower_bound,
+            "rank_rtol": self.policy.rank_rtol, "warnings": list(self.warnings),
             "fit_error": self.fit_error, "n_components": int(self.explained_variance.size),
             "total_variance": self.total_variance, "n_samples": self.n_samples,
             "n_features": self.n_features, "n_kept": self.n_kept, "stride": self.stride,
@@ -258,7 +202,7 @@ class CovarianceAccumulator:
         upper /= self.n - 1
         return upper
 
-    def spectrum(self, max_components: int = 1000, fit_range: tuple[int, int] = (10, 50),
+    def spectrum(self, max_components: int = 1000, fit_range: FitSpec = SEED_FIT_RANGE,
                  strict: bool = True, path: str | Path | None = None, seed: int = 0
                  ) -> Eigenspectrum:
         """Top eigenvalues (:func:`top_eigenvalues`; buffered rows: data SVD) and power-law fit."""
@@ -306,10 +250,14 @@ def top_eigenvalues(cov: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray,
 
 
 def _finish(ev: np.ndarray, total: float, n: int, m: int, kept: int, stride: int, solver: str,
-            fit_range: tuple[int, int], strict: bool, path: str | Path | None) -> Eigenspectrum:
+            fit_range: FitSpec, strict: bool, path: str | Path | None) -> Eigenspectrum:
+    policy = as_policy(fit_range)
+    rank, lower = effective_rank(ev, policy.rank_rtol, max_rank=min(n - 1, kept))
+    window = (auto_fit_range(rank, lower) if policy.fit_range == "auto"
+              else policy.fit_range)
     fit, err = None, None
     try:
-        fit = fit_power_law(ev, fit_range, path=path)
+        fit = fit_power_law(ev, window, path=path)  # type: ignore[arg-type]
     except DataError as exc:
         if strict:
             raise
@@ -317,7 +265,9 @@ def _finish(ev: np.ndarray, total: float, n: int, m: int, kept: int, stride: int
     ratio = ev / total if total > 0 else np.zeros_like(ev)
     return Eigenspectrum(explained_variance=ev, ratio=ratio, total_variance=total, fit=fit,
                          n_samples=n, n_features=m, n_kept=kept, stride=stride,
-                         solver=solver, fit_error=err)
+                         solver=solver, fit_error=err, effective_rank=rank,
+                         rank_lower_bound=lower,
+                         warnings=fit_warnings(fit, err, rank, lower, policy), policy=policy)
 
 
 def eigenspectrum(
@@ -325,7 +275,7 @@ def eigenspectrum(
     *,
     max_dim: int | None = 8000,
     max_components: int = 1000,
-    fit_range: tuple[int, int] = (10, 50),
+    fit_range: FitSpec = SEED_FIT_RANGE,
     solver: str = "auto",
     seed: int = 0,
     batch_size: int = 4096,
@@ -379,7 +329,7 @@ def eigenspectrum(
     return acc.spectrum(max_components, fit_range, strict, path, seed)
 
 
-def _randomized(x: np.ndarray, stride: int, max_components: int, fit_range: tuple[int, int],
+def _randomized(x: np.ndarray, stride: int, max_components: int, fit_range: FitSpec,
                 seed: int, strict: bool, path: str | Path | None) -> Eigenspectrum:
     from sklearn.utils.extmath import randomized_svd
 
