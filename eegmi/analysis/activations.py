@@ -226,9 +226,10 @@ def layer_spectra(
 ) -> Job[LayerSpectra]:
     """Per-layer eigenspectra of a model over a dataset, streamed in bounded memory.
 
-    Each layer gets a float64 :class:`CovarianceAccumulator` (``8 m'^2`` bytes).
-    Layers are packed greedily into passes whose accumulators fit in
-    ``memory_budget``; each pass runs the model over all batches again, so
+    Each layer gets a :class:`CovarianceAccumulator`: its rows held in float32 while
+    there are at most ``2 m'`` of them (``4 N m'`` bytes; then exact or randomized by
+    shape), else a streamed float64 covariance (``8 m'^2`` bytes).  Layers are packed
+    greedily into passes whose accumulators fit in ``memory_budget``; each pass runs the model over all batches again, so
     ``batches`` must be re-iterable (a list, ``TopomapBatches``) for more than
     one pass.  A one-shot iterator gets a single pass whatever the budget.
 
@@ -261,10 +262,15 @@ def layer_spectra(
     first, batches, one_shot = peek(batches)
     sizes = layer_sizes(model, [first], names)
     strides = {n: subsample_stride(m, max_dim) for n, m in sizes.items()}
+    per_pass = float(max_inputs or 0)
+    if hasattr(batches, "__len__"):
+        est = float(len(batches) * len(model_input(None, first)))  # type: ignore[arg-type]
+        per_pass = min(per_pass, est) if per_pass else est
+    rows = int(per_pass) if per_pass else None
     groups: list[list[str]] = []
     used = memory_budget + 1
     for n in names:
-        need = CovarianceAccumulator.nbytes(sizes[n], strides[n])
+        need = CovarianceAccumulator.nbytes(sizes[n], strides[n], rows)
         if one_shot and groups:
             groups[0].append(n)
         elif used + need > memory_budget:
@@ -273,16 +279,15 @@ def layer_spectra(
         else:
             groups[-1].append(n)
             used += need
-    per_pass = float(max_inputs or 0)
-    if hasattr(batches, "__len__"):
-        est = float(len(batches) * len(model_input(None, first)))  # type: ignore[arg-type]
-        per_pass = min(per_pass, est) if per_pass else est
     total = per_pass * len(groups)
     spectra: dict[str, Eigenspectrum] = {}
     for g, group in enumerate(groups):
-        # small samples (N <= kept dims) stay raw and get the data SVD instead
-        accs = {n: CovarianceAccumulator(sizes[n], strides[n],
-                                         len(range(0, sizes[n], strides[n]))) for n in group}
+        # samples up to 2x the kept dims stay raw (float32) and get the route their shape
+        # calls for (eigenspectrum.spectrum_of_rows); larger ones fold into a covariance
+        accs = {n: CovarianceAccumulator(
+            sizes[n], strides[n],
+            CovarianceAccumulator.buffer_for(len(range(0, sizes[n], strides[n]))))
+            for n in group}
         for done, acts in iter_activations(model, batches, group, max_inputs=max_inputs,
                                            strides=strides, cancel=cancel):
             for n in group:

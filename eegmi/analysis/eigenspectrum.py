@@ -4,26 +4,33 @@ Follows the Methods of the seed paper (001): PCA of a layer's activations with
 the dimensions sub-sampled by taking every ``s``-th one so that at most
 ``max_dim`` (8000) remain, at most ``max_components`` (1000) components, and a
 Huber regression of log explained variance on log component index over
-components 10-50 giving the exponent ``alpha`` (eigenvalue ~ k**alpha).
+components 10-50 giving the exponent ``alpha`` (eigenvalue ∝ k^-alpha, see
+:mod:`eegmi.analysis.powerlaw` for the sign convention).
 
-Two solvers, both giving sklearn's ``PCA.explained_variance_`` convention
-(variance with ddof=1):
+Variances follow sklearn's ``PCA.explained_variance_`` convention (ddof=1).  The
+route is chosen by the shape of the ``(N, m')`` matrix (``d = min(N, m')``):
 
-- ``"covariance"``: stream the data in batches and accumulate the sum and the
-  cross-product matrix ``X^T X`` in float64 (after subtracting a fixed
-  reference row, so the mean does not cancel catastrophically), then an
-  eigendecomposition of the ``m' x m'`` covariance (exact up to 2048
-  dimensions, randomized SVD of the covariance above).  Memory is
-  ``8 m'^2`` bytes however many inputs there are, which is what makes
-  DEAP-scale analyses (millions of frames) possible; it is also the cheaper
-  solver whenever ``N > m'``.
-- ``"randomized"``: the seed's randomized SVD of the centred data
-  (``sklearn.utils.extmath.randomized_svd``), for data held in memory with
-  fewer samples than dimensions.
+- ``"exact"`` (``d <= EXACT_EIG_MAX``, 2048): the float64 ``d x d`` Gram or
+  covariance matrix of the centred data and all its eigenvalues (the full
+  spectrum up to ``max_components``);
+- ``"randomized"`` (larger ``d``, rows held in memory): the seed's randomized SVD
+  of the centred data in **float32**, computing only the top
+  ``max(2 * last fitted rank, 100)`` components (at most ``max_components``): the
+  fit uses ranks up to 50, and randomized SVD costs in proportion to the
+  components asked.  Singular values of the data (not eigenvalues of its
+  covariance) keep float32 accurate: eigenvalue errors are ~1e-6 relative on
+  ranks 10-50 of E3's layers (the float64 exact route agrees on alpha to 1e-6).
+  When the fitted ranks fall below 1e-9 of the largest eigenvalue (beyond
+  float32's reach) the same SVD is redone in float64;
+- ``"covariance"`` (streamed): past ``2 m'`` rows (when the raw rows would
+  outweigh the covariance) rows are folded into a float64 cross-product matrix
+  ``X^T X`` (after subtracting a fixed reference row, so the mean does not cancel
+  catastrophically) and dropped: memory ``8 m'^2`` bytes however many inputs there
+  are (DEAP-scale analyses); eigenvalues exact up to 2048 dimensions, else the
+  randomized SVD of the covariance.
 
-``"auto"`` picks ``randomized`` while there are no more samples than kept
-dimensions (a stream's first rows are buffered until then), else
-``covariance``.  Component indices are 1-based ranks: the fit range ``(10, 50)``
+``solver="auto"`` picks by shape as above; ``"covariance"`` and ``"randomized"``
+force a route.  Component indices are 1-based ranks: the fit range ``(10, 50)``
 uses the 10th to the 50th largest eigenvalue inclusive.
 """
 
@@ -36,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from scipy.linalg.blas import dsyrk
 
 from eegmi.analysis.powerlaw import (
@@ -51,13 +57,16 @@ from eegmi.analysis.powerlaw import (
 )
 from eegmi.errors import ConfigError, DataError
 
-__all__ = ["SEED_FIT_RANGE", "CovarianceAccumulator", "Eigenspectrum", "FitPolicy", "PowerLawFit",
-           "eigenspectrum", "fit_power_law", "subsample_stride", "top_eigenvalues"]
+__all__ = ["SEED_FIT_RANGE", "CovarianceAccumulator", "Eigenspectrum", "FitPolicy", "FitSpec",
+           "PowerLawFit", "eigenspectrum", "fit_power_law", "spectrum_of_rows", "subsample_stride",
+           "top_eigenvalues"]
 
 #: what a fit window may be given as
 FitSpec = FitPolicy | tuple[int, int] | str
 
 SOLVERS = ("auto", "covariance", "randomized")
+#: the randomized route computes at least this many components
+RANDOMIZED_MIN_COMPONENTS = 100
 
 
 def subsample_stride(n_features: int, max_dim: int | None) -> int:
@@ -131,11 +140,10 @@ class Eigenspectrum:
 class CovarianceAccumulator:
     """Streaming float64 covariance of rows ``(B, m)`` keeping every ``stride``-th dimension.
 
-    Memory is about ``8 m'^2`` bytes.  The first ``buffer_rows`` rows are kept raw
-    (no more memory than the covariance when ``buffer_rows <= m'``): a sample
-    that small ends with the seed's randomized SVD of the data, cheaper and more
-    exact than the covariance when ``N <= m'``.  Past that, rows are folded into
-    the cross-product sums and dropped.
+    The first ``buffer_rows`` rows are kept raw (float32 activations: no more memory than
+    the float64 covariance while ``buffer_rows <= 2 m'``): a sample that small ends
+    with :func:`spectrum_of_rows` (exact or randomized by shape).  Past that, rows
+    are folded into the float64 cross-product sums (``8 m'^2`` bytes) and dropped.
     """
 
     def __init__(self, n_features: int, stride: int = 1, buffer_rows: int = 0) -> None:
@@ -150,9 +158,17 @@ class CovarianceAccumulator:
         self._cross: np.ndarray | None = None
 
     @staticmethod
-    def nbytes(n_features: int, stride: int = 1) -> int:
-        """Memory an accumulator for these dimensions holds."""
-        return 8 * (k := len(range(0, n_features, stride))) * (k + 2)
+    def nbytes(n_features: int, stride: int = 1, n_rows: int | None = None) -> int:
+        """Memory an accumulator for these dimensions holds (``n_rows`` known: the
+        smaller of the float32 rows and the float64 covariance)."""
+        k = len(range(0, n_features, stride))
+        cov = 8 * k * (k + 2)
+        return cov if n_rows is None else min(cov, 4 * int(n_rows) * k)
+
+    @staticmethod
+    def buffer_for(n_kept: int) -> int:
+        """Rows worth holding raw (float32) before the float64 covariance is cheaper."""
+        return 2 * int(n_kept)
 
     def update(self, batch: np.ndarray, path: str | Path | None = None) -> None:
         """Add rows ``(B, m)`` (already sub-sampled rows ``(B, m')`` are accepted too)."""
@@ -166,7 +182,8 @@ class CovarianceAccumulator:
         if not np.all(np.isfinite(x)):
             raise DataError("activations contain NaN or infinite values", path)
         if self._cross is None and self.n + x.shape[0] <= self.buffer_rows:
-            self._rows.append(np.array(x))
+            # activations arrive as float32; wider input keeps its precision
+            self._rows.append(np.array(x, dtype=np.result_type(x.dtype, np.float32)))
             self.n += x.shape[0]
             return
         self._flush()
@@ -205,48 +222,123 @@ class CovarianceAccumulator:
     def spectrum(self, max_components: int = 1000, fit_range: FitSpec = SEED_FIT_RANGE,
                  strict: bool = True, path: str | Path | None = None, seed: int = 0
                  ) -> Eigenspectrum:
-        """Top eigenvalues (:func:`top_eigenvalues`; buffered rows: data SVD) and power-law fit."""
+        """Spectrum and power-law fit: held rows by :func:`spectrum_of_rows`, a folded
+        covariance by :func:`top_eigenvalues`."""
         if self._rows and self._cross is None and self.n >= 2:
-            es = _randomized(np.concatenate(self._rows), 1, max_components, fit_range, seed,
-                             strict, path)
-            es.n_features, es.stride = self.n_features, self.stride
-            return es
+            rows, self._rows = self._rows, []
+            x = rows[0] if len(rows) == 1 else np.concatenate(rows)
+            del rows
+            ev, total, how = spectrum_of_rows(x, max_components, _last_rank(fit_range), seed)
+            return _finish(ev, total, self.n, self.n_features, self.n_kept, self.stride, how,
+                           fit_range, strict, path)
         cov = self.covariance()
         total = float(np.trace(cov))
         # the rank is at most n - 1: asking for more only buys zeros at full cost
-        ev, how = top_eigenvalues(cov, min(int(max_components), max(self.n - 1, 1)), seed)
+        k = min(int(max_components), max(self.n - 1, 1))
+        if cov.shape[0] > EXACT_EIG_MAX:
+            k = min(k, _randomized_components(max_components, fit_range))
+        ev, how = top_eigenvalues(cov, k, seed)
         es = _finish(ev, total, self.n, self.n_features, self.n_kept, self.stride,
                      "covariance", fit_range, strict, path)
         es.extra["eig"] = how
         return es
 
 
+def _last_rank(fit_range: FitSpec) -> int:
+    fr = as_policy(fit_range).fit_range
+    return SEED_FIT_RANGE[1] if isinstance(fr, str) else int(fr[1])
+
+
+def _randomized_components(max_components: int, fit_range: FitSpec) -> int:
+    return min(int(max_components), max(2 * _last_rank(fit_range), RANDOMIZED_MIN_COMPONENTS))
+
+
+def spectrum_of_rows(x: np.ndarray, max_components: int = 1000, last_rank: int = 50,
+                     seed: int = 0, route: str = "auto") -> tuple[np.ndarray, float, str]:
+    """Top PCA variances of rows held in memory, by the cheapest accurate route.
+
+    Parameters
+    ----------
+    x
+        ``(N, m')`` activations (any float dtype; used as float32 or float64).
+    max_components
+        At most this many variances.
+    last_rank
+        Highest rank the fit uses; the randomized route computes
+        ``max(2 * last_rank, RANDOMIZED_MIN_COMPONENTS)`` (capped by ``max_components``).
+    seed
+        Random state of the randomized SVD.
+    route
+        ``"auto"`` (exact when ``min(N, m') <= EXACT_EIG_MAX``, else randomized),
+        ``"exact"`` or ``"randomized"``.
+
+    Returns
+    -------
+    (variances (k,), total variance, route)
+        Variances largest first (ddof=1), the summed variance of all ``m'``
+        dimensions, and ``"exact"`` or ``"randomized"``.
+    """
+    n, m = x.shape
+    mean = x.mean(axis=0, dtype=np.float64)
+    d = min(n, m)
+    if route == "auto":
+        route = "exact" if d <= EXACT_EIG_MAX else "randomized"
+    if route == "exact":
+        xc = np.asarray(x, dtype=np.float64) - mean
+        gram = xc @ xc.T if n <= m else xc.T @ xc  # the d x d side
+        total = float(np.trace(gram)) / (n - 1)
+        del xc
+        ev, _ = top_eigenvalues(gram, min(int(max_components), d), seed, exact=True)
+        return ev / (n - 1), total, "exact"
+    # centred in float64 a block at a time, then float32: a large offset costs no precision
+    xc = np.empty((n, m), dtype=np.float32)
+    for i in range(0, n, 512):
+        xc[i:i + 512] = x[i:i + 512] - mean
+    total = sum(float(np.einsum("ij,ij->", c, c)) for c in
+                (xc[i:i + 512].astype(np.float64) for i in range(0, n, 512))) / (n - 1)
+    k = max(1, min(int(max_components), max(2 * int(last_rank), RANDOMIZED_MIN_COMPONENTS), d))
+    s = _rsvd(xc, k, seed)
+    ev = s.astype(np.float64) ** 2 / (n - 1)
+    if ev[0] > 0 and ev[min(int(last_rank), ev.size) - 1] < 1e-9 * ev[0]:
+        # fitted ranks below float32's resolution of the top singular value: redo in float64
+        ev = _rsvd(xc.astype(np.float64), k, seed) ** 2 / (n - 1)
+    return ev, total, "randomized"
+
+
+def _rsvd(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Top ``k`` singular values (the seed's solver; 7 power iterations, sklearn's choice for
+    few components, also when ``k`` is a large share of the matrix: ranks near 50 of a flat
+    spectrum need them)."""
+    from sklearn.utils.extmath import randomized_svd
+
+    _, s, _ = randomized_svd(x, n_components=k, n_oversamples=10, n_iter=7,
+                             power_iteration_normalizer="auto", random_state=seed)
+    return np.sort(s)[::-1]
+
+
 #: Above this size a randomized eigensolver replaces the exact one (when few components are wanted).
 EXACT_EIG_MAX = 2048
 
 
-def top_eigenvalues(cov: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, str]:
+def top_eigenvalues(cov: np.ndarray, k: int, seed: int = 0, exact: bool = False
+                    ) -> tuple[np.ndarray, str]:
     """The ``k`` largest eigenvalues of a symmetric PSD ``(m, m)`` matrix, largest first.
 
-    Exact (LAPACK ``evr``) up to ``EXACT_EIG_MAX`` dimensions or when at least
-    half the spectrum is wanted; otherwise randomized SVD of the matrix (the
-    seed's solver; singular values of a PSD matrix are its eigenvalues), whose
-    ``m^2 k`` cost beats the ``m^3`` tridiagonal reduction for ``m`` in the
-    thousands.  The matrix may be overwritten.  Returns ``(eigenvalues (k,),
-    "exact" | "randomized")``.
+    Exact (LAPACK ``syevd`` through torch, several times faster here than scipy's)
+    up to ``EXACT_EIG_MAX`` dimensions, when at least half the spectrum is wanted or
+    when ``exact``; otherwise randomized SVD of the matrix (singular values of a PSD
+    matrix are its eigenvalues), whose ``m^2 k`` cost beats the ``m^3`` tridiagonal
+    reduction for ``m`` in the thousands.  The matrix may be overwritten.  Returns
+    ``(eigenvalues (k,), "exact" | "randomized")``.
     """
     m = cov.shape[0]
     k = max(1, min(int(k), m))
-    if m <= EXACT_EIG_MAX or 2 * k >= m:
-        subset = [m - k, m - 1] if 4 * k < m else None  # a subset only pays off for few
-        evals = scipy.linalg.eigh(cov, eigvals_only=True, subset_by_index=subset, driver="evr",
-                                  overwrite_a=True, check_finite=False)
-        return np.clip(evals[::-1][:k], 0.0, None), "exact"
-    from sklearn.utils.extmath import randomized_svd
+    if exact or m <= EXACT_EIG_MAX or 2 * k >= m:
+        import torch
 
-    _, s, _ = randomized_svd(cov, n_components=k, n_oversamples=10, n_iter=4,
-                             random_state=seed)
-    return np.sort(s)[::-1], "randomized"
+        evals = torch.linalg.eigvalsh(torch.from_numpy(np.asarray(cov, dtype=np.float64))).numpy()
+        return np.clip(evals[::-1][:k], 0.0, None).copy(), "exact"
+    return _rsvd(cov, k, seed), "randomized"
 
 
 def _finish(ev: np.ndarray, total: float, n: int, m: int, kept: int, stride: int, solver: str,
@@ -307,8 +399,16 @@ def eigenspectrum(
         if n < 2:
             raise DataError(f"need at least 2 samples, got {n}", path)
         stride = subsample_stride(m, max_dim)
-        if solver == "randomized" or (solver == "auto" and n <= len(range(0, m, stride))):
-            return _randomized(x, stride, max_components, fit_range, seed, strict, path)
+        kept = len(range(0, m, stride))
+        if solver == "randomized" or (solver == "auto" and
+                                      n <= CovarianceAccumulator.buffer_for(kept)):
+            xs = np.asarray(x[:, ::stride])
+            if not np.all(np.isfinite(xs)):
+                raise DataError("activations contain NaN or infinite values", path)
+            ev, total, how = spectrum_of_rows(xs, max_components, _last_rank(fit_range), seed,
+                                              route="randomized" if solver == "randomized"
+                                              else "auto")
+            return _finish(ev, total, n, m, kept, stride, how, fit_range, strict, path)
         batches: Iterable[np.ndarray] = (x[i:i + batch_size] for i in range(0, n, batch_size))
     else:
         if solver == "randomized":
@@ -321,28 +421,10 @@ def eigenspectrum(
             raise DataError(f"expected 2-D batches (samples, features), got shape {b.shape}", path)
         if acc is None:
             stride = subsample_stride(b.shape[1], max_dim)
-            buffer = len(range(0, b.shape[1], stride)) if solver == "auto" else 0
+            buffer = (CovarianceAccumulator.buffer_for(len(range(0, b.shape[1], stride)))
+                      if solver == "auto" else 0)
             acc = CovarianceAccumulator(b.shape[1], stride, buffer)
         acc.update(b, path)
     if acc is None or acc.n < 2:
         raise DataError(f"need at least 2 samples, got {0 if acc is None else acc.n}", path)
     return acc.spectrum(max_components, fit_range, strict, path, seed)
-
-
-def _randomized(x: np.ndarray, stride: int, max_components: int, fit_range: FitSpec,
-                seed: int, strict: bool, path: str | Path | None) -> Eigenspectrum:
-    from sklearn.utils.extmath import randomized_svd
-
-    n, m = x.shape
-    xs = np.asarray(x[:, ::stride], dtype=np.float64)
-    if not np.all(np.isfinite(xs)):
-        raise DataError("activations contain NaN or infinite values", path)
-    xs = xs - xs.mean(axis=0)
-    k = max(1, min(int(max_components), n, xs.shape[1]))
-    # same settings as sklearn PCA(svd_solver="randomized") so results agree
-    _, s, _ = randomized_svd(xs, n_components=k, n_oversamples=10, n_iter="auto",
-                             power_iteration_normalizer="auto", random_state=seed)
-    ev = s**2 / (n - 1)
-    total = float(np.sum(xs**2) / (n - 1))
-    return _finish(ev, total, n, m, xs.shape[1], stride, "randomized", fit_range, strict, path)
-

@@ -28,7 +28,12 @@ import torch
 from eegmi.analysis.activations import LayerSpectra, layer_spectra
 from eegmi.analysis.eigenspectrum import Eigenspectrum, eigenspectrum
 from eegmi.analysis.inputs import InputSet, analysis_inputs
-from eegmi.analysis.spectra_options import CONVENTION, SpectraOptions, depth_layers
+from eegmi.analysis.spectra_options import (
+    CONVENTION,
+    SpectraOptions,
+    depth_layers,
+    layer_names,
+)
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 
@@ -181,8 +186,7 @@ def model_spectra(
     if inputs.values.shape[0] < 2:
         raise ConfigError(f"the spectra need at least 2 inputs, got {inputs.values.shape[0]}")
     model = loaded.model
-    names = list(opts.layers) if opts.layers else depth_layers(list(model.hook_names()),
-                                                              loaded.config.kind)
+    names = layer_names(opts, list(model.hook_names()), loaded.config.kind)
     batches = model_batches(loaded, inputs.values, opts.batch_size)
     kwargs: dict[str, Any] = dict(max_dim=opts.max_dim, max_components=opts.max_components,
                                   fit_range=opts.fit, memory_budget=opts.memory_mb << 20,

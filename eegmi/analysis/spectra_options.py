@@ -27,7 +27,8 @@ class SpectraOptions:
         of a bundled model's validation split), their seed, and the dataset
         (None: the model's own training source).
     layers
-        Hook names; None: :func:`depth_layers` (activations, latent mean, output).
+        Hook names; None: :func:`depth_layers` (activations, latent mean, output);
+        ``"all"``: every hook point.
     max_dim, max_components
         Seed 001: keep every ``s``-th dimension so at most 8000 remain; at most
         1000 components.
@@ -43,7 +44,7 @@ class SpectraOptions:
     count: int = 3000
     seed: int = 0
     data: str | None = None
-    layers: tuple[str, ...] | None = None
+    layers: tuple[str, ...] | str | None = None
     max_dim: int | None = 8000
     max_components: int = 1000
     fit: FitPolicy = field(default_factory=FitPolicy)
@@ -54,6 +55,8 @@ class SpectraOptions:
     def __post_init__(self) -> None:
         if self.count < 2:
             raise ConfigError(f"the spectra need at least 2 inputs, got {self.count}")
+        if isinstance(self.layers, str) and self.layers != "all":
+            raise ConfigError(f"layers must be hook names or 'all', got {self.layers!r}")
         if self.null_seeds < 0:
             raise ConfigError(f"null seeds must be >= 0, got {self.null_seeds}")
 
@@ -68,7 +71,8 @@ class SpectraOptions:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["fit"] = self.fit.to_json()
-        d["layers"] = None if self.layers is None else list(self.layers)
+        d["layers"] = self.layers if self.layers is None or isinstance(self.layers, str) \
+            else list(self.layers)
         return d
 
 
@@ -79,3 +83,13 @@ def depth_layers(hook_names: Sequence[str], kind: str = "vae") -> list[str]:
     latent = "latent.z" if kind == "decoder" else "latent.mu"
     keep = [n for n in hook_names if ".act" in n or n in (latent, "out")]
     return keep or list(hook_names)
+
+
+def layer_names(options: SpectraOptions, hook_names: Sequence[str], kind: str = "vae"
+                ) -> list[str]:
+    """The layers ``options`` ask for among a model's ``hook_names``."""
+    if options.layers == "all":
+        return list(hook_names)
+    if options.layers:
+        return list(options.layers)
+    return depth_layers(hook_names, kind)

@@ -79,8 +79,10 @@ def parse_fit_range(values: list[str] | None) -> tuple[int, int] | str:
 
 
 def options_from_args(args: argparse.Namespace) -> SpectraOptions:
-    layers = None
-    if args.layers and args.layers != ["all"]:
+    layers: tuple[str, ...] | str | None = None
+    if args.layers == ["all"]:
+        layers = "all"
+    elif args.layers:
         layers = tuple(args.layers)
     return SpectraOptions(
         inputs=args.inputs, count=args.max_inputs, seed=args.seed, data=args.data,

@@ -129,6 +129,17 @@ def test_eigenspectrum_of_models_over_data(tiny_models, tmp_path: Path, capsys) 
     # the input's own spectrum: 40x40 topomaps linear in 32 electrode values
     assert res["input"]["effective_rank"] <= 32 and isinstance(res["input"]["alpha"], float)
     assert any("effective rank" in w for w in res["input"]["warnings"])
+    # default layers: activations, latent mean, output; 'all': every hook point
+    from eegmi.training.checkpoint import load_checkpoint
+
+    hooks = list(load_checkpoint(m0).model.hook_names())
+    for layers, want in (([], [n for n in hooks if ".act" in n or n in ("latent.mu", "out")]),
+                         (["--layers", "all"], hooks)):
+        code, r, err = run_cli(capsys, "analyze", "eigenspectrum", str(m0), "--data", str(eeg),
+                               *layers, "--max-inputs", "60", "--max-dim", "100",
+                               "--null-seeds", "0", "--json")
+        assert code == 0, err
+        assert r["depth"] == want and r["null"] == {} and r["options"]["null_seeds"] == 0
     out = tmp_path / "cmp"
     code, res2, err = run_cli(capsys, "analyze", "eigenspectrum", str(m0), str(m1), "--data",
                               str(eeg), "--layers", "enc.act2", "--max-inputs", "250",

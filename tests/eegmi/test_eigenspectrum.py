@@ -55,16 +55,39 @@ def test_recovers_planted_exponent_and_agrees_with_sklearn(alpha: float) -> None
     assert es.fit.n_used == 41
 
 
-def test_randomized_solver_on_wide_data_matches_sklearn_pca() -> None:
+def test_route_by_shape_exact_and_float32_randomized_agree(monkeypatch) -> None:
     from sklearn.decomposition import PCA
 
+    import eegmi.analysis.eigenspectrum as es_mod
+
     x = planted(300, 400, 1.0, seed=2)
-    es = eigenspectrum(x, max_components=100)
-    assert es.solver == "randomized"
-    ref = PCA(n_components=100, svd_solver="randomized", random_state=0).fit(x)
-    np.testing.assert_allclose(es.explained_variance[:60], ref.explained_variance_[:60],
-                               rtol=1e-6)
-    np.testing.assert_allclose(es.ratio[:60], ref.explained_variance_ratio_[:60], rtol=1e-6)
+    exact = eigenspectrum(x, max_components=100)
+    assert exact.solver == "exact"  # min(N, m') = 300: the whole Gram spectrum, float64
+    ref = np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1]
+    np.testing.assert_allclose(exact.explained_variance, ref[:100], rtol=1e-9, atol=1e-12)
+    pca = PCA(n_components=100, svd_solver="full").fit(x)
+    np.testing.assert_allclose(exact.ratio[:60], pca.explained_variance_ratio_[:60], rtol=1e-9)
+    # the randomized route: float32 data, only the top max(2 * 50, 100) components
+    rnd = eigenspectrum(x, solver="randomized", max_components=1000)
+    assert rnd.solver == "randomized" and rnd.explained_variance.size == 100
+    np.testing.assert_allclose(rnd.explained_variance[:60], ref[:60], rtol=1e-4)
+    assert abs(rnd.alpha - exact.alpha) < 1e-4
+    assert rnd.effective_rank == 100 and rnd.rank_lower_bound  # only a bound from the top 100
+    # auto takes it past EXACT_EIG_MAX (both sides wider than the cap)
+    monkeypatch.setattr(es_mod, "EXACT_EIG_MAX", 200)
+    auto = eigenspectrum(x)
+    assert auto.solver == "randomized" and abs(auto.alpha - exact.alpha) < 1e-4
+    assert auto.total_variance == pytest.approx(exact.total_variance, rel=1e-6)
+
+
+def test_float32_route_falls_back_to_float64_for_spectra_beyond_its_reach() -> None:
+    from eegmi.analysis.eigenspectrum import spectrum_of_rows
+
+    x = planted(400, 300, 6.0, seed=9)  # ev_50 / ev_1 = 50**-6, about 6e-11
+    ev64 = np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1]
+    ev, _, how = spectrum_of_rows(x, route="randomized")
+    assert how == "randomized"
+    np.testing.assert_allclose(ev[:50], ev64[:50], rtol=1e-3)
 
 
 def test_streamed_covariance_equals_exact_and_survives_a_large_offset() -> None:
@@ -77,8 +100,8 @@ def test_streamed_covariance_equals_exact_and_survives_a_large_offset() -> None:
     # fewer samples than dimensions: the rows stay buffered and get the data SVD
     few = eigenspectrum(iter([x[:20], x[20:45]]), max_components=30, strict=False)
     ref = np.sort(np.linalg.eigvalsh(np.cov(x[:45], rowvar=False)))[::-1][:30]
-    assert few.solver == "randomized" and few.n_samples == 45
-    np.testing.assert_allclose(few.explained_variance, ref, rtol=1e-4)  # randomized: approximate
+    assert few.solver == "exact" and few.n_samples == 45  # held rows, their 45 x 45 Gram
+    np.testing.assert_allclose(few.explained_variance, ref, rtol=1e-9, atol=1e-12)
     forced = eigenspectrum(x[:45], solver="covariance", max_components=30, strict=False)
     assert forced.solver == "covariance"
     np.testing.assert_allclose(forced.explained_variance, ref, rtol=1e-6, atol=1e-9)
