@@ -244,7 +244,7 @@ def fit_warnings(fit: PowerLawFit | None, fit_error: str | None, rank: int, lowe
     if last > rank and not lower_bound:
         out.append(f"fit window {first}-{last} reaches past the effective rank {rank} "
                    f"(eigenvalues beyond it are below {policy.rank_rtol:g} of the largest): "
-                   f"it fits the rank cliff, not a power law; try --fit-range auto")
+                   f"it fits the rank cliff, not a power law (the 'auto' fit range stays below it)")
     if fit.n_used < policy.warn_points:
         out.append(f"only {fit.n_used} points fitted (fewer than {policy.warn_points})")
     if fit.r2 < policy.warn_r2:

@@ -50,7 +50,7 @@ class SpectraOptions:
     fit: FitPolicy = field(default_factory=FitPolicy)
     null_seeds: int = 3
     batch_size: int = 256
-    memory_mb: int = 1024
+    memory_mb: int = 512
 
     def __post_init__(self) -> None:
         if self.count < 2:

@@ -46,8 +46,8 @@ def register_eigenspectrum(sub: Any, model_options: Any) -> None:
                    help=f"dimension cap (default {DEFAULTS.max_dim})")
     p.add_argument("--max-components", type=int, default=DEFAULTS.max_components,
                    help=f"default {DEFAULTS.max_components}")
-    p.add_argument("--fit-range", nargs="+", default=None, metavar="FIRST LAST | auto",
-                   help=f"1-based component ranks of the fit, inclusive (default "
+    p.add_argument("--fit-range", nargs="+", default=None, metavar="RANGE",
+                   help=f"FIRST LAST: 1-based component ranks of the fit, inclusive (default "
                         f"{SEED_FIT_RANGE[0]} {SEED_FIT_RANGE[1]}, the seed's), or 'auto': "
                         f"the seed's window ended below each layer's effective rank")
     p.add_argument("--null-seeds", type=int, default=DEFAULTS.null_seeds,

@@ -69,6 +69,15 @@ def test_missing_file_and_bad_arguments(tmp_path: Path, capsys) -> None:
     assert code == 2 and "nope.npy: file not found" in err
     code, _, err = run_cli(capsys, "analyze", "eigenspectrum")
     assert code == 2 and "MODEL" in err
+    x = planted_matrix(tmp_path / "acts.npy")
+    for bad in (["5"], ["best"], ["20", "10"]):
+        code, _, err = run_cli(capsys, "analyze", "eigenspectrum", "--activations", str(x),
+                               "--fit-range", *bad)
+        assert code == 2 and "fit" in err and err.count("\n") == 1
+    code, res, _ = run_cli(capsys, "analyze", "eigenspectrum", "--activations", str(x),
+                           "--fit-range", "auto", "--json")
+    assert code == 0 and res["layers"]["acts"]["fit_range_asked"] == "auto"
+    assert res["layers"]["acts"]["fit_range_used"] == [10, 50]  # full rank 90: the seed's
 
 
 def test_analyze_mech_commands_are_registered_when_present(monkeypatch) -> None:
