@@ -10,9 +10,9 @@ components 10-50 giving the exponent ``alpha`` (eigenvalue ∝ k^-alpha, see
 Variances follow sklearn's ``PCA.explained_variance_`` convention (ddof=1).  The
 route is chosen by the shape of the ``(N, m')`` matrix (``d = min(N, m')``):
 
-- ``"exact"`` (``d <= EXACT_EIG_MAX``, 2048): the float64 ``d x d`` Gram or
-  covariance matrix of the centred data and all its eigenvalues (the full
-  spectrum up to ``max_components``);
+- ``"exact"`` (``d`` at most 4x the randomized route's components, 400 for the
+  seed's window): the float64 ``d x d`` Gram or covariance matrix of the centred
+  data and all its eigenvalues (the full spectrum up to ``max_components``);
 - ``"randomized"`` (larger ``d``, rows held in memory): the seed's randomized SVD
   of the centred data in **float32**, computing only the top
   ``max(2 * last fitted rank, 100)`` components (at most ``max_components``): the
@@ -67,6 +67,8 @@ FitSpec = FitPolicy | tuple[int, int] | str
 SOLVERS = ("auto", "covariance", "randomized")
 #: the randomized route computes at least this many components
 RANDOMIZED_MIN_COMPONENTS = 100
+#: held rows take the exact route while min(N, m') <= this many times the randomized components
+EXACT_ROWS_MAX_FACTOR = 4
 
 
 def subsample_stride(n_features: int, max_dim: int | None) -> int:
@@ -269,8 +271,8 @@ def spectrum_of_rows(x: np.ndarray, max_components: int = 1000, last_rank: int =
     seed
         Random state of the randomized SVD.
     route
-        ``"auto"`` (exact when ``min(N, m') <= EXACT_EIG_MAX``, else randomized),
-        ``"exact"`` or ``"randomized"``.
+        ``"auto"`` (exact when ``min(N, m')`` is at most ``EXACT_ROWS_MAX_FACTOR``
+        times the randomized components, else randomized), ``"exact"`` or ``"randomized"``.
 
     Returns
     -------
@@ -281,8 +283,11 @@ def spectrum_of_rows(x: np.ndarray, max_components: int = 1000, last_rank: int =
     n, m = x.shape
     mean = x.mean(axis=0, dtype=np.float64)
     d = min(n, m)
+    k = max(1, min(int(max_components), max(2 * int(last_rank), RANDOMIZED_MIN_COMPONENTS), d))
     if route == "auto":
-        route = "exact" if d <= EXACT_EIG_MAX else "randomized"
+        # the float64 d x d eigenproblem costs ~N d^2 + d^3, the float32 randomized SVD
+        # ~16 N m k at half the price per flop: exact while d is within a few k
+        route = "exact" if d <= EXACT_ROWS_MAX_FACTOR * k or 2 * k >= d else "randomized"
     if route == "exact":
         xc = np.asarray(x, dtype=np.float64) - mean
         gram = xc @ xc.T if n <= m else xc.T @ xc  # the d x d side
@@ -296,7 +301,6 @@ def spectrum_of_rows(x: np.ndarray, max_components: int = 1000, last_rank: int =
         xc[i:i + 512] = x[i:i + 512] - mean
     total = sum(float(np.einsum("ij,ij->", c, c)) for c in
                 (xc[i:i + 512].astype(np.float64) for i in range(0, n, 512))) / (n - 1)
-    k = max(1, min(int(max_components), max(2 * int(last_rank), RANDOMIZED_MIN_COMPONENTS), d))
     s = _rsvd(xc, k, seed)
     ev = s.astype(np.float64) ** 2 / (n - 1)
     if ev[0] > 0 and ev[min(int(last_rank), ev.size) - 1] < 1e-9 * ev[0]:

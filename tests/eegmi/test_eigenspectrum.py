@@ -73,8 +73,8 @@ def test_route_by_shape_exact_and_float32_randomized_agree(monkeypatch) -> None:
     np.testing.assert_allclose(rnd.explained_variance[:60], ref[:60], rtol=1e-4)
     assert abs(rnd.alpha - exact.alpha) < 1e-4
     assert rnd.effective_rank == 100 and rnd.rank_lower_bound  # only a bound from the top 100
-    # auto takes it past EXACT_EIG_MAX (both sides wider than the cap)
-    monkeypatch.setattr(es_mod, "EXACT_EIG_MAX", 200)
+    # auto takes it once min(N, m') = 300 exceeds twice the 100 randomized components
+    monkeypatch.setattr(es_mod, "EXACT_ROWS_MAX_FACTOR", 2)
     auto = eigenspectrum(x)
     assert auto.solver == "randomized" and abs(auto.alpha - exact.alpha) < 1e-4
     assert auto.total_variance == pytest.approx(exact.total_variance, rel=1e-6)
