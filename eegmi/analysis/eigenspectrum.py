@@ -309,14 +309,30 @@ def spectrum_of_rows(x: np.ndarray, max_components: int = 1000, last_rank: int =
     return ev, total, "randomized"
 
 
-def _rsvd(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Top ``k`` singular values (the seed's solver; 7 power iterations, sklearn's choice for
-    few components, also when ``k`` is a large share of the matrix: ranks near 50 of a flat
-    spectrum need them)."""
-    from sklearn.utils.extmath import randomized_svd
+def _rsvd(x: np.ndarray, k: int, seed: int, n_iter: int = 7, oversample: int = 10
+          ) -> np.ndarray:
+    """Top ``k`` singular values of ``x (N, m)`` by randomized SVD (Halko et al.; the seed's
+    solver), in ``x``'s float dtype.
 
-    _, s, _ = randomized_svd(x, n_components=k, n_oversamples=10, n_iter=7,
-                             power_iteration_normalizer="auto", random_state=seed)
+    Seven power iterations, each re-orthonormalised by QR (sklearn's choice for few
+    components, kept when ``k`` is a large share of the matrix: ranks near 50 of a
+    flat spectrum need them), then the singular values of the small ``(k + 10, m)``
+    projection.  Written with torch so it runs on the threads eegmi gives torch
+    (sklearn's ``randomized_svd`` goes through scipy's BLAS, whose own threads spin
+    on a shared machine); at one thread both take the same time.
+    """
+    import torch
+
+    a = torch.from_numpy(np.ascontiguousarray(x))
+    gen = torch.Generator().manual_seed(int(seed))
+    q = a @ torch.randn(a.shape[1], min(k + oversample, min(a.shape)), generator=gen,
+                        dtype=a.dtype)
+    for _ in range(n_iter):
+        q = torch.linalg.qr(q).Q
+        q = torch.linalg.qr(a.T @ q).Q
+        q = a @ q
+    q = torch.linalg.qr(q).Q
+    s = torch.linalg.svdvals(q.T @ a)[:k].numpy().astype(np.float64)
     return np.sort(s)[::-1]
 
 
