@@ -1,28 +1,31 @@
-"""Per-layer eigenspectra of a paper-size ConvVAE: streamed covariance versus sklearn PCA.
+"""Per-layer eigenspectra of a trained model: eegmi against sklearn randomized PCA in float32.
 
-On the same inputs (``--inputs`` topomaps, 10 000 by default; spatially
-correlated random electrode vectors rendered through the biosemi32 40x40 cubic
-operator) and the same model (paper-size ``ConvVAE(ModelConfig())``; a bundled
-model by name with ``--model``, untrained with a fixed seed otherwise), every
-hook point's spectrum is computed two ways, each with dimensions sub-sampled to
-at most 8000 (1000 with ``--quick``) and at most 1000 components:
+On the same inputs (the analysis input set: ``--inputs`` held-out frames of the
+model's validation split, 3000 by default) and the same trained model (``--model``,
+E3 by default), every depth layer's spectrum is computed, dimensions sub-sampled
+to at most 8000 (2000 with ``--quick``), two ways, **interleaved** over
+``--rounds`` rounds (A B A B ...; min and median reported):
 
-- ``ours``: :func:`eegmi.analysis.activations.layer_spectra` (streamed float64
-  covariance per layer, memory-budgeted passes, exact or randomized eigensolver);
-- ``sklearn``: the obvious baseline and the seed's recipe: collect each layer's
-  activation matrix (in passes under the same memory budget), fit
-  ``PCA(n_components, svd_solver="randomized")`` in float64 and a
-  ``HuberRegressor`` over components 10-50.
+- ``eegmi``: :func:`eegmi.analysis.activations.layer_spectra` (activations streamed
+  into per-layer buffers; by shape, the exact float64 Gram/covariance spectrum or
+  float32 randomized SVD of the top components);
+- ``sklearn``: what a competent user writes: collect each layer's activation
+  matrix (float32), ``PCA(n_components=K, svd_solver="randomized")`` on it in
+  float32 and a ``HuberRegressor`` over components 10-50; ``K`` is the number of
+  components eegmi's randomized route computes (``--baseline-components``).
 
-Prints one JSON object (last line) with both wall times, the ratio
-``sklearn_s / ours_s``, the largest memory each holds at once, and the largest
-|alpha difference| between the two.  When ``benchmarks/analysis_propagation.py``
-exists its ``run(quick)`` result is included under ``"propagation"``.
+It also checks the answer: alpha of every layer from the chosen routes against
+the exact float64 route (``spectrum_of_rows(route="exact")``) on the same
+activations (``max_abs_alpha_diff_vs_exact``), and against the baseline.
 
-All CPU work runs on ``--threads`` threads (default 1; BLAS via threadpoolctl
-and torch), so timings compare like with like on a shared machine.
+Prints the load average, then one JSON object last: both times (min, median),
+``ratio_sklearn_over_eegmi`` (median; > 1 means eegmi is faster) and the alpha
+differences.  All CPU work runs on ``--threads`` threads (default 1; BLAS via
+threadpoolctl and torch), so timings compare like with like on a shared machine.
+When ``benchmarks/analysis_propagation.py`` exists its ``run(quick)`` result is
+included under ``"propagation"``.
 
-Usage: ``python benchmarks/analysis.py [--quick] [--inputs 10000] [--threads 1]``
+Usage: ``python benchmarks/analysis.py [--quick] [--model E3] [--inputs 3000] [--rounds 3]``
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,74 +46,69 @@ import torch
 FIT = (10, 50)
 
 
-def make_inputs(n: int, seed: int = 0) -> torch.Tensor:
-    """``(n, 1, 40, 40)`` topomaps of spatially smooth random electrode vectors in [0, 1]."""
-    from eegmi.data.topomap import get_operator
+def setup(model_name: str, n_inputs: int) -> tuple[Any, list[torch.Tensor], list[str], str]:
+    from eegmi.analysis.inputs import InputSpec, analysis_inputs
+    from eegmi.analysis.spectra import model_batches
+    from eegmi.analysis.spectra_options import depth_layers
+    from eegmi.training.checkpoint import load_checkpoint
 
-    op = get_operator("biosemi32", 40, "cubic")
-    xy = np.asarray(op.electrode_xy, dtype=np.float64)
-    d2 = ((xy[:, None] - xy[None]) ** 2).sum(-1)
-    kernel = np.exp(-d2 / (2 * 6.0**2)) + 1e-3 * np.eye(len(xy))
-    rng = np.random.default_rng(seed)
-    v = rng.standard_normal((n, len(xy))) @ np.linalg.cholesky(kernel).T
-    v = (v - v.min()) / (v.max() - v.min())
-    return torch.from_numpy(np.asarray(op.render(v.astype(np.float32)))[:, None])
+    loaded = load_checkpoint(model_name)
+    inputs = analysis_inputs(loaded, InputSpec(count=n_inputs))
+    batches = model_batches(loaded, inputs.values)
+    names = depth_layers(list(loaded.model.hook_names()), loaded.config.kind)
+    return loaded.model.eval(), batches, names, inputs.description
 
 
-def build(model_name: str | None) -> tuple[Any, str]:
-    if model_name:
-        from eegmi.training.checkpoint import load_checkpoint
+def huber_alpha(ev: np.ndarray) -> float | None:
+    from sklearn.linear_model import HuberRegressor
 
-        loaded = load_checkpoint(model_name)
-        return loaded.model, loaded.name
-    from eegmi.models import ModelConfig, build_model
-
-    torch.manual_seed(0)
-    return build_model(ModelConfig()).eval(), "untrained ConvVAE(ModelConfig())"
+    ranks = np.arange(FIT[0], min(FIT[1], ev.size) + 1)
+    ranks = ranks[ev[ranks - 1] > ev.max() * 1e-12]
+    if ranks.size < 5:
+        return None
+    h = HuberRegressor(max_iter=1000).fit(np.log(ranks)[:, None], np.log(ev[ranks - 1]))
+    return -float(h.coef_[0])  # eigenvalue ∝ k^-alpha
 
 
 def baseline(model: Any, batches: list[torch.Tensor], names: list[str], max_dim: int,
-             max_components: int, budget: int) -> tuple[dict[str, float | None], int]:
-    """The seed's recipe per layer: sklearn randomized PCA + HuberRegressor on log-log."""
+             components: int) -> dict[str, float | None]:
+    """sklearn randomized PCA in float32 per layer + HuberRegressor over ranks 10-50."""
     from sklearn.decomposition import PCA
-    from sklearn.linear_model import HuberRegressor
 
-    from eegmi.analysis.activations import collect_activations, layer_sizes
-    from eegmi.analysis.eigenspectrum import subsample_stride
+    from eegmi.analysis.activations import collect_activations
     from eegmi.jobs import run_job
 
-    n = sum(len(b) for b in batches)
-    sizes = layer_sizes(model, batches, names)
-    kept = {k: len(range(0, m, subsample_stride(m, max_dim))) for k, m in sizes.items()}
-    groups: list[list[str]] = []
-    used = budget + 1
-    for name in names:
-        need = 4 * n * kept[name]
-        if used + need > budget:
-            groups.append([])
-            used = 0
-        groups[-1].append(name)
-        used += need
+    acts = run_job(collect_activations(model, batches, names, max_dim=max_dim))
     alphas: dict[str, float | None] = {}
-    peak = 0
-    for group in groups:
-        acts = run_job(collect_activations(model, batches, group, max_dim=max_dim))
-        peak = max(peak, sum(a.nbytes for a in acts.values()))
-        for name in group:
-            # float64 like ours: float32 PCA cannot resolve components 10-50 of steep spectra
-            x = acts.pop(name).astype(np.float64)
-            peak = max(peak, sum(a.nbytes for a in acts.values()) + x.nbytes)
-            k = min(max_components, x.shape[0] - 1, x.shape[1])
-            ev = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(x)
-            ev = ev.explained_variance_
-            ranks = np.arange(FIT[0], min(FIT[1], ev.size) + 1)
-            ranks = ranks[ev[ranks - 1] > ev.max() * 1e-12]
-            if ranks.size < 5:
-                alphas[name] = None
-                continue
-            h = HuberRegressor(max_iter=1000).fit(np.log(ranks)[:, None], np.log(ev[ranks - 1]))
-            alphas[name] = float(h.coef_[0])
-    return alphas, peak
+    for name in names:
+        x = acts.pop(name)  # float32
+        k = min(components, x.shape[0] - 1, x.shape[1])
+        pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(x)
+        alphas[name] = huber_alpha(pca.explained_variance_.astype(np.float64))
+    return alphas
+
+
+def ours(model: Any, batches: list[torch.Tensor], names: list[str], max_dim: int) -> Any:
+    from eegmi.analysis.activations import layer_spectra
+    from eegmi.jobs import run_job
+
+    return run_job(layer_spectra(model, batches, names, max_dim=max_dim))
+
+
+def exact_alphas(model: Any, batches: list[torch.Tensor], names: list[str], max_dim: int
+                 ) -> dict[str, float | None]:
+    """alpha from the exact float64 route on the same (sub-sampled) activations."""
+    from eegmi.analysis.activations import collect_activations
+    from eegmi.analysis.eigenspectrum import spectrum_of_rows
+    from eegmi.analysis.powerlaw import fit_power_law
+    from eegmi.jobs import run_job
+
+    acts = run_job(collect_activations(model, batches, names, max_dim=max_dim))
+    out: dict[str, float | None] = {}
+    for name in names:
+        ev, _, _ = spectrum_of_rows(acts.pop(name), max_components=1000, route="exact")
+        out[name] = fit_power_law(ev, FIT).alpha if np.sum(ev > 0) >= FIT[0] + 4 else None
+    return out
 
 
 def propagation(quick: bool) -> dict[str, Any] | None:
@@ -123,50 +123,46 @@ def propagation(quick: bool) -> dict[str, Any] | None:
     return module.run(quick)
 
 
-def run(quick: bool, inputs: int | None = None, threads: int = 1, model_name: str | None = None,
-        budget_mb: int = 1024) -> dict[str, Any]:
+def _diff(a: dict[str, float | None], b: dict[str, float | None]) -> float | None:
+    d = [abs(x - b[n]) for n, x in a.items() if x is not None and b.get(n) is not None]
+    return float(max(d)) if d else None
+
+
+def run(quick: bool, model_name: str = "E3", n_inputs: int = 3000, rounds: int = 3,
+        threads: int = 1, components: int | None = None) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
-    from eegmi.analysis.activations import as_batches, layer_spectra
-    from eegmi.analysis.eigenspectrum import CovarianceAccumulator
-    from eegmi.jobs import run_job
+    from eegmi.analysis.eigenspectrum import RANDOMIZED_MIN_COMPONENTS
 
     torch.set_num_threads(threads)
-    n = inputs or (2000 if quick else 10000)
-    # --quick also caps layers at 1000 dimensions so it finishes in a minute or so
-    max_dim, max_components = (1000 if quick else 8000), 1000
-    budget = budget_mb << 20
-    model, label = build(model_name)
-    batches = as_batches(make_inputs(n), 256)
-    names = list(model.hook_names())
+    max_dim = 2000 if quick else 8000
+    rounds = 1 if quick else rounds
+    k = components or max(2 * FIT[1], RANDOMIZED_MIN_COMPONENTS)
+    model, batches, names, described = setup(model_name, n_inputs)
+    times: dict[str, list[float]] = {"eegmi": [], "sklearn": []}
     with threadpool_limits(threads):
-        t0 = time.perf_counter()
-        ours = run_job(layer_spectra(model, batches, names, max_dim=max_dim,
-                                     max_components=max_components, memory_budget=budget))
-        t_ours = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ref, ref_peak = baseline(model, batches, names, max_dim, max_components, budget)
-        t_ref = time.perf_counter() - t0
-    layers = {}
-    diffs = []
-    for name, es in ours.spectra.items():
-        a, b = es.alpha, ref[name]
-        if a is not None and b is not None:
-            diffs.append(abs(a - b))
-        layers[name] = {"dims": es.n_features, "kept": es.n_kept, "solver": es.solver,
-                        "eig": es.extra.get("eig"),
-                        "alpha": a, "alpha_sklearn": b}
-    acc_bytes = max(CovarianceAccumulator.nbytes(es.n_kept) for es in ours.spectra.values())
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            res = ours(model, batches, names, max_dim)
+            times["eegmi"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            ref = baseline(model, batches, names, max_dim, k)
+            times["sklearn"].append(time.perf_counter() - t0)
+        exact = exact_alphas(model, batches, names, max_dim)
+    got = res.alphas()
+    med = {k_: statistics.median(v) for k_, v in times.items()}
     result: dict[str, Any] = {
-        "benchmark": "analysis.eigenspectrum", "quick": quick, "model": label, "inputs": n,
-        "threads": threads, "layers_analysed": len(layers), "memory_budget_mb": budget_mb,
-        "max_dim": max_dim, "max_components": max_components,
-        "ours_s": round(t_ours, 3), "sklearn_s": round(t_ref, 3),
-        "ratio_sklearn_over_ours": round(t_ref / t_ours, 3),
-        "ours_largest_accumulator_mb": round(acc_bytes / 2**20, 1),
-        "sklearn_peak_activations_mb": round(ref_peak / 2**20, 1),
-        "max_abs_alpha_diff": round(max(diffs), 5) if diffs else None,
-        "layers": layers,
+        "benchmark": "analysis.eigenspectrum", "quick": quick, "model": model_name,
+        "inputs": described, "layers": names, "threads": threads, "rounds": rounds,
+        "max_dim": max_dim, "baseline_components": k, "load_average": list(os.getloadavg()),
+        "eegmi_s": {"min": round(min(times["eegmi"]), 3), "median": round(med["eegmi"], 3)},
+        "sklearn_s": {"min": round(min(times["sklearn"]), 3),
+                      "median": round(med["sklearn"], 3)},
+        "ratio_sklearn_over_eegmi": round(med["sklearn"] / med["eegmi"], 3),
+        "routes": {n: es.solver for n, es in res.spectra.items()},
+        "alpha": got, "alpha_exact_float64": exact, "alpha_sklearn": ref,
+        "max_abs_alpha_diff_vs_exact": _diff(got, exact),
+        "max_abs_alpha_diff_vs_sklearn": _diff(got, ref),
     }
     prop = propagation(quick)
     if prop is not None:
@@ -177,13 +173,18 @@ def run(quick: bool, inputs: int | None = None, threads: int = 1, model_name: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2000 inputs and at most 1000 dimensions per layer")
-    parser.add_argument("--inputs", type=int, default=None, help="number of input topomaps")
+                        help="one round, at most 2000 dimensions per layer")
+    parser.add_argument("--model", default="E3", help="bundled model name or checkpoint")
+    parser.add_argument("--inputs", type=int, default=3000, help="held-out inputs")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    parser.add_argument("--model", default=None, help="bundled model name or checkpoint")
-    parser.add_argument("--memory-mb", type=int, default=1024, help="memory budget per pass")
+    parser.add_argument("--baseline-components", type=int, default=None,
+                        help="components of the sklearn PCA (default: as many as eegmi's "
+                             "randomized route computes)")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick, args.inputs, args.threads, args.model, args.memory_mb)))
+    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+    print(json.dumps(run(args.quick, args.model, args.inputs, args.rounds, args.threads,
+                         args.baseline_components)))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """Eigenspectra panel: per-layer PCA spectra with their power-law fit, α against
 depth for several models, and random projections of a moving stimulus.
 
-The numbers come from :func:`eegmi.analysis.activations.layer_spectra` (streamed
-covariance, Huber fit over components 10–50) and
+The numbers come from :func:`eegmi.analysis.spectra.model_spectra` (each layer's
+α next to untrained networks of the same architecture and to the input, effective
+rank and fit warnings; the CLI's defaults, :class:`SpectraOptions`) and
 :func:`eegmi.analysis.projections.projection_analysis`, run as one job on the
-model worker over frames of the session's dataset.
+model worker over the analysis input set (held-out frames of the model's data).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +21,19 @@ from PySide6 import QtCore, QtWidgets
 from app.panels.base import Panel
 from app.panels.propagation import bundled_names
 from app.widgets.analysis_job import JobControl
+from eegmi.analysis.powerlaw import SEED_FIT_RANGE
+from eegmi.analysis.spectra_options import SpectraOptions, depth_layers
+from eegmi.errors import EegmiError
 
 #: layers whose projection trajectories are drawn (when the model has them)
 TRAJECTORY_LAYERS = ("input", "enc.act1", "enc.act2", "enc.act3", "latent.mu",
                      "dec.act1", "dec.act2", "out")
-#: kept dimensions per layer by default: the seed's 8000 means a 6400x6400 eigendecomposition
-#: for the first conv layer, minutes on a laptop CPU; the box lets the user go up to it
-DEFAULT_MAX_DIM = 2000
 MODEL_PENS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14),
               (140, 86, 75))
-
-
-def frame_indices(n_frames: int, n_inputs: int, seed: int = 0) -> np.ndarray:
-    """The dataset frames analysed: ``min(n_frames, n_inputs)`` random ones, ascending.
-
-    Same draw as ``eegmi analyze eigenspectrum --max-inputs N --seed S``.
-    """
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_frames, size=min(n_frames, n_inputs), replace=False))
+#: the analysis defaults the CLI uses too (inputs, layers, dimension cap, seed, null)
+DEFAULTS = SpectraOptions()
+FIT_CHOICES = {"10–50 (seed)": SEED_FIT_RANGE, "auto (below effective rank)": "auto"}
+ALPHA_AXIS = "α   (λ_k ∝ k^-α; seed 001 plots -α)"
 
 
 def short_name(layer: str) -> str:
@@ -49,40 +46,15 @@ def short_name(layer: str) -> str:
     return f"{head}{digits}" if digits else layer
 
 
-class _ModelInputs:
-    """Re-iterable view of ``TopomapBatches`` giving what the model takes (images or values)."""
+def panel_options(loaded: Any, session_data: str, n_inputs: int, max_dim: int,
+                  fit_range: Any, null_seeds: int) -> SpectraOptions:
+    """The CLI's options with the panel's boxes; the dataset is the model's own training
+    source, or the session's dataset when the model card names none."""
+    from eegmi.analysis.inputs import model_data_source
 
-    def __init__(self, batches: Any, field: str) -> None:
-        self.batches, self.field = batches, field
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Any:
-        return (getattr(b, self.field) for b in self.batches)
-
-
-def depth_layers(hook_names: list[str], kind: str = "vae") -> list[str]:
-    """The layers along the depth axis: activations, the latent mean (or the decoder's
-    input vector) and the output; pre-activation conv outputs would only repeat them."""
-    latent = "latent.z" if kind == "decoder" else "latent.mu"
-    keep = [n for n in hook_names if ".act" in n or n in (latent, "out")]
-    return keep or list(hook_names)
-
-
-def model_batches(loaded: Any, data: Any, indices: np.ndarray, scaler: Any,
-                  batch_size: int = 256) -> _ModelInputs:
-    """Model inputs of dataset frames ``indices`` for one loaded model (worker thread)."""
-    from eegmi.analysis.propagation import pipeline_for
-    from eegmi.data.dataset import TopomapBatches
-    from eegmi.devices import model_device
-
-    pipe = pipeline_for(loaded)
-    batches = TopomapBatches(data.values, indices, loaded.operator,
-                             loaded.scaler if loaded.scaler is not None else scaler,
-                             pipe.injection, batch_size=batch_size,
-                             device=str(model_device(loaded.model)))
-    return _ModelInputs(batches, "values" if loaded.config.kind == "decoder" else "images")
+    data = None if model_data_source(loaded) else (session_data or None)
+    return replace(DEFAULTS, count=n_inputs, max_dim=max_dim, data=data,
+                   fit=replace(DEFAULTS.fit, fit_range=fit_range), null_seeds=null_seeds)
 
 
 def _scaled(job: Any, lo: float, hi: float, label: str) -> Any:
@@ -98,39 +70,36 @@ def _scaled(job: Any, lo: float, hi: float, label: str) -> Any:
         yield Progress(lo + (hi - lo) * frac, 1.0, f"{label}: {p.message}")
 
 
-def spectra_job(current: tuple[str, Any], others: list[str], data: Any, scaler: Any,
-                n_inputs: int, n_projections: int, device: str, cancel: Any, seed: int = 0,
-                max_dim: int = DEFAULT_MAX_DIM) -> Any:
-    """Spectra of the current model (+ other bundled ones) and projections of the current one.
+def spectra_job(current: tuple[str, Any], others: list[str], options: SpectraOptions,
+                session_data: str, n_projections: int, device: str, cancel: Any) -> Any:
+    """Spectra of the current model with its null and input (+ other bundled models, without
+    null) and projections of the current one.
 
     Returns (as the job's result)
     -----------------------------
-    dict: ``spectra`` label -> LayerSpectra, ``projections`` ProjectionAnalysis of the
-    current model, ``current`` its label, ``n_inputs`` frames used.
+    dict: ``reports`` label -> SpectraReport, ``spectra`` label -> LayerSpectra,
+    ``projections`` ProjectionAnalysis of the current model, ``current`` its label,
+    ``n_inputs`` inputs used, ``inputs`` their description.
     """
-    from eegmi.analysis.activations import layer_spectra
     from eegmi.analysis.projections import projection_analysis
     from eegmi.analysis.propagation import pipeline_for
+    from eegmi.analysis.spectra import model_spectra
     from eegmi.analysis.stimuli import make_stimulus
-    from eegmi.errors import DataError
     from eegmi.training.checkpoint import load_checkpoint
 
-    if data is None:
-        raise DataError("no dataset loaded: the spectra need input frames")
-    idx = frame_indices(data.n_frames, n_inputs, seed)
-    if idx.size < 2:
-        raise DataError("the spectra need at least 2 frames")
     label, loaded = current
-    steps = len(others) + 2
-    spectra: dict[str, Any] = {}
+    steps = len(others) + 2 + options.null_seeds
+    reports: dict[str, Any] = {}
     models = [(label, loaded)] + [(name, None) for name in others]
-    for i, (lab, ld) in enumerate(models):
+    lo = 0.0
+    for lab, ld in models:
         if ld is None:
             ld = load_checkpoint(lab, device=device)
-        names = depth_layers(list(ld.model.hook_names()), ld.config.kind)
-        job = layer_spectra(ld.model, model_batches(ld, data, idx, scaler), names, max_dim=max_dim,
-                            label=lab, cancel=cancel)
-        spectra[lab] = yield from _scaled(job, i / steps, (i + 1) / steps, lab)
+        opts = options if lab == label else replace(options, null_seeds=0)  # the null is the current model's
+        width = (1 + opts.null_seeds) / steps
+        reports[lab] = yield from _scaled(model_spectra(ld, opts, label=lab, cancel=cancel),
+                                          lo, lo + width, lab)
+        lo += width
     stim = make_stimulus("dipole", loaded.operator, n_frames=100)
     pipe = pipeline_for(loaded)
     if loaded.config.kind == "decoder":
@@ -140,9 +109,12 @@ def spectra_job(current: tuple[str, Any], others: list[str], data: Any, scaler: 
             pipe.injection.apply_np(stim.images), dtype=np.float32)
     names = depth_layers(list(loaded.model.hook_names()), loaded.config.kind)
     proj = yield from _scaled(projection_analysis(loaded.model, inputs, names, n_projections=n_projections,
-                                                  seed=seed, stimulus="dipole", cancel=cancel),
-                              (steps - 1) / steps, 1.0, "projections")
-    return {"spectra": spectra, "projections": proj, "current": label, "n_inputs": int(idx.size)}
+                                                  seed=options.seed, stimulus="dipole", cancel=cancel),
+                              lo, 1.0, "projections")
+    rep = reports[label]
+    return {"reports": reports, "spectra": {lab: r.trained for lab, r in reports.items()},
+            "projections": proj, "current": label, "n_inputs": int(rep.inputs["n"]),
+            "inputs": rep.inputs["description"]}
 
 
 class SpectraPanel(Panel):
@@ -170,8 +142,9 @@ class SpectraPanel(Panel):
         top.addWidget(QtWidgets.QLabel("inputs"))
         self.n_inputs = QtWidgets.QSpinBox()
         self.n_inputs.setRange(2, 10_000_000)
-        self.n_inputs.setValue(4000)
-        self.n_inputs.setToolTip("Dataset frames whose activations are analysed")
+        self.n_inputs.setValue(DEFAULTS.count)
+        self.n_inputs.setToolTip("Held-out frames (the model's validation split) whose "
+                                 "activations are analysed; the CLI's --max-inputs")
         top.addWidget(self.n_inputs)
         top.addWidget(QtWidgets.QLabel("projections"))
         self.n_proj = QtWidgets.QSpinBox()
@@ -181,10 +154,23 @@ class SpectraPanel(Panel):
         top.addWidget(QtWidgets.QLabel("max dims"))
         self.max_dim = QtWidgets.QSpinBox()
         self.max_dim.setRange(16, 100000)
-        self.max_dim.setValue(DEFAULT_MAX_DIM)
+        self.max_dim.setValue(int(DEFAULTS.max_dim or 0))
         self.max_dim.setToolTip("Keep every s-th dimension of a layer so at most this many remain "
-                                "(seed paper: 8000, slow for the first conv layers)")
+                                "(seed paper: 8000)")
         top.addWidget(self.max_dim)
+        top.addWidget(QtWidgets.QLabel("fit"))
+        self.fit_box = QtWidgets.QComboBox()
+        self.fit_box.addItems(list(FIT_CHOICES))
+        self.fit_box.setToolTip("Components of the power-law fit: the seed's 10–50, or the "
+                                "seed's window ended below each layer's effective rank")
+        top.addWidget(self.fit_box)
+        top.addWidget(QtWidgets.QLabel("untrained"))
+        self.null_seeds = QtWidgets.QSpinBox()
+        self.null_seeds.setRange(0, 20)
+        self.null_seeds.setValue(DEFAULTS.null_seeds)
+        self.null_seeds.setToolTip("Untrained networks of the same architecture on the same "
+                                   "inputs: the null each α is read against")
+        top.addWidget(self.null_seeds)
         top.addWidget(QtWidgets.QLabel("layer"))
         self.layer_box = QtWidgets.QComboBox()
         self.layer_box.setMinimumContentsLength(12)
@@ -205,7 +191,7 @@ class SpectraPanel(Panel):
         self.spec_plot.setLabel("bottom", "component")
         self.spec_plot.setLabel("left", "explained variance")
         self.alpha_plot = self.plots.addPlot(row=0, col=1, title="α against depth")
-        self.alpha_plot.setLabel("left", "α")
+        self.alpha_plot.setLabel("left", ALPHA_AXIS)
         self.alpha_plot.addLegend(offset=(-5, -5))
         self.action_plot = self.plots.addPlot(row=0, col=2, title="average action per layer")
         self.action_plot.setLabel("left", "action")
@@ -222,6 +208,12 @@ class SpectraPanel(Panel):
         self.alpha_label = QtWidgets.QLabel("α: run the analysis")
         self.alpha_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.alpha_label)
+        self.warning_label = QtWidgets.QLabel("")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b35900")
+        self.warning_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer.addWidget(self.warning_label)
 
     def _refresh_models(self) -> None:
         current = self.session.model_name
@@ -246,17 +238,23 @@ class SpectraPanel(Panel):
         if s.model is None:
             self.job.status.setText("load a model first")
             return None
-        if s.data is None:
-            self.job.status.setText("load a dataset first")
-            return None
         current = (Path(s.model_name).name or "current", s.model)
-        others, data, scaler = self.checked_models(), s.data, s.scaler
-        n, n_proj, device = int(self.n_inputs.value()), int(self.n_proj.value()), s.device
-        max_dim = int(self.max_dim.value())
+        try:
+            opts = self.options()
+        except EegmiError as exc:
+            self.job.status.setText(exc.line())
+            return None
+        others, n_proj, device, data = self.checked_models(), int(self.n_proj.value()), s.device, \
+            s.data_name
         return self.job.start(
-            lambda tok: spectra_job(current, others, data, scaler, n, n_proj, device, tok,
-                                    max_dim=max_dim),
+            lambda tok: spectra_job(current, others, opts, data, n_proj, device, tok),
             "eigenspectra")
+
+    def options(self) -> SpectraOptions:
+        """The analysis options the boxes say (CLI defaults otherwise)."""
+        return panel_options(self.session.model, self.session.data_name,
+                             int(self.n_inputs.value()), int(self.max_dim.value()),
+                             FIT_CHOICES[self.fit_box.currentText()], int(self.null_seeds.value()))
 
     def cancel(self) -> None:
         self.job.cancel()
@@ -283,10 +281,17 @@ class SpectraPanel(Panel):
             return {}
         return self.result["spectra"][label or self.result["current"]].alphas()
 
+    def report(self, label: str | None = None) -> Any:
+        """The :class:`~eegmi.analysis.spectra.SpectraReport` of model ``label`` (default current)."""
+        if self.result is None:
+            return None
+        return self.result["reports"][label or self.result["current"]]
+
     def _draw_spectrum(self, layer: str) -> None:
         if self.result is None or not layer:
             return
-        es = self.result["spectra"][self.result["current"]].spectra.get(layer)
+        rep = self.report()
+        es = rep.spectra.get(layer)
         if es is None:
             return
         self.spec_plot.clear()
@@ -296,8 +301,12 @@ class SpectraPanel(Panel):
         pos = ev > max(float(ev.max(initial=0.0)), 0.0) * 1e-12
         self.spec_plot.plot(k[pos], ev[pos], pen=pg.mkPen(MODEL_PENS[0], width=2), name=layer)
         self.spec_plot.setTitle(f"eigenspectrum of {layer}", size="9pt")
+        rank = f"{es.effective_rank}{'+' if es.rank_lower_bound else ''}"
+        self.warning_label.setText("\n".join(f"⚠ {layer}: {w}" for w in es.warnings))
+        self.warning_label.setToolTip(self.warning_label.text())
         if es.fit is None:
-            self.alpha_label.setText(f"{layer}: no power-law fit ({es.fit_error})")
+            self.alpha_label.setText(f"{layer}: no power-law fit ({es.fit_error}); "
+                                     f"effective rank {rank}")
             self.spec_plot.setTitle(f"eigenspectrum of {layer} (no fit)", size="9pt")
             return
         lo, hi = es.fit.fit_range
@@ -305,26 +314,61 @@ class SpectraPanel(Panel):
         self.spec_plot.plot(kk, es.fit.predict(kk), pen=pg.mkPen((214, 39, 40), width=2,
                                                                  style=QtCore.Qt.PenStyle.DashLine),
                             name=f"fit {lo}–{hi}: α = {es.fit.alpha:.3f}")
-        self.spec_plot.setTitle(f"{layer}: α = {es.fit.alpha:.3f} (dashed: fit over {lo}–{hi})",
-                                size="9pt")
-        self.alpha_label.setText(f"{layer}: α = {es.fit.alpha:.4f}  (R² {es.fit.r2:.3f}, "
-                                 f"{es.fit.n_used} components, {es.n_samples} inputs)")
+        self.spec_plot.setTitle(f"{layer}: α = {es.fit.alpha:.3f} (dashed: fit over {lo}–{hi})"
+                                + ("  ⚠" if es.warnings else ""), size="9pt")
+        null = rep.null.get(layer)
+        null_txt = "" if null is None or null.mean is None else (
+            f", untrained {null.mean:.3f}" + ("" if null.sd is None else f" ± {null.sd:.3f}"))
+        inp = "" if rep.input.alpha is None else f", input {rep.input.alpha:.3f}"
+        self.alpha_label.setText(
+            f"{layer}: α = {es.fit.alpha:.4f}{null_txt}{inp}  (λ_k ∝ k^-α; R² {es.fit.r2:.3f}, "
+            f"{es.fit.n_used} components {lo}–{hi}, effective rank {rank}; "
+            f"{self.result['inputs']})")
 
     def _draw_alphas(self) -> None:
         assert self.result is not None
         self.alpha_plot.clear()
         current = self.result["current"]
-        depth = list(self.result["spectra"][current].spectra)
-        for i, (lab, ls) in enumerate(self.result["spectra"].items()):
-            al = ls.alphas()
+        depth = list(self.report().spectra)
+        xs = np.arange(1, len(depth) + 1, dtype=float)
+        for i, (lab, rep) in enumerate(self.result["reports"].items()):
+            colour = MODEL_PENS[i % len(MODEL_PENS)]
+            al = rep.alphas()
             # layers without a fit (too few components) leave a gap instead of a bridge
             ys = np.array([np.nan if al.get(n) is None else al[n] for n in depth], dtype=float)
-            pen = pg.mkPen(MODEL_PENS[i % len(MODEL_PENS)], width=2 if lab == current else 1)
-            self.alpha_plot.plot(np.arange(len(depth)), ys, pen=pen, symbol="o", symbolSize=5,
-                                 symbolBrush=MODEL_PENS[i % len(MODEL_PENS)], name=lab,
-                                 connect="finite")
-        self.alpha_plot.getAxis("bottom").setTicks([[(j, short_name(n)) for j, n in enumerate(depth)]])
-        self.alpha_plot.setXRange(-0.5, len(depth) - 0.5, padding=0.0)
+            pen = pg.mkPen(colour, width=2 if lab == current else 1)
+            self.alpha_plot.plot(xs, ys, pen=pen, symbol="o", symbolSize=5, symbolBrush=colour,
+                                 name=f"{lab} trained", connect="finite")
+            warned = [j for j, n in enumerate(depth)
+                      if n in rep.spectra and rep.spectra[n].warnings and np.isfinite(ys[j])]
+            if warned:
+                self.alpha_plot.plot(xs[warned], ys[warned], pen=None, symbol="o", symbolSize=13,
+                                     symbolPen=pg.mkPen((230, 120, 0), width=2), symbolBrush=None,
+                                     name="fit warning" if lab == current else None)
+            if rep.null:
+                mean = np.array([np.nan if (v := rep.null.get(n)) is None or v.mean is None
+                                 else v.mean for n in depth], dtype=float)
+                sd = np.array([0.0 if (v := rep.null.get(n)) is None or v.sd is None else v.sd
+                               for n in depth], dtype=float)
+                self.alpha_plot.plot(xs + 0.1, mean, pen=pg.mkPen(colour, width=1,
+                                                                  style=QtCore.Qt.PenStyle.DashLine),
+                                     symbol="s", symbolSize=5, symbolBrush=(255, 255, 255),
+                                     symbolPen=pg.mkPen(colour),
+                                     name=f"untrained ({len(rep.null_spectra)} seeds, mean ± sd)",
+                                     connect="finite")
+                ok = np.isfinite(mean)
+                self.alpha_plot.addItem(pg.ErrorBarItem(x=xs[ok] + 0.1, y=mean[ok],
+                                                        height=2 * sd[ok], beam=0.15,
+                                                        pen=pg.mkPen(colour)))
+            if rep.input.alpha is not None and lab == current:
+                self.alpha_plot.plot([0.0], [rep.input.alpha], pen=None, symbol="d",
+                                     symbolSize=10, symbolBrush=(60, 60, 60), name="input")
+        line = pg.InfiniteLine(pos=1.0, angle=0, pen=pg.mkPen((150, 150, 150),
+                                                              style=QtCore.Qt.PenStyle.DotLine))
+        self.alpha_plot.addItem(line)
+        self.alpha_plot.getAxis("bottom").setTicks(
+            [[(0, "in")] + [(j + 1, short_name(n)) for j, n in enumerate(depth)]])
+        self.alpha_plot.setXRange(-0.5, len(depth) + 0.5, padding=0.0)
 
     def _draw_projections(self) -> None:
         assert self.result is not None
@@ -359,10 +403,12 @@ class SpectraPanel(Panel):
         items: dict[str, object] = {}
         if self.result is None:
             return items
-        for lab, ls in self.result["spectra"].items():
-            items[f"alpha/{lab}"] = {n: a for n, a in ls.alphas().items()}
-            for n, es in ls.spectra.items():
+        for lab, rep in self.result["reports"].items():
+            items[f"alpha/{lab}"] = {n: a for n, a in rep.alphas().items()}
+            items[f"eigenspectrum/{lab}"] = rep.to_json()
+            for n, es in rep.spectra.items():
                 items[f"spectrum/{lab}/{n}"] = np.asarray(es.explained_variance)
+            items[f"spectrum/{lab}/input"] = np.asarray(rep.input.explained_variance)
         proj = self.result["projections"]
         items["projections"] = proj.to_json()
         for n, res in proj.layers.items():
@@ -375,6 +421,7 @@ class SpectraPanel(Panel):
         s.update({"panel": "spectra", "layer": self.layer_box.currentText(),
                   "n_inputs": int(self.n_inputs.value()), "n_projections": int(self.n_proj.value()),
                   "max_dim": int(self.max_dim.value()),
-                  "compare": self.checked_models(), "fit_range": [10, 50], "stimulus": "dipole",
-                  "seed": 0})
+                  "compare": self.checked_models(), "stimulus": "dipole",
+                  "fit_range": FIT_CHOICES[self.fit_box.currentText()],
+                  "null_seeds": int(self.null_seeds.value()), "seed": DEFAULTS.seed})
         return s

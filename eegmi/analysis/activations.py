@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from eegmi.analysis.eigenspectrum import CovarianceAccumulator, Eigenspectrum, subsample_stride
+from eegmi.analysis.eigenspectrum import (
+    SEED_FIT_RANGE,
+    CovarianceAccumulator,
+    Eigenspectrum,
+    FitSpec,
+    subsample_stride,
+)
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
@@ -198,6 +204,8 @@ class LayerSpectra:
     def to_json(self, spectrum: bool = False) -> dict[str, Any]:
         return {"alpha": self.alphas(),
                 "r2": {n: None if s.fit is None else s.fit.r2 for n, s in self.spectra.items()},
+                "effective_rank": {n: s.effective_rank for n, s in self.spectra.items()},
+                "warnings": {n: list(s.warnings) for n, s in self.spectra.items()},
                 "depth": list(self.spectra),
                 "layers": {n: s.to_json(spectrum) for n, s in self.spectra.items()}}
 
@@ -210,7 +218,7 @@ def layer_spectra(
     max_inputs: int | None = None,
     max_dim: int | None = 8000,
     max_components: int = 1000,
-    fit_range: tuple[int, int] = (10, 50),
+    fit_range: FitSpec = SEED_FIT_RANGE,
     memory_budget: int = 1 << 30,
     seed: int = 0,
     cancel: CancelToken | None = None,
@@ -218,9 +226,10 @@ def layer_spectra(
 ) -> Job[LayerSpectra]:
     """Per-layer eigenspectra of a model over a dataset, streamed in bounded memory.
 
-    Each layer gets a float64 :class:`CovarianceAccumulator` (``8 m'^2`` bytes).
-    Layers are packed greedily into passes whose accumulators fit in
-    ``memory_budget``; each pass runs the model over all batches again, so
+    Each layer gets a :class:`CovarianceAccumulator`: its rows held in float32 while
+    there are at most ``2 m'`` of them (``4 N m'`` bytes; then exact or randomized by
+    shape), else a streamed float64 covariance (``8 m'^2`` bytes).  Layers are packed
+    greedily into passes whose accumulators fit in ``memory_budget``; each pass runs the model over all batches again, so
     ``batches`` must be re-iterable (a list, ``TopomapBatches``) for more than
     one pass.  A one-shot iterator gets a single pass whatever the budget.
 
@@ -235,7 +244,8 @@ def layer_spectra(
     max_inputs
         Use at most this many inputs (the first ones the batches give).
     max_dim, max_components, fit_range
-        As for :func:`eegmi.analysis.eigenspectrum.eigenspectrum`.
+        As for :func:`eegmi.analysis.eigenspectrum.eigenspectrum` (``fit_range`` a
+        window, ``"auto"`` or a :class:`~eegmi.analysis.powerlaw.FitPolicy`).
     memory_budget
         Bytes of covariance accumulators per pass over the data.
     seed
@@ -252,10 +262,15 @@ def layer_spectra(
     first, batches, one_shot = peek(batches)
     sizes = layer_sizes(model, [first], names)
     strides = {n: subsample_stride(m, max_dim) for n, m in sizes.items()}
+    per_pass = float(max_inputs or 0)
+    if hasattr(batches, "__len__"):
+        est = float(len(batches) * len(model_input(None, first)))  # type: ignore[arg-type]
+        per_pass = min(per_pass, est) if per_pass else est
+    rows = int(per_pass) if per_pass else None
     groups: list[list[str]] = []
     used = memory_budget + 1
     for n in names:
-        need = CovarianceAccumulator.nbytes(sizes[n], strides[n])
+        need = CovarianceAccumulator.nbytes(sizes[n], strides[n], rows)
         if one_shot and groups:
             groups[0].append(n)
         elif used + need > memory_budget:
@@ -264,16 +279,15 @@ def layer_spectra(
         else:
             groups[-1].append(n)
             used += need
-    per_pass = float(max_inputs or 0)
-    if hasattr(batches, "__len__"):
-        est = float(len(batches) * len(model_input(None, first)))  # type: ignore[arg-type]
-        per_pass = min(per_pass, est) if per_pass else est
     total = per_pass * len(groups)
     spectra: dict[str, Eigenspectrum] = {}
     for g, group in enumerate(groups):
-        # small samples (N <= kept dims) stay raw and get the data SVD instead
-        accs = {n: CovarianceAccumulator(sizes[n], strides[n],
-                                         len(range(0, sizes[n], strides[n]))) for n in group}
+        # samples up to 2x the kept dims stay raw (float32) and get the route their shape
+        # calls for (eigenspectrum.spectrum_of_rows); larger ones fold into a covariance
+        accs = {n: CovarianceAccumulator(
+            sizes[n], strides[n],
+            CovarianceAccumulator.buffer_for(len(range(0, sizes[n], strides[n]))))
+            for n in group}
         for done, acts in iter_activations(model, batches, group, max_inputs=max_inputs,
                                            strides=strides, cancel=cancel):
             for n in group:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.errors import ConfigError, DataError
+from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
 from eegmi.paths import atomic_path
 
@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
         "analyze", help="run an analysis of a model headless",
         description="Analyses of trained models; each prints one JSON object with --json.")
     sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS")
-    _register_eigenspectrum(sub)
+    from eegmi.cli.analyze_spectra import register_eigenspectrum
+
+    register_eigenspectrum(sub, _model_options)
     _register_projections(sub)
     try:
         mech = importlib.import_module("eegmi.cli.analyze_mech")
@@ -50,29 +52,6 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="inputs per batch (default 256)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="write the numbers (.npz, .json) and figures (.png) here")
-
-
-def _register_eigenspectrum(sub: Any) -> None:
-    p = sub.add_parser(
-        "eigenspectrum", help="PCA eigenspectrum and power-law exponent per layer",
-        description="Eigenspectrum of activation covariance per layer (dimensions sub-sampled "
-                    "to at most --max-dim, at most --max-components components) and the "
-                    "exponent alpha of a Huber fit over components --fit-range (seed 001).")
-    p.add_argument("models", nargs="*", metavar="MODEL",
-                   help="bundled model name (E1..E5) or checkpoint folder; several compare")
-    p.add_argument("--activations", metavar="X.npy", default=None,
-                   help="analyse this (samples, features) matrix instead of a model")
-    p.add_argument("--data", default="synthetic", help="'synthetic' (default) or an EEG file")
-    p.add_argument("--max-inputs", type=int, default=10000,
-                   help="frames drawn from the data (default 10000)")
-    p.add_argument("--max-dim", type=int, default=8000, help="dimension cap (default 8000)")
-    p.add_argument("--max-components", type=int, default=1000, help="default 1000")
-    p.add_argument("--fit-range", type=int, nargs=2, default=(10, 50), metavar=("FIRST", "LAST"),
-                   help="1-based component ranks of the fit, inclusive (default 10 50)")
-    p.add_argument("--memory-mb", type=int, default=1024,
-                   help="covariance memory per data pass (default 1024)")
-    _model_options(p)
-    p.set_defaults(func=run_eigenspectrum)
 
 
 def _register_projections(sub: Any) -> None:
@@ -127,73 +106,6 @@ def _nested(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     keys = next(iter(results.values())).keys()
     out: dict[str, Any] = {k: {lab: r[k] for lab, r in results.items()} for k in keys}
     return {"models": list(results), **out}
-
-
-def run_eigenspectrum(args: argparse.Namespace) -> dict[str, Any]:
-    from eegmi.analysis.eigenspectrum import eigenspectrum
-
-    fit_range = (int(args.fit_range[0]), int(args.fit_range[1]))
-    if bool(args.models) == bool(args.activations):
-        raise ConfigError("give either MODEL(s) or --activations X.npy")
-    if args.activations:
-        path = Path(args.activations)
-        x = _load_matrix(path)
-        es = eigenspectrum(x, max_dim=args.max_dim, max_components=args.max_components,
-                           fit_range=fit_range, seed=args.seed, path=path)
-        spectra = {path.stem: {path.stem: es}}
-        result: dict[str, Any] = {"activations": str(path), "alpha": es.alpha,
-                                  "r2": es.fit.r2 if es.fit else None,
-                                  "layers": {path.stem: es.to_json()}}
-    else:
-        spectra, per_model = _model_spectra(args, fit_range)
-        result = {**_nested(per_model), "data": args.data}
-    if args.out:
-        result["out"] = str(write_spectra(Path(args.out), spectra, result))
-    return result
-
-
-def _load_matrix(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError("file not found", path)
-    try:
-        x = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"not a readable .npy array ({exc})", path) from None
-    if not isinstance(x, np.ndarray) or x.ndim != 2:
-        raise DataError(f"expected a 2-D (samples, features) array, got shape "
-                        f"{getattr(x, 'shape', None)}", path)
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"expected a numeric array, got dtype {x.dtype}", path)
-    return x
-
-
-def _model_spectra(args: argparse.Namespace, fit_range: tuple[int, int]
-                   ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    from eegmi.analysis.activations import layer_spectra
-    from eegmi.data.dataset import TopomapBatches
-    from eegmi.data.loaders import load_dataset
-
-    if args.max_inputs < 2:
-        raise ConfigError(f"--max-inputs must be at least 2, got {args.max_inputs}")
-    device = _device(args.device)
-    spectra: dict[str, dict[str, Any]] = {}
-    per_model: dict[str, dict[str, Any]] = {}
-    for label, loaded in _load_models(args.models, device).items():
-        data = load_dataset(args.data, montage=loaded.operator.montage)
-        n = data.values.shape[0]
-        rng = np.random.default_rng(args.seed)
-        idx = np.sort(rng.choice(n, size=min(n, args.max_inputs), replace=False))
-        batches = TopomapBatches(data.values, idx, loaded.operator, loaded.scaler,
-                                 _injection(loaded), batch_size=args.batch_size, device=device)
-        # Batch objects: a decoder-only model is fed their values, a VAE their images
-        job = layer_spectra(loaded.model, batches, args.layers,
-                            max_dim=args.max_dim, max_components=args.max_components,
-                            fit_range=fit_range, memory_budget=args.memory_mb << 20,
-                            label=label)
-        res = run_with_bar(job, f"eigenspectrum {label}")
-        spectra[label] = res.spectra
-        per_model[label] = {**res.to_json(), "n_inputs": int(len(idx))}
-    return spectra, per_model
 
 
 def run_projections(args: argparse.Namespace) -> dict[str, Any]:
@@ -262,47 +174,6 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def write_spectra(out: Path, spectra: dict[str, dict[str, Any]], result: dict[str, Any]) -> Path:
-    """Write ``spectra.npz`` (explained variances, keys ``MODEL__LAYER``), ``eigenspectrum.json``,
-    one log-log figure per layer (``spectrum_LAYER.png``, all models, dashed Huber fits) and
-    ``alpha_vs_depth.png``."""
-    plt = _pyplot()
-    arrays = {f"{_safe(lab)}__{_safe(n)}": es.explained_variance
-              for lab, layers in spectra.items() for n, es in layers.items()}
-    layer_names = list(dict.fromkeys(n for layers in spectra.values() for n in layers))
-    for name in layer_names:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for lab, layers in spectra.items():
-            es = layers.get(name)
-            if es is None:
-                continue
-            k = np.arange(1, es.explained_variance.size + 1)
-            pos = es.explained_variance > 0
-            line = ax.loglog(k[pos], es.explained_variance[pos], label=lab)[0]
-            if es.fit is not None:
-                kf = np.arange(es.fit.fit_range[0], min(es.fit.fit_range[1], k.size) + 1)
-                ax.loglog(kf, es.fit.predict(kf), "--", color=line.get_color(),
-                          label=f"alpha = {es.fit.alpha:.2f}")
-        ax.set(xlabel="component", ylabel="explained variance", title=name)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        _save_fig(fig, out / f"spectrum_{_safe(name)}.png")
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(layer_names)), 4))
-    for lab, layers in spectra.items():
-        ys = [layers[n].alpha if n in layers and layers[n].alpha is not None else np.nan
-              for n in layer_names]
-        ax.plot(range(len(layer_names)), ys, "o-", label=lab)
-    ax.axhline(-1.0, ls="--", color="grey", lw=0.8)
-    ax.set_xticks(range(len(layer_names)), layer_names, rotation=60, ha="right", fontsize=7)
-    ax.set(ylabel="power-law exponent alpha", title="alpha against depth")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    _save_fig(fig, out / "alpha_vs_depth.png")
-    _save_npz(out / "spectra.npz", arrays)
-    write_json(out / "eigenspectrum.json", result)
-    return out
 
 
 def write_projections(out: Path, analyses: dict[str, Any], result: dict[str, Any]) -> Path:

@@ -121,36 +121,61 @@ def test_clicking_a_row_injects_that_electrodes_one_hot(qtbot, prop_panel, sessi
 
 # ---- eigenspectra ----------------------------------------------------------------
 def test_spectra_panel_shows_the_analysis_alpha(qtbot, session) -> None:
-    from app.panels.spectra import SpectraPanel, frame_indices, model_batches
-    from eegmi.analysis.activations import layer_spectra
+    from dataclasses import replace
+
+    from app.panels.spectra import SpectraPanel
+    from eegmi.analysis.spectra import model_spectra
+    from eegmi.analysis.spectra_options import SpectraOptions
 
     p = SpectraPanel(session)
     _show(qtbot, p)
+    # the panel's defaults are the CLI's (one SpectraOptions), seed cap included
+    d = SpectraOptions()
+    assert (p.n_inputs.value(), p.max_dim.value(), p.null_seeds.value()) == \
+        (d.count, d.max_dim, d.null_seeds)
+    assert p.options() == replace(d, data=session.data_name)  # the tiny card names no data
     p.n_inputs.setValue(50)
     p.n_proj.setValue(20)
     p.max_dim.setValue(150)  # every 11th of 1600 dims: small eigendecompositions
+    p.null_seeds.setValue(2)
     with qtbot.waitSignal(p.result_ready, timeout=60000):
         p.job.run_button.click()
-    idx = frame_indices(session.data.n_frames, 50)
-    assert p.result["n_inputs"] == idx.size == 50
-    expected = _run(layer_spectra(session.model.model,
-                                  model_batches(session.model, session.data, idx, session.scaler),
-                                  ["enc.act1", "dec.act2"], max_dim=150))
+    opts = replace(d, count=50, max_dim=150, null_seeds=2, data=session.data_name)
+    assert p.options() == opts
+    expected = _run(model_spectra(session.model, opts))
+    assert p.result["n_inputs"] == 50 and "held-out" in p.result["inputs"]
     p.layer_box.setCurrentText("enc.act1")
     alpha = expected.spectra["enc.act1"].alpha
-    assert alpha is not None
+    assert alpha is not None and alpha > 0  # eigenvalue ∝ k^-alpha
     assert p.alphas()["enc.act1"] == pytest.approx(alpha, rel=1e-9)
     assert p.alphas()["dec.act2"] == pytest.approx(expected.spectra["dec.act2"].alpha, rel=1e-9)
+    null = expected.null["enc.act1"]
     assert f"α = {alpha:.4f}" in p.alpha_label.text()
+    assert f"untrained {null.mean:.3f} ± {null.sd:.3f}" in p.alpha_label.text()
+    assert f"input {expected.input.alpha:.3f}" in p.alpha_label.text()
+    # 50 inputs span at most 49 dimensions: the 10-50 window reaches past that rank
+    assert expected.spectra["enc.act1"].effective_rank <= 49
+    assert "effective rank" in p.warning_label.text()
+    # α against depth: trained, the untrained null (mean ± sd) and the input
+    names = {c.name() for c in p.alpha_plot.listDataItems()}
+    assert {"tiny_vae trained", "untrained (2 seeds, mean ± sd)", "input", "fit warning"} <= names
+    assert "k^-α" in p.alpha_plot.getAxis("left").labelText
     # the fitted line drawn over components 10-50 is the analysis' fit
     fit_curve = [c for c in p.spec_plot.listDataItems() if "fit" in (c.name() or "")][0]
     x, y = fit_curve.getOriginalDataset()
     assert x[0] == 10 and x[-1] == 50
     np.testing.assert_allclose(y, expected.spectra["enc.act1"].fit.predict(x), rtol=1e-6)
+    # the auto window ends below the effective rank and the rank warning goes
+    p.fit_box.setCurrentIndex(1)
+    with qtbot.waitSignal(p.result_ready, timeout=60000):
+        p.job.run_button.click()
+    es = p.report().spectra["enc.act1"]
+    assert es.fit.fit_range[1] < es.effective_rank
+    assert "effective rank" not in p.warning_label.text()
     # projections: one average action per layer, "input" first
     actions = p.export_items()["projections"]["action"]
     assert list(actions)[0] == "input" and list(actions)[1:] == list(p.alphas())
-    assert p.state()["n_inputs"] == 50
+    assert p.state()["n_inputs"] == 50 and p.state()["fit_range"] == "auto"
 
 
 # ---- saliency ----------------------------------------------------------------------
@@ -295,8 +320,11 @@ def test_bundled_comparisons_use_the_analysis(qtbot, session, files, tmp_path, m
     s.n_inputs.setValue(40)
     s.n_proj.setValue(5)
     s.max_dim.setValue(100)
+    s.null_seeds.setValue(1)
     with qtbot.waitSignal(s.result_ready, timeout=60000):
         s.job.run_button.click()
     assert set(s.result["spectra"]) == {"tiny_vae", other}
-    assert len(s.alpha_plot.listDataItems()) == 2
+    names = [c.name() for c in s.alpha_plot.listDataItems()]
+    assert names.count(f"{other} trained") == 1 and names.count("tiny_vae trained") == 1
+    assert not s.report(other).null and s.report().null  # the null is the current model's
     assert s.alphas(other)["enc.act1"] != pytest.approx(s.alphas()["enc.act1"])

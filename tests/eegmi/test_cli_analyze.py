@@ -34,7 +34,9 @@ def test_eigenspectrum_of_an_activation_matrix(tmp_path: Path, capsys) -> None:
     code, res, _ = run_cli(capsys, "analyze", "eigenspectrum", "--activations", str(x),
                            "--out", str(out), "--json")
     assert code == 0
-    assert abs(res["alpha"] + 1.4) < 0.05 and res["r2"] > 0.95
+    # eigenvalues ∝ k^-1.4: alpha is reported positive (today's -1.4 was the slope)
+    assert abs(res["alpha"] - 1.4) < 0.05 and res["r2"] > 0.95
+    assert res["warnings"] == [] and res["effective_rank"] == 90 and "k^-alpha" in res["convention"]
     assert res["layers"]["acts"]["n_features"] == 90
     with np.load(out / "spectra.npz") as z:
         ev = z["acts__acts"]
@@ -67,6 +69,15 @@ def test_missing_file_and_bad_arguments(tmp_path: Path, capsys) -> None:
     assert code == 2 and "nope.npy: file not found" in err
     code, _, err = run_cli(capsys, "analyze", "eigenspectrum")
     assert code == 2 and "MODEL" in err
+    x = planted_matrix(tmp_path / "acts.npy")
+    for bad in (["5"], ["best"], ["20", "10"]):
+        code, _, err = run_cli(capsys, "analyze", "eigenspectrum", "--activations", str(x),
+                               "--fit-range", *bad)
+        assert code == 2 and "fit" in err and err.count("\n") == 1
+    code, res, _ = run_cli(capsys, "analyze", "eigenspectrum", "--activations", str(x),
+                           "--fit-range", "auto", "--json")
+    assert code == 0 and res["layers"]["acts"]["fit_range_asked"] == "auto"
+    assert res["layers"]["acts"]["fit_range_used"] == [10, 50]  # full rank 90: the seed's
 
 
 def test_analyze_mech_commands_are_registered_when_present(monkeypatch) -> None:
@@ -109,22 +120,45 @@ def test_eigenspectrum_of_models_over_data(tiny_models, tmp_path: Path, capsys) 
     m0, m1, eeg = tiny_models
     code, res, err = run_cli(capsys, "analyze", "eigenspectrum", str(m0), "--data", str(eeg),
                              "--layers", "enc.act1", "enc.act2", "latent.mu",
-                             "--max-inputs", "250", "--max-dim", "500", "--json")
+                             "--max-inputs", "250", "--max-dim", "500", "--null-seeds", "2",
+                             "--json")
     assert code == 0, err
     assert res["model"] == "drop0.0" and res["depth"] == ["enc.act1", "enc.act2", "latent.mu"]
-    assert res["n_inputs"] == 250 and res["layers"]["enc.act1"]["n_samples"] == 250
-    assert isinstance(res["alpha"]["enc.act1"], float)
+    assert res["inputs"]["n"] == 250 and res["layers"]["enc.act1"]["n_samples"] == 250
+    assert isinstance(res["alpha"]["enc.act1"], float) and res["alpha"]["enc.act1"] > 0
     assert res["alpha"]["latent.mu"] is None  # 6 latent dims cannot reach components 10-50
     assert "too few components" in res["layers"]["latent.mu"]["fit_error"]
+    assert res["layers"]["latent.mu"]["effective_rank"] == 6
+    assert res["warnings"]["latent.mu"] and "latent.mu" in err  # also on stderr with --json
+    # the null: untrained networks of the same architecture on the same inputs
+    null = res["layers"]["enc.act1"]["null"]
+    assert null["seeds"] == [1, 2] and len(null["alphas"]) == 2 and null["sd"] is not None
+    assert null["mean"] == pytest.approx(np.mean(null["alphas"]))
+    assert null["mean"] != pytest.approx(res["alpha"]["enc.act1"], abs=1e-9)  # trained differs
+    # the input's own spectrum: 40x40 topomaps linear in 32 electrode values
+    assert res["input"]["effective_rank"] <= 32 and isinstance(res["input"]["alpha"], float)
+    assert any("effective rank" in w for w in res["input"]["warnings"])
+    # default layers: activations, latent mean, output; 'all': every hook point
+    from eegmi.training.checkpoint import load_checkpoint
+
+    hooks = list(load_checkpoint(m0).model.hook_names())
+    for layers, want in (([], [n for n in hooks if ".act" in n or n in ("latent.mu", "out")]),
+                         (["--layers", "all"], hooks)):
+        code, r, err = run_cli(capsys, "analyze", "eigenspectrum", str(m0), "--data", str(eeg),
+                               *layers, "--max-inputs", "60", "--max-dim", "100",
+                               "--null-seeds", "0", "--json")
+        assert code == 0, err
+        assert r["depth"] == want and r["null"] == {} and r["options"]["null_seeds"] == 0
     out = tmp_path / "cmp"
     code, res2, err = run_cli(capsys, "analyze", "eigenspectrum", str(m0), str(m1), "--data",
                               str(eeg), "--layers", "enc.act2", "--max-inputs", "250",
-                              "--max-dim", "300", "--out", str(out), "--json")
+                              "--max-dim", "300", "--null-seeds", "1", "--out", str(out), "--json")
     assert code == 0, err
     assert res2["models"] == ["drop0.0", "drop0.5"]
     assert res2["layers"]["drop0.5"]["enc.act2"]["n_kept"] == 267  # 800 dims, every 3rd
     with np.load(out / "spectra.npz") as z:
-        assert set(z.files) == {"drop0.0__enc.act2", "drop0.5__enc.act2"}
+        assert set(z.files) == {f"{m}__{k}" for m in ("drop0.0", "drop0.5")
+                                for k in ("enc.act2", "input", "untrained1__enc.act2")}
     assert (out / "spectrum_enc.act2.png").is_file() and (out / "alpha_vs_depth.png").is_file()
 
 

@@ -1,0 +1,176 @@
+"""``eegmi analyze eigenspectrum``: per-layer spectra with their null, the input's, and warnings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eegmi.analysis.powerlaw import SEED_FIT_RANGE, FitPolicy
+from eegmi.analysis.spectra_options import CONVENTION, SpectraOptions
+from eegmi.errors import ConfigError, DataError
+from eegmi.jobs import run_with_bar
+
+DEFAULTS = SpectraOptions()
+
+EPILOG = (f"Sign convention: {CONVENTION}.  Every layer is reported next to the same layer of "
+          f"--null-seeds untrained networks of the same architecture on the same inputs (mean ± "
+          f"sd) and next to the input's own alpha; each layer lists warnings when the fit window "
+          f"reaches past the layer's effective rank, fits fewer than "
+          f"{DEFAULTS.fit.warn_points} points or has r2 < {DEFAULTS.fit.warn_r2:g}.")
+
+
+def register_eigenspectrum(sub: Any, model_options: Any) -> None:
+    """Add the ``eigenspectrum`` sub-command (``model_options`` adds --seed, --out, ...)."""
+    p = sub.add_parser(
+        "eigenspectrum", help="PCA eigenspectrum and power-law exponent per layer, with controls",
+        description="Eigenspectrum of activation covariance per layer (dimensions sub-sampled "
+                    "to at most --max-dim, at most --max-components components) and the "
+                    "decay exponent alpha (eigenvalue ∝ k^-alpha, alpha > 0) of a Huber fit "
+                    "over components --fit-range (seed 001).", epilog=EPILOG)
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="bundled model name (E1..E5) or checkpoint folder; several compare")
+    p.add_argument("--activations", metavar="X.npy", default=None,
+                   help="analyse this (samples, features) matrix instead of a model")
+    p.add_argument("--inputs", choices=("heldout", "random"), default=DEFAULTS.inputs,
+                   help="held-out dataset frames (default) or i.i.d. random mixes")
+    p.add_argument("--data", default=DEFAULTS.data,
+                   help="dataset of the held-out frames (default: the model's own training "
+                        "source, its validation split)")
+    p.add_argument("--max-inputs", type=int, default=DEFAULTS.count,
+                   help=f"inputs analysed (default {DEFAULTS.count})")
+    p.add_argument("--max-dim", type=int, default=DEFAULTS.max_dim,
+                   help=f"dimension cap (default {DEFAULTS.max_dim})")
+    p.add_argument("--max-components", type=int, default=DEFAULTS.max_components,
+                   help=f"default {DEFAULTS.max_components}")
+    p.add_argument("--fit-range", nargs="+", default=None, metavar="RANGE",
+                   help=f"FIRST LAST: 1-based component ranks of the fit, inclusive (default "
+                        f"{SEED_FIT_RANGE[0]} {SEED_FIT_RANGE[1]}, the seed's), or 'auto': "
+                        f"the seed's window ended below each layer's effective rank")
+    p.add_argument("--null-seeds", type=int, default=DEFAULTS.null_seeds,
+                   help=f"untrained networks of the same architecture in the null "
+                        f"(default {DEFAULTS.null_seeds}; 0: none)")
+    p.add_argument("--memory-mb", type=int, default=DEFAULTS.memory_mb,
+                   help=f"memory for held activations per data pass (default {DEFAULTS.memory_mb})")
+    model_options(p)
+    for action in p._actions:
+        if action.dest == "layers":
+            action.help = ("hook names to analyse, or 'all' (default: activations, latent mean "
+                           "and output)")
+    p.set_defaults(func=run_eigenspectrum, seed=DEFAULTS.seed, batch_size=DEFAULTS.batch_size)
+
+
+def parse_fit_range(values: list[str] | None) -> tuple[int, int] | str:
+    """``None`` -> the seed's window; ``["auto"]``; ``["10", "50"]`` -> ``(10, 50)``."""
+    if values is None:
+        return SEED_FIT_RANGE
+    if values == ["auto"]:
+        return "auto"
+    if len(values) != 2:
+        raise ConfigError(f"--fit-range takes FIRST LAST or 'auto', got {' '.join(values)}")
+    try:
+        return int(values[0]), int(values[1])
+    except ValueError:
+        raise ConfigError(f"--fit-range takes FIRST LAST or 'auto', got {' '.join(values)}") \
+            from None
+
+
+def options_from_args(args: argparse.Namespace) -> SpectraOptions:
+    layers: tuple[str, ...] | str | None = None
+    if args.layers == ["all"]:
+        layers = "all"
+    elif args.layers:
+        layers = tuple(args.layers)
+    return SpectraOptions(
+        inputs=args.inputs, count=args.max_inputs, seed=args.seed, data=args.data,
+        layers=layers, max_dim=args.max_dim, max_components=args.max_components,
+        fit=FitPolicy(fit_range=parse_fit_range(args.fit_range)), null_seeds=args.null_seeds,
+        batch_size=args.batch_size, memory_mb=args.memory_mb)
+
+
+def run_eigenspectrum(args: argparse.Namespace) -> dict[str, Any]:
+    from eegmi.analysis.eigenspectrum import eigenspectrum
+
+    if bool(args.models) == bool(args.activations):
+        raise ConfigError("give either MODEL(s) or --activations X.npy")
+    if args.max_inputs < 2:
+        raise ConfigError(f"--max-inputs must be at least 2, got {args.max_inputs}")
+    opts = options_from_args(args)
+    as_json = bool(getattr(args, "json", False))
+    if args.activations:
+        path = Path(args.activations)
+        x = _load_matrix(path)
+        es = eigenspectrum(x, max_dim=opts.max_dim, max_components=opts.max_components,
+                           fit_range=opts.fit, seed=opts.seed, path=path)
+        _warn({path.stem: es.warnings})
+        spectra: dict[str, Any] = {path.stem: {path.stem: es}}
+        result: dict[str, Any] = {"activations": str(path), "alpha": es.alpha,
+                                  "r2": es.fit.r2 if es.fit else None,
+                                  "effective_rank": es.effective_rank, "warnings": es.warnings,
+                                  "convention": CONVENTION,
+                                  "layers": {path.stem: es.to_json()}}
+        if args.out:
+            from eegmi.cli.spectra_figures import write_spectra
+
+            result["out"] = str(write_spectra(Path(args.out), spectra, result))
+        return result
+    reports = _model_reports(args, opts, warn=as_json)
+    from eegmi.cli.analyze import _nested
+
+    result = _nested({lab: r.to_json() for lab, r in reports.items()})
+    if args.out:
+        from eegmi.cli.spectra_figures import write_reports
+
+        result["out"] = str(write_reports(Path(args.out), reports, result))
+    if as_json:
+        return result
+    for r in reports.values():
+        sys.stdout.write("\n".join(_table(r)) + "\n")
+    return {"out": result["out"]} if "out" in result else {}
+
+
+def _table(report: Any) -> list[str]:
+    from eegmi.analysis.spectra import report_table
+
+    return report_table(report)
+
+
+def _warn(warnings: dict[str, list[str]]) -> None:
+    for where, ws in warnings.items():
+        for w in ws:
+            sys.stderr.write(f"eegmi: warning: {where}: {w}\n")
+
+
+def _model_reports(args: argparse.Namespace, opts: SpectraOptions, warn: bool
+                   ) -> dict[str, Any]:
+    """Each model's report; ``warn``: also each fit warning on stderr (the JSON mode, whose
+    stdout holds only JSON; the text table lists them itself)."""
+    from eegmi.analysis.spectra import model_spectra
+    from eegmi.cli.analyze import _device, _load_models
+
+    reports: dict[str, Any] = {}
+    for label, loaded in _load_models(args.models, _device(args.device)).items():
+        rep = run_with_bar(model_spectra(loaded, opts, label=label), f"eigenspectrum {label}")
+        if warn:
+            _warn({f"{label} {n}": es.warnings for n, es in rep.spectra.items()})
+            _warn({f"{label} input": rep.input.warnings})
+        reports[label] = rep
+    return reports
+
+
+def _load_matrix(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError("file not found", path)
+    try:
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"not a readable .npy array ({exc})", path) from None
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        raise DataError(f"expected a 2-D (samples, features) array, got shape "
+                        f"{getattr(x, 'shape', None)}", path)
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"expected a numeric array, got dtype {x.dtype}", path)
+    return x
