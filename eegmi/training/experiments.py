@@ -61,8 +61,9 @@ class TrainingSettings:
     weight_decay: float = 1.0
     beta: float = 1e-6
     loss_mask: str = "none"  # "none" | "head" (ignore pixels outside the head disc)
-    patience: int = 30
+    patience: int = 30  # ReduceLROnPlateau on the validation loss
     factor: float = 0.3
+    early_stop: int = 0  # stop after this many epochs without a better val loss; 0 = never
     seed: int = 0
     amp: bool = False  # mixed precision, used on CUDA only
     init: str = "random"  # "random" | "pick"
@@ -133,6 +134,7 @@ class ExperimentConfig:
         _check(t.loss_mask in ("none", "head"), "training.loss_mask",
                f"{t.loss_mask!r} is not one of none, head", p)
         _check(t.patience >= 0, "training.patience", f"{t.patience} must be >= 0", p)
+        _check(t.early_stop >= 0, "training.early_stop", f"{t.early_stop} must be >= 0", p)
         _check(0 < t.factor < 1, "training.factor", f"{t.factor} must be in (0, 1)", p)
         _check(t.init in ("random", "pick"), "training.init",
                f"{t.init!r} is not one of random, pick", p)

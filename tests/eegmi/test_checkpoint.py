@@ -118,6 +118,6 @@ def test_bundled_listing_and_names(trained, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("EEGMI_RESOURCES", str(res))
     listed = list_bundled()
     assert [m["name"] for m in listed] == ["E9"]
-    assert np.isfinite(listed[0]["metrics"]["ssim"])
+    assert np.isfinite(listed[0]["metrics"]["test_ssim"])
     assert resolve_model("e9") == res / "models" / "E9"
     assert load_checkpoint("E9").config.kind == "vae"
