@@ -32,6 +32,12 @@ artifacts into the input image:
   outside the disc); every other pixel becomes 0.
 - The **loss mask** is the head disc: the paper's loss ignores pixels outside it.
 
+Layouts: the rule above is ``layout = "rim"``. Models trained before it used
+``layout = "ranked12"``: the 12 outermost electrodes by radius, ties broken by
+montage order (AF3 edge, AF4/PO3/PO4 inner), and each mark's top-left pixel directly
+below the electrode pixel (columns ``c, c+1``). A checkpoint card without a layout
+is such a model, and gets that layout back, so it sees the inputs it was trained on.
+
 Collisions: a mark may not cover an electrode pixel or another mark, and must
 lie in the head disc. If the centred place collides, the next free of the other
 span on the same rows, then the centred and the other span one row lower, is
@@ -56,6 +62,10 @@ from eegmi.errors import ConfigError, DataError
 
 #: An electrode within this many pixels of the outermost radius is on the rim (edge).
 RIM_TOLERANCE_PX = 1.0
+#: ``rim``: the current rule; ``ranked12``: the rule of models trained before it.
+LAYOUTS = ("rim", "ranked12")
+#: The layout of a checkpoint whose card records none (trained before layouts existed).
+LEGACY_LAYOUT = "ranked12"
 
 
 @dataclass
@@ -70,11 +80,20 @@ class InjectionConfig:
         Zero everything but electrode pixels, marks (if on) and the head edge.
     mark_value
         Constant written into the mark pixels (1.0 = the scaled maximum).
+    layout
+        Which electrodes are edge and where marks go: ``"rim"`` (current) or
+        ``"ranked12"`` (models trained before it); see the module notes.
     """
 
     marks: bool = False
     occlusion: bool = False
     mark_value: float = 1.0
+    layout: str = "rim"
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"injection layout {self.layout!r} is not one of "
+                              f"{', '.join(LAYOUTS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored in checkpoints and experiment presets."""
@@ -97,7 +116,7 @@ class InjectionConfig:
         if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
             raise ConfigError(f"injection mark_value must be a finite number, got {value!r}")
         return cls(marks=d.get("marks", False), occlusion=d.get("occlusion", False),
-                   mark_value=float(value))
+                   mark_value=float(value), layout=str(d.get("layout", "rim")))
 
 
 class Injection:
@@ -133,9 +152,13 @@ class Injection:
         names = operator.montage.ch_names
         n = len(names)
         radius = np.hypot(operator.projected[:, 0], operator.projected[:, 1])
-        # the rim: every electrode within RIM_TOLERANCE_PX of the outermost radius, a rule
-        # that treats mirror-image electrodes alike (no tie is broken by montage order)
-        is_edge = radius >= radius.max() - RIM_TOLERANCE_PX * operator.pixel_size - 1e-9
+        legacy = self.config.layout == "ranked12"
+        if legacy:
+            is_edge = _ranked_edge(radius)
+        else:
+            # the rim: every electrode within RIM_TOLERANCE_PX of the outermost radius, a
+            # rule that treats mirror-image electrodes alike (no tie broken by montage order)
+            is_edge = radius >= radius.max() - RIM_TOLERANCE_PX * operator.pixel_size - 1e-9
         self.edge_electrodes = tuple(names[i] for i in range(n) if is_edge[i])
         self.inner_electrodes = tuple(names[i] for i in range(n) if not is_edge[i])
 
@@ -147,7 +170,7 @@ class Injection:
         self.electrode_mask = electrode_mask
         self.mark_mask, self.mark_origins = _place_marks(
             operator.electrode_pixels[~is_edge], operator.electrode_xy[~is_edge, 0],
-            electrode_mask, head)
+            electrode_mask, head, centred=not legacy)
         padded = np.pad(head, 1, constant_values=False)
         all_neighbours_in = (padded[:-2, 1:-1] & padded[2:, 1:-1]
                              & padded[1:-1, :-2] & padded[1:-1, 2:])
@@ -234,6 +257,15 @@ class Injection:
             raise DataError(f"expected images of shape (..., {size}, {size}), got {shape}")
 
 
+def _ranked_edge(radius: np.ndarray) -> np.ndarray:
+    """Layout ``ranked12``: the ``round(12 n / 32)`` outermost, ties by montage order."""
+    n = len(radius)
+    order = np.lexsort((np.arange(n), -np.round(radius, 9)))
+    is_edge = np.zeros(n, dtype=bool)
+    is_edge[order[:min(n, round(12 * n / 32))]] = True
+    return is_edge
+
+
 def _centred_column(c: int, x: float, centre: int) -> tuple[int, int]:
     """Left columns of the centred 2-px span under pixel column ``c`` and of the other one.
 
@@ -247,7 +279,7 @@ def _centred_column(c: int, x: float, centre: int) -> tuple[int, int]:
 
 
 def _place_marks(pixels: np.ndarray, xs: np.ndarray, electrode_mask: np.ndarray,
-                 head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                 head: np.ndarray, centred: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """2x2 marks below each electrode pixel, centred on its column, avoiding collisions.
 
     Parameters
@@ -256,6 +288,8 @@ def _place_marks(pixels: np.ndarray, xs: np.ndarray, electrode_mask: np.ndarray,
         ``(m, 2)`` int (row, col) electrode pixels.
     xs
         ``(m,)`` the electrodes' sub-pixel columns.
+    centred
+        False: layout ``ranked12``, the mark's left column is the electrode's column.
 
     Returns the ``(H, W)`` bool mask and the ``(m, 2)`` top-left corners.
     """
@@ -265,9 +299,10 @@ def _place_marks(pixels: np.ndarray, xs: np.ndarray, electrode_mask: np.ndarray,
     mask = np.zeros_like(head)
     origins = np.zeros((len(pixels), 2), dtype=np.int64)
     for k, ((r, c), x) in enumerate(zip(pixels, xs, strict=True)):
-        centred, other = _centred_column(int(c), float(x), centre)
-        r0, c0 = r + 1, centred
-        for rr, cc in ((r + 1, centred), (r + 1, other), (r + 2, centred), (r + 2, other)):
+        centred_c, other = (_centred_column(int(c), float(x), centre) if centred
+                            else (int(c), int(c) - 1))
+        r0, c0 = r + 1, centred_c
+        for rr, cc in ((r + 1, centred_c), (r + 1, other), (r + 2, centred_c), (r + 2, other)):
             if rr < 0 or cc < 0 or rr + 2 > size or cc + 2 > size:
                 continue
             block = (slice(rr, rr + 2), slice(cc, cc + 2))

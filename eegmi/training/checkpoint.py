@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from eegmi.errors import CheckpointError
+from eegmi.errors import CheckpointError, ConfigError
 from eegmi.models.config import ModelConfig
 from eegmi.models.hooks import HookedModel
 from eegmi.models.vae import build_model
@@ -208,7 +208,7 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     CheckpointError
         Missing/truncated files, malformed card, or weights of another architecture.
     """
-    from eegmi.data.injection import InjectionConfig
+    from eegmi.data.injection import LEGACY_LAYOUT, InjectionConfig
     from eegmi.data.preprocess import ClipScaler
     from eegmi.data.topomap import get_operator
 
@@ -227,12 +227,14 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
         inj = meta.get("injection", {})
         injection_config = InjectionConfig(marks=bool(inj.get("marks", False)),
                                            occlusion=bool(inj.get("occlusion", False)),
-                                           mark_value=float(inj.get("mark_value", 1.0)))
+                                           mark_value=float(inj.get("mark_value", 1.0)),
+                                           # a card without a layout predates them
+                                           layout=str(inj.get("layout", LEGACY_LAYOUT)))
         op = meta.get("operator", {})
         operator = get_operator(meta.get("montage", {}).get("name", "biosemi32"),
                                 size=int(op.get("size", config.image_size)),
                                 method=str(op.get("method", "cubic")))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"model card incomplete ({exc!r})", path / CARD) from None
     return LoadedModel(model, config, meta, scaler, injection_config, operator, path)
 

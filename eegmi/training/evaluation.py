@@ -121,6 +121,9 @@ def evaluate_checkpoint(loaded: Any, data: Any, split: str = "test", batch_size:
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"model card has no usable experiment ({exc})",
                               loaded.path / "model.json") from None
+    inj_cfg = getattr(loaded, "injection_config", None)
+    if inj_cfg is not None:  # the layout the model was trained with (older cards: legacy)
+        exp.injection.layout = inj_cfg.layout
     prep = prepare_data(exp, data, scaler=loaded.scaler)
     model = loaded.model.to(device)
     batches = TopomapBatches(prep.values, getattr(prep.split, split), prep.operator, prep.scaler,

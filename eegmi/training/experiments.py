@@ -49,6 +49,7 @@ class InjectionSettings:
     marks: bool = False
     occlusion: bool = False
     mark_value: float = 1.0
+    layout: str = "rim"  # see eegmi.data.injection ("ranked12": models trained before)
 
 
 @dataclass
@@ -126,6 +127,8 @@ class ExperimentConfig:
         _check(d.max_frames >= 0, "data.max_frames", f"{d.max_frames} must be >= 0", p)
         _check(0 <= d.clip_low < d.clip_high <= 100, "data.clip_low",
                f"clip_low {d.clip_low} / clip_high {d.clip_high} must satisfy 0 <= low < high <= 100", p)
+        _check(self.injection.layout in ("rim", "ranked12"), "injection.layout",
+               f"{self.injection.layout!r} is not one of rim, ranked12", p)
         _check(t.epochs >= 1, "training.epochs", f"{t.epochs} must be >= 1", p)
         _check(t.batch_size >= 1, "training.batch_size", f"{t.batch_size} must be >= 1", p)
         _check(t.lr > 0, "training.lr", f"{t.lr} must be > 0", p)

@@ -148,3 +148,17 @@ def test_one_hot_and_mix() -> None:
         one_hot(16, "Cz")
     with pytest.raises(DataError):
         one_hot(4, 4)
+
+
+def test_ranked12_layout_reproduces_the_models_trained_before_the_rim_rule(op) -> None:
+    """Checkpoints whose card records no layout were trained with the 12 outermost
+    electrodes (AF3 by montage order) and marks at columns c, c+1; they get it back."""
+    inj = Injection(op, InjectionConfig(marks=True, layout="ranked12"))
+    assert set(inj.edge_electrodes) == EDGE_32 | {"AF3"}
+    assert len(inj.inner_electrodes) == 20 and inj.mark_mask.sum() == 80
+    for name, (r0, c0) in zip(inj.inner_electrodes, inj.mark_origins, strict=True):
+        r, c = op.electrode_pixels[op.montage.index(name)]
+        assert (r0, c0) == (r + 1, c)
+    with pytest.raises(ConfigError, match="layout"):
+        InjectionConfig(layout="diagonal")
+    assert InjectionConfig.from_dict({"marks": True}).layout == "rim"
