@@ -143,18 +143,22 @@ def evaluate_checkpoint(loaded: Any, data: Any, split: str = "test", batch_size:
     return out
 
 
+#: A baseline MSE below this (images in [0, 1]) is float rounding: the baseline is exact.
+EXACT_MSE = 1e-10
+
+
 def compare_with_baseline(mse: float, ssim_head: float, base: dict[str, Any]) -> str:
     """One sentence: the model against PCA-k on MSE and head-disc SSIM."""
     k = base["k"]
-    if base["mse"] <= 0 or mse <= 0:
-        ratio = "exact" if base["mse"] <= 0 else "n/a"
-        mse_part = f"MSE {mse:.3g} vs PCA-{k} {base['mse']:.3g} ({ratio})"
+    if base["mse"] < EXACT_MSE:
+        mse_part = (f"MSE {mse:.3g} vs PCA-{k} {base['mse']:.2g}: PCA-{k} is exact (float "
+                    "rounding only)")
     elif mse > base["mse"]:
         mse_part = (f"MSE {mse:.3g} vs PCA-{k} {base['mse']:.3g}: the linear baseline is "
                     f"{mse / base['mse']:.3g}x better")
     else:
         mse_part = (f"MSE {mse:.3g} vs PCA-{k} {base['mse']:.3g}: the model is "
-                    f"{base['mse'] / mse:.3g}x better than the linear baseline")
+                    f"{base['mse'] / max(mse, 1e-300):.3g}x better than the linear baseline")
     better = "model" if ssim_head > base["ssim_head"] else "linear baseline"
     return (f"{mse_part}; head-disc SSIM {ssim_head:.4f} vs {base['ssim_head']:.4f} "
             f"({better} higher)")
