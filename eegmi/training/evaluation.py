@@ -128,7 +128,7 @@ def evaluate_checkpoint(loaded: Any, data: Any, split: str = "test", batch_size:
     model = loaded.model.to(device)
     batches = TopomapBatches(prep.values, getattr(prep.split, split), prep.operator, prep.scaler,
                              prep.injection, batch_size=batch_size, device=device)
-    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask).to(device)
+    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask.copy()).to(device)
     res = evaluate_batches(model, batches, mask, exp.training.beta, prep.operator.head_mask)
     out: dict[str, Any] = {"split": split, "n": res["n"], "mse": res["mse"], "mae": res["mae"],
                            "ssim": res["ssim"], "ssim_head": res["ssim_head"],

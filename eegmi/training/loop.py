@@ -191,7 +191,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     if start == 0:
         truncate_history(out, 0)
-    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask).to(dev)
+    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask.copy()).to(dev)
     head = torch.from_numpy(np.array(prep.operator.head_mask, dtype=bool)).to(dev)
     amp = bool(t.amp and dev.type == "cuda")
     from eegmi.data.dataset import TopomapBatches
