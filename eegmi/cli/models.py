@@ -31,9 +31,10 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             return float(met.get("test_" + key, met.get(key, nan)))
 
         sys.stdout.write(f"{m['name']:<10} {m['kind'] or '?':<8} {m['latent_dim'] or 0:>6} "
-                         f"{m.get('epochs') or 0:>6} {met.get('best_epoch') or 0:>5} "
+                         f"{m.get('epochs') or 0:>6} {met.get('best_epoch') or '-':>5} "
                          f"{met.get('val_mse', nan):>10.3e} {test('mse'):>10.3e} "
                          f"{test('mae'):>8.4f} {test('ssim'):>7.4f} {test('ssim_head'):>9.4f}\n")
-    sys.stdout.write("figures on the test split, evaluated once at the end of training; "
-                     "training decided everything on the validation split\n")
+    sys.stdout.write("test figures: scored once, at the end of training (training decides on "
+                     "the validation split); best '-': a card from before best-epoch "
+                     "selection (its last epoch); eegmi evaluate NAME adds the PCA baseline\n")
     return None
