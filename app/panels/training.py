@@ -11,8 +11,10 @@ request instead of handing the whole generator to the worker, so that
 * a cancelled run can be continued with ``train(..., resume=True)`` from the
   checkpoint folder.
 
-Every per-epoch payload (``epoch, train_loss, val_loss, mse, mae, ssim``)
-adds one point to each curve.
+Every per-epoch payload (``epoch, train_loss, val_loss, val_mse, val_mae,
+val_ssim, val_ssim_head``: validation figures only, the split training decides on)
+adds one point to each curve.  The test split is scored once, when the run ends;
+its figures appear in the status line then and in the model card.
 """
 
 from __future__ import annotations
@@ -154,8 +156,10 @@ class TrainingPanel(QtWidgets.QWidget):
         form.addRow(self.status)
         outer.addWidget(form_host, 2)
         self.loss_plot = CurvePlot(["train_loss", "val_loss"], "Loss", "loss", log_y=True)
-        self.error_plot = CurvePlot(["mse", "mae"], "Validation error", "error", log_y=True)
-        self.ssim_plot = CurvePlot(["ssim"], "Validation SSIM", "SSIM")
+        self.error_plot = CurvePlot(["val_mse", "val_mae"], "Validation error", "error",
+                                    log_y=True)
+        self.ssim_plot = CurvePlot(["val_ssim", "val_ssim_head"],
+                                   "Validation SSIM (whole image, head disc)", "SSIM")
         for plot in (self.loss_plot, self.error_plot, self.ssim_plot):
             plot.setMinimumWidth(200)
             outer.addWidget(plot, 3)
@@ -275,7 +279,8 @@ class TrainingPanel(QtWidgets.QWidget):
             self.result = value
             self._gen = None
             self.progress.setValue(self.progress.maximum())
-            self._finish("done", f"finished: model saved in {self.out_dir}")
+            self._finish("done", f"finished: model saved in {self.out_dir}"
+                         f"{_test_summary(getattr(value, 'metrics', None))}")
             return
         if what == "cancelled":
             self._gen = None
@@ -316,7 +321,8 @@ class TrainingPanel(QtWidgets.QWidget):
             for name in plot.names:
                 plot.add_point(name, x, payload.get(name))
         parts = [f"epoch {payload['epoch']}"] + [
-            f"{k} {payload[k]:.4g}" for k in ("train_loss", "val_loss", "ssim")
+            f"{k} {payload[k]:.4g}" for k in ("train_loss", "val_loss", "val_ssim",
+                                               "val_ssim_head", "best_epoch")
             if isinstance(payload.get(k), int | float) and math.isfinite(payload[k])]
         self.status.setText("  ".join(parts))
         self.epoch_done.emit(payload)
@@ -345,3 +351,12 @@ class TrainingPanel(QtWidgets.QWidget):
         from app.export import export_menu
 
         export_menu(self, event)
+
+
+def _test_summary(metrics: Any) -> str:
+    """The run's one test-split evaluation, for the status line."""
+    if not isinstance(metrics, dict) or "test_mse" not in metrics:
+        return ""
+    return (f" (best epoch {metrics.get('best_epoch')}; test, scored once: "
+            f"MSE {metrics['test_mse']:.3g}, SSIM {metrics['test_ssim']:.4f}, "
+            f"head-disc SSIM {metrics['test_ssim_head']:.4f})")

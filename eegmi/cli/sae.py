@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
     t.set_defaults(func=run_train)
 
     e = sub.add_parser("evaluate", help="metrics of a trained SAE",
-                       description="L0, FVE, dead/dense fractions, compression and (with a model) "
+                       description="L0 (beside d), FVE, dead/dense fractions and (with a model) "
                                    "the model's reconstruction with the SAE spliced into its layer.")
     e.add_argument("sae_dir", type=Path, help="SAE directory written by 'eegmi sae train'")
     e.add_argument("model", nargs="?", help="model (default: the one the SAE was trained on)")

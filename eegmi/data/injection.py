@@ -3,27 +3,46 @@
 The paper counters a CNN's bias away from locating objects by injecting helpful
 artifacts into the input image:
 
-- **Reference marks**: a constant 2x2-pixel mark 1 px below each of the 20
-  *inner* electrodes, so the network can find them. Here the mark's top-left
-  pixel is the pixel directly below the electrode pixel: rows ``r+1, r+2``,
-  columns ``c, c+1`` for an electrode at ``(r, c)``; the electrode pixel itself
-  is never covered.
-- The 12 **edge** electrodes carry no mark (the paper: they "can be located by
-  the local curvature" of the head edge). They are the 12 outermost electrodes
-  by projected radius, ties broken by montage order. For ``biosemi32``:
-  Fp1, F7, T7, P7, O1, Oz, O2, P8, T8, F8, Fp2 (the outer ring, all at the same
-  radius) and AF3 (the first of the four tied AF3/PO3/PO4/AF4 in Geneva order).
-  Other montages use ``round(12 * n / 32)`` edge electrodes.
+- **Edge electrodes** carry no mark: the paper says they "are at the edge of
+  head, so can be located by the local curvature". Here an electrode is an edge
+  electrode when it lies on the rim: its projected radius is within one pixel of
+  the outermost electrode's (so within about 1.75 px of the head-disc boundary).
+  Every other electrode is **inner** and gets a mark.
+- Why not the paper's count of 12 edge / 20 inner: for ``biosemi32`` exactly 11
+  electrodes lie on the rim (Fp1, F7, T7, P7, O1, Oz, O2, P8, T8, F8, Fp2, all at
+  the same radius, 18 px from the vertex at 40x40), and the next four (AF3, AF4,
+  PO3, PO4) tie at 14.5 px, more than 4 px inside the rim, as far in as
+  FC5/FC6. No choice of one of the four is left/right symmetric (an earlier
+  version took AF3 by montage order, marking AF4 but not AF3), and none of them
+  can be found from the head's curvature, so all four are inner: **11 edge / 21
+  inner** electrodes, symmetric left/right and front/back. Seed 000 states the
+  counts only (its figures do not show which electrodes were marked). Other
+  montages follow the same rim rule.
+- **Reference marks**: a constant 2x2-pixel mark directly below each inner
+  electrode (rows ``r+1, r+2`` for the electrode pixel ``(r, c)``; the electrode
+  pixel itself is never covered), **centred** on the electrode's exact horizontal
+  position: the two columns whose centre is nearest the electrode's sub-pixel
+  column. Electrodes whose position falls exactly on a pixel centre (C3/C4 at
+  40x40) tie between the two spans; the tie goes *outward*, away from the vertex
+  column, so mirror-image electrodes get mirror-image marks. A 2-px mark cannot
+  straddle a pixel-centred *midline* electrode (Fz, Cz, Pz) symmetrically; those
+  marks sit half a pixel to the subject's right (columns ``c, c+1``).
 - **Occlusion** keeps only the electrode pixels, their marks when marks are on,
   and the head edge (the 1-px ring of head-disc pixels that touch a pixel
   outside the disc); every other pixel becomes 0.
 - The **loss mask** is the head disc: the paper's loss ignores pixels outside it.
 
+Layouts: the rule above is ``layout = "rim"``. Models trained before it used
+``layout = "ranked12"``: the 12 outermost electrodes by radius, ties broken by
+montage order (AF3 edge, AF4/PO3/PO4 inner), and each mark's top-left pixel directly
+below the electrode pixel (columns ``c, c+1``). A checkpoint card without a layout
+is such a model, and gets that layout back, so it sees the inputs it was trained on.
+
 Collisions: a mark may not cover an electrode pixel or another mark, and must
-lie in the head disc. If the default place collides, the next free of
-(r+1, c-1), (r+2, c), (r+2, c-1) (top-left corners) is used; if none is free
-the mark keeps only the free pixels of its default place. At 40x40 with
-biosemi32 every mark sits at its default place (a test checks it).
+lie in the head disc. If the centred place collides, the next free of the other
+span on the same rows, then the centred and the other span one row lower, is
+used; if none is free the mark keeps only the free pixels of its centred place.
+At 40x40 with biosemi32 every mark sits at its centred place (a test checks it).
 """
 
 from __future__ import annotations
@@ -41,7 +60,12 @@ from eegmi.data.montage import DEAP_CHANNELS, Montage, get_montage
 from eegmi.data.topomap import TopomapOperator
 from eegmi.errors import ConfigError, DataError
 
-N_EDGE_OF_32 = 12
+#: An electrode within this many pixels of the outermost radius is on the rim (edge).
+RIM_TOLERANCE_PX = 1.0
+#: ``rim``: the current rule; ``ranked12``: the rule of models trained before it.
+LAYOUTS = ("rim", "ranked12")
+#: The layout of a checkpoint whose card records none (trained before layouts existed).
+LEGACY_LAYOUT = "ranked12"
 
 
 @dataclass
@@ -56,11 +80,20 @@ class InjectionConfig:
         Zero everything but electrode pixels, marks (if on) and the head edge.
     mark_value
         Constant written into the mark pixels (1.0 = the scaled maximum).
+    layout
+        Which electrodes are edge and where marks go: ``"rim"`` (current) or
+        ``"ranked12"`` (models trained before it); see the module notes.
     """
 
     marks: bool = False
     occlusion: bool = False
     mark_value: float = 1.0
+    layout: str = "rim"
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"injection layout {self.layout!r} is not one of "
+                              f"{', '.join(LAYOUTS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored in checkpoints and experiment presets."""
@@ -83,7 +116,7 @@ class InjectionConfig:
         if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
             raise ConfigError(f"injection mark_value must be a finite number, got {value!r}")
         return cls(marks=d.get("marks", False), occlusion=d.get("occlusion", False),
-                   mark_value=float(value))
+                   mark_value=float(value), layout=str(d.get("layout", "rim")))
 
 
 class Injection:
@@ -99,7 +132,7 @@ class Injection:
     Attributes
     ----------
     inner_electrodes, edge_electrodes : tuple[str, ...]
-        Names, in montage order (20 and 12 for 32 electrodes).
+        Names, in montage order (21 and 11 for biosemi32: see the module notes).
     mark_mask : np.ndarray
         ``(H, W)`` bool, the marks of all inner electrodes.
     mark_origins : np.ndarray
@@ -119,11 +152,13 @@ class Injection:
         names = operator.montage.ch_names
         n = len(names)
         radius = np.hypot(operator.projected[:, 0], operator.projected[:, 1])
-        # Rounded radius so that electrodes on one ring tie exactly; ties go by montage order.
-        order = np.lexsort((np.arange(n), -np.round(radius, 9)))
-        n_edge = min(n, round(N_EDGE_OF_32 * n / 32))
-        is_edge = np.zeros(n, dtype=bool)
-        is_edge[order[:n_edge]] = True
+        legacy = self.config.layout == "ranked12"
+        if legacy:
+            is_edge = _ranked_edge(radius)
+        else:
+            # the rim: every electrode within RIM_TOLERANCE_PX of the outermost radius, a
+            # rule that treats mirror-image electrodes alike (no tie broken by montage order)
+            is_edge = radius >= radius.max() - RIM_TOLERANCE_PX * operator.pixel_size - 1e-9
         self.edge_electrodes = tuple(names[i] for i in range(n) if is_edge[i])
         self.inner_electrodes = tuple(names[i] for i in range(n) if not is_edge[i])
 
@@ -134,7 +169,8 @@ class Injection:
         electrode_mask[rr, cc] = True
         self.electrode_mask = electrode_mask
         self.mark_mask, self.mark_origins = _place_marks(
-            operator.electrode_pixels[~is_edge], electrode_mask, head)
+            operator.electrode_pixels[~is_edge], operator.electrode_xy[~is_edge, 0],
+            electrode_mask, head, centred=not legacy)
         padded = np.pad(head, 1, constant_values=False)
         all_neighbours_in = (padded[:-2, 1:-1] & padded[2:, 1:-1]
                              & padded[1:-1, :-2] & padded[1:-1, 2:])
@@ -221,30 +257,60 @@ class Injection:
             raise DataError(f"expected images of shape (..., {size}, {size}), got {shape}")
 
 
-_MARK_OFFSETS = ((1, 0), (1, -1), (2, 0), (2, -1))
+def _ranked_edge(radius: np.ndarray) -> np.ndarray:
+    """Layout ``ranked12``: the ``round(12 n / 32)`` outermost, ties by montage order."""
+    n = len(radius)
+    order = np.lexsort((np.arange(n), -np.round(radius, 9)))
+    is_edge = np.zeros(n, dtype=bool)
+    is_edge[order[:min(n, round(12 * n / 32))]] = True
+    return is_edge
 
 
-def _place_marks(pixels: np.ndarray, electrode_mask: np.ndarray,
-                 head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """2x2 marks below each electrode pixel, avoiding electrodes and each other.
+def _centred_column(c: int, x: float, centre: int) -> tuple[int, int]:
+    """Left columns of the centred 2-px span under pixel column ``c`` and of the other one.
+
+    ``x`` is the electrode's sub-pixel column; the span ``(c0, c0 + 1)`` whose centre
+    ``c0 + 0.5`` is nearest ``x`` is centred. Ties (``x`` on a pixel centre) go away
+    from the vertex column ``centre``; on the midline, to the subject's right.
+    """
+    if x < c - 1e-6 or (abs(x - c) <= 1e-6 and c < centre):
+        return c - 1, c
+    return c, c - 1
+
+
+def _place_marks(pixels: np.ndarray, xs: np.ndarray, electrode_mask: np.ndarray,
+                 head: np.ndarray, centred: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 marks below each electrode pixel, centred on its column, avoiding collisions.
+
+    Parameters
+    ----------
+    pixels
+        ``(m, 2)`` int (row, col) electrode pixels.
+    xs
+        ``(m,)`` the electrodes' sub-pixel columns.
+    centred
+        False: layout ``ranked12``, the mark's left column is the electrode's column.
 
     Returns the ``(H, W)`` bool mask and the ``(m, 2)`` top-left corners.
     """
     size = head.shape[0]
+    centre = size // 2
     taken = electrode_mask.copy()
     mask = np.zeros_like(head)
     origins = np.zeros((len(pixels), 2), dtype=np.int64)
-    for k, (r, c) in enumerate(pixels):
-        r0, c0 = r + 1, c
-        for dr, dc in _MARK_OFFSETS:
-            rr, cc = r + dr, c + dc
+    for k, ((r, c), x) in enumerate(zip(pixels, xs, strict=True)):
+        centred_c, other = (_centred_column(int(c), float(x), centre) if centred
+                            else (int(c), int(c) - 1))
+        r0, c0 = r + 1, centred_c
+        for rr, cc in ((r + 1, centred_c), (r + 1, other), (r + 2, centred_c), (r + 2, other)):
             if rr < 0 or cc < 0 or rr + 2 > size or cc + 2 > size:
                 continue
             block = (slice(rr, rr + 2), slice(cc, cc + 2))
             if not taken[block].any() and head[block].all():
                 r0, c0 = rr, cc
                 break
-        # Without a free place this is the default one, keeping only its free pixels.
+        # Without a free place this is the centred one, keeping only its free pixels.
+        r0, c0 = max(r0, 0), max(c0, 0)
         block = (slice(r0, min(r0 + 2, size)), slice(c0, min(c0 + 2, size)))
         free = ~taken[block] & head[block]
         mask[block] |= free

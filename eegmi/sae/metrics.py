@@ -1,5 +1,5 @@
-"""How good an SAE is: sparsity, fidelity, dead/dense features, compression, and
-the model's own reconstruction quality with the SAE spliced into the layer.
+"""How good an SAE is: sparsity, fidelity, dead/dense features, and the model's own
+reconstruction quality with the SAE spliced into the layer.
 
 Definitions (per SAE input vector — one position in spatial mode, one frame in flat mode):
 
@@ -7,9 +7,16 @@ Definitions (per SAE input vector — one position in spatial mode, one frame in
 - ``fve``: fraction of variance explained, ``1 - Σ‖x - x̂‖² / Σ‖x - mean(x)‖²``;
 - ``dead_fraction``: features never active on the evaluation set;
 - ``dense_fraction``: features active on more than ``DENSE_THRESHOLD`` (10%) of inputs;
-- ``compression``: mean number of nonzero raw activations per input divided by
-  ``l0`` (seed 003's "7x fewer activations").  Note a leaky-ReLU layer has no exact
-  zeros, so there it is ``d / l0``.
+- ``raw_l0``: mean number of nonzero raw activations per input (``d`` on a
+  leaky-ReLU layer, which has no exact zeros), next to ``d``, the input dimension.
+
+There is deliberately no "compression" figure.  An earlier one, ``raw_l0 / l0``
+(after seed 003's "7x fewer activations"), is ``d / l0`` on every layer of the
+bundled models (all leaky ReLU), so it restated ``l0``; it grew without bound as an
+SAE explained less (``l0 -> 0`` at ``fve -> 0``) and ignored that a sparse code must
+also say *which* of ``n_features`` features are active.  Seed 003's count compares
+ReLU layers, whose zeros are real.  Read sparsity from ``l0`` (and ``l0 / d``) beside
+fidelity (``fve`` and the spliced reconstruction), never alone.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ def sae_metrics(sae: SparseAutoencoder, x: np.ndarray | torch.Tensor, batch_size
     Returns
     -------
     dict
-        ``l0, fve, mse, dead_fraction, dense_fraction, raw_l0, compression, n_inputs``.
+        ``l0, fve, mse, dead_fraction, dense_fraction, raw_l0, d, n_inputs``.
     """
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     dev = next(sae.parameters()).device
@@ -72,7 +79,7 @@ def sae_metrics(sae: SparseAutoencoder, x: np.ndarray | torch.Tensor, batch_size
         "dead_fraction": float((freq == 0).double().mean()),
         "dense_fraction": float((freq > DENSE_THRESHOLD).double().mean()),
         "raw_l0": raw_l0 / n,
-        "compression": (raw_l0 / n) / mean_l0 if mean_l0 > 0 else float("inf"),
+        "d": int(xt.shape[1]),
     }
 
 

@@ -33,7 +33,7 @@ def card_parts(meta: dict[str, Any], config: ModelConfig, card: Path) -> tuple[A
         A missing or mistyped entry, a non-finite number, an operator size other than
         the model's, or a montage that is not a built-in name.
     """
-    from eegmi.data.injection import InjectionConfig
+    from eegmi.data.injection import LAYOUTS, LEGACY_LAYOUT, InjectionConfig
     from eegmi.data.montage import builtin_montage_names
     from eegmi.data.preprocess import ClipScaler
     from eegmi.data.topomap import METHODS, get_operator
@@ -61,7 +61,11 @@ def card_parts(meta: dict[str, Any], config: ModelConfig, card: Path) -> tuple[A
                                  None)
     except ConfigError as exc:
         raise bad(exc.message) from None
-    injection_config = InjectionConfig(marks=marks, occlusion=occlusion, mark_value=mark_value)
+    layout = inj.get("layout", LEGACY_LAYOUT)  # a card without a layout predates them
+    if layout not in LAYOUTS:
+        raise bad(f"injection.layout {str(layout)[:40]!r} is not one of {', '.join(LAYOUTS)}")
+    injection_config = InjectionConfig(marks=marks, occlusion=occlusion, mark_value=mark_value,
+                                       layout=layout)
     op = _table(meta, "operator", card)
     size, method = op.get("size", config.image_size), op.get("method", "cubic")
     if not is_int(size) or size != config.image_size:

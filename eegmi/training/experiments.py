@@ -65,6 +65,7 @@ class InjectionSettings:
     marks: bool = False
     occlusion: bool = False
     mark_value: float = 1.0
+    layout: str = "rim"  # see eegmi.data.injection ("ranked12": models trained before)
 
 
 @dataclass
@@ -77,8 +78,9 @@ class TrainingSettings:
     weight_decay: float = 1.0
     beta: float = 1e-6
     loss_mask: str = "none"  # "none" | "head" (ignore pixels outside the head disc)
-    patience: int = 30
+    patience: int = 30  # ReduceLROnPlateau on the validation loss
     factor: float = 0.3
+    early_stop: int = 0  # stop after this many epochs without a better val loss; 0 = never
     seed: int = 0
     amp: bool = False  # mixed precision, used on CUDA only
     init: str = "random"  # "random" | "pick"
@@ -170,6 +172,8 @@ class ExperimentConfig:
         _check(d.max_frames >= 0, "data.max_frames", f"{d.max_frames} must be >= 0", p)
         _check(0 <= d.clip_low < d.clip_high <= 100, "data.clip_low",
                f"clip_low {d.clip_low} / clip_high {d.clip_high} must satisfy 0 <= low < high <= 100", p)
+        _check(self.injection.layout in ("rim", "ranked12"), "injection.layout",
+               f"{self.injection.layout!r} is not one of rim, ranked12", p)
         _check(t.epochs >= 1, "training.epochs", f"{t.epochs} must be >= 1", p)
         _check(t.batch_size >= 1, "training.batch_size", f"{t.batch_size} must be >= 1", p)
         _check(t.lr > 0, "training.lr", f"{t.lr} must be > 0", p)
@@ -178,6 +182,7 @@ class ExperimentConfig:
         _check(t.loss_mask in ("none", "head"), "training.loss_mask",
                f"{t.loss_mask!r} is not one of none, head", p)
         _check(t.patience >= 0, "training.patience", f"{t.patience} must be >= 0", p)
+        _check(t.early_stop >= 0, "training.early_stop", f"{t.early_stop} must be >= 0", p)
         _check(0 < t.factor < 1, "training.factor", f"{t.factor} must be in (0, 1)", p)
         _check(t.init in ("random", "pick"), "training.init",
                f"{t.init!r} is not one of random, pick", p)

@@ -1,5 +1,16 @@
 """The training loop: a generator of per-epoch :class:`Progress` reports.
 
+Evaluation hygiene: everything training *decides* reads the **validation** split
+only: the learning-rate schedule (``ReduceLROnPlateau`` on the validation loss), the
+checkpoint kept in ``model.safetensors`` (the epoch with the lowest validation loss,
+``best_epoch`` in the card), early stopping (``training.early_stop`` epochs without a
+better validation loss; 0 = never) and the per-epoch progress and ``history.jsonl``
+(``val_*`` figures only).  The **test** split is evaluated once, when the run ends, on
+the weights exactly as saved (float16-rounded when so written); those ``test_*``
+figures go into the card's ``metrics`` and nowhere else.  ``eegmi evaluate`` recomputes
+them.  A run continued with ``--resume`` ends again and so evaluates the test split
+again, on the then best weights; the test figures never feed back into training.
+
 Determinism: the global torch RNG and the batch order are re-seeded from
 ``(seed, epoch)`` at the start of every epoch, so an epoch's result depends only on
 the weights and optimizer state it starts from.  That is what makes ``resume``
@@ -52,8 +63,9 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-
-
+#: The per-epoch record (``history.jsonl`` line and Progress payload): validation only.
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "val_mse", "val_mae", "val_ssim",
+              "val_ssim_head", "lr", "weight_norm", "best_epoch")
 
 
 def build_for_experiment(experiment: ExperimentConfig, prep: Prepared) -> HookedModel:
@@ -98,8 +110,12 @@ def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
 
 
 def _resume(out: Path, experiment: ExperimentConfig, model: HookedModel,
-            opt: torch.optim.Optimizer, sched: Any) -> int:
-    """Load the saved training state into ``model``/``opt``/``sched``; returns its epoch."""
+            opt: torch.optim.Optimizer, sched: Any
+            ) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]]:
+    """Load the saved training state into ``model``/``opt``/``sched``.
+
+    Returns its epoch and the raw tensors and scalars (the best-epoch copy lives there).
+    """
     tensors, state = load_train_state(out)
     try:
         if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
@@ -118,11 +134,11 @@ def _resume(out: Path, experiment: ExperimentConfig, model: HookedModel,
     if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= MAX_EPOCHS:
         raise CheckpointError(f"training state epoch {str(start)[:40]!r} is not an epoch",
                               out / STATE)
-    return start
+    return start, tensors, state
 
 
 def _comparable(d: dict[str, Any]) -> dict[str, Any]:
-    d = copy.deepcopy(d)
+    d = ExperimentConfig.from_dict(copy.deepcopy(d)).to_dict()  # settings added later: defaults
     # a resumed run may extend the epoch count or continue at a new learning rate
     d["training"].pop("epochs", None)
     d["training"].pop("lr", None)
@@ -204,8 +220,12 @@ def _train(
     Yields
     ------
     Progress
-        One per epoch, ``payload = {epoch, train_loss, val_loss, mse, mae, ssim, lr,
-        weight_norm}`` (test-split image metrics).
+        One per epoch, ``payload`` = the validation-only record :data:`EPOCH_KEYS`.
+
+    Returns
+    -------
+    TrainResult
+        ``metrics`` = the card's: the best epoch's record plus ``test_*`` figures.
     """
     out = Path(out_dir)  # locked by train()
     t = experiment.training
@@ -221,13 +241,20 @@ def _train(
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=t.factor,
                                                        patience=t.patience)
     start, history = 0, []
+    best = _Best()
     if resume and (out / STATE).exists():
-        start = _resume(out, experiment, model, opt, sched)
+        start, tensors, state = _resume(out, experiment, model, opt, sched)
         history = truncate_history(out, start)
+        try:
+            best = _Best.restore(model, tensors, state, history, out / STATE)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
+                                  out / STATE) from None
     out.mkdir(parents=True, exist_ok=True)
     if start == 0:  # a stale log of a run that never checkpointed; created again on epoch 1
         (out / HISTORY).unlink(missing_ok=True)
-    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask).to(dev)
+    mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask.copy()).to(dev)
+    head = torch.from_numpy(np.array(prep.operator.head_mask, dtype=bool)).to(dev)
     amp = bool(t.amp and dev.type == "cuda")
     from eegmi.data.dataset import TopomapBatches
 
@@ -236,11 +263,10 @@ def _train(
                               batch_size=t.batch_size, shuffle=shuffle, seed=seed, device=dev)
 
     val_batches = batches(prep.split.val, False, 0)
-    test_batches = batches(prep.split.test, False, 0)
     meta_base = _card_meta(experiment, data, prep, command)
     meta_base["commands"] = _previous_commands(out) if start > 0 else []
     meta_base["commands"].append(command)  # every invocation that built these weights
-    metrics: dict[str, float] = {}
+    metrics: dict[str, Any] = {}
     for epoch in range(start + 1, t.epochs + 1):
         epoch_seed = t.seed * 1_000_003 + epoch
         torch.manual_seed(epoch_seed)
@@ -248,37 +274,93 @@ def _train(
                                  t.beta, amp, cancel)
         if cancel is not None:
             cancel.raise_if_cancelled()
-        val = evaluate_batches(model, val_batches, mask, t.beta)
-        test = evaluate_batches(model, test_batches, None, 0.0)
+        val = evaluate_batches(model, val_batches, mask, t.beta, head)
         sched.step(val["loss"])
-        metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
-                   "val_mse": val["mse"], "mse": test["mse"], "mae": test["mae"],
-                   "ssim": test["ssim"], "lr": opt.param_groups[0]["lr"],
-                   "weight_norm": weight_norm(model)}
-        history.append(metrics)
-        card_metrics = dict(metrics)
-        if weights_dtype == "float16" and epoch == t.epochs:
-            rounded = copy.deepcopy(model)
-            with torch.no_grad():
-                for p in rounded.parameters():
-                    p.copy_(p.half().float())
-            r = evaluate_batches(rounded, test_batches, None, 0.0)
-            card_metrics.update({k: r[k] for k in ("mse", "mae", "ssim")},
-                                float32_metrics={k: test[k] for k in ("mse", "mae", "ssim")})
+        best.update(model, epoch, val["loss"])
+        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
+                  "val_mse": val["mse"], "val_mae": val["mae"], "val_ssim": val["ssim"],
+                  "val_ssim_head": val["ssim_head"], "lr": opt.param_groups[0]["lr"],
+                  "weight_norm": weight_norm(model), "best_epoch": best.epoch}
+        history.append(record)
+        stop = t.early_stop > 0 and epoch - best.epoch >= t.early_stop
+        final = stop or epoch == t.epochs
+        best_record = next((r for r in history if r.get("epoch") == best.epoch), record)
+        metrics = {**best_record, "epoch": epoch, "best_epoch": best.epoch}
+        if final:
+            metrics.update(_test_metrics(best.model, batches(prep.split.test, False, 0), head,
+                                         weights_dtype))
         # history before the checkpoint: a crash in between makes resume redo (and re-log)
         # this epoch, since the history is cut back to the saved state's epoch
-        logged = append_history(out, metrics)
+        logged = append_history(out, record)
         try:
-            save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
+            save_checkpoint(out, best.model, {**meta_base, "epochs": epoch,
+                                              "stopped_early": stop, "metrics": metrics},
                             dtype=weights_dtype,
-                            state=_state(model, opt, sched, experiment, epoch))
+                            state=_state(model, opt, sched, experiment, epoch, best))
         except CheckpointError:
             if not pending(out):  # this epoch was not saved: it is not logged either
                 cut_history(out, logged)
             raise
-        yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val {val['loss']:.3g} "
-                       f"ssim {test['ssim']:.3f}", payload=metrics)
+        yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val loss {val['loss']:.3g} "
+                       f"val ssim {val['ssim']:.3f} (head {val['ssim_head']:.3f}) "
+                       f"best epoch {best.epoch}", payload=record)
+        if stop:
+            break
     return TrainResult(out, len(history), metrics, history)
+
+
+class _Best:
+    """The epoch with the lowest validation loss so far and a copy of its weights."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.val_loss = float("inf")
+        self.model: HookedModel | None = None
+
+    def update(self, model: HookedModel, epoch: int, val_loss: float) -> bool:
+        if self.model is not None and not val_loss < self.val_loss:
+            return False
+        self.epoch, self.val_loss = epoch, float(val_loss)
+        if self.model is None:
+            self.model = copy.deepcopy(model)
+        else:
+            self.model.load_state_dict(model.state_dict())
+        self.model.eval()
+        return True
+
+    @classmethod
+    def restore(cls, model: HookedModel, tensors: dict[str, torch.Tensor], state: dict,
+                history: list[dict[str, Any]], path: Path) -> _Best:
+        best = cls()
+        saved = state.get("best")
+        best_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        best.model = copy.deepcopy(model)
+        if saved and best_tensors:
+            load_state_into(best.model, best_tensors, path)
+            best.epoch, best.val_loss = int(saved["epoch"]), float(saved["val_loss"])
+        else:  # a state written before best tracking: its last epoch is all there is
+            best.epoch = int(state["epoch"])
+            best.val_loss = float(history[-1]["val_loss"]) if history else float("inf")
+        best.model.eval()
+        return best
+
+
+def _test_metrics(model: HookedModel, test_batches: Any, head: torch.Tensor,
+                  weights_dtype: str) -> dict[str, Any]:
+    """The one test-split evaluation of a run, on the weights as saved."""
+    evaluated = model
+    if weights_dtype == "float16":
+        evaluated = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in evaluated.parameters():
+                p.copy_(p.half().float())
+    res = evaluate_batches(evaluated, test_batches, None, 0.0, head)
+    out: dict[str, Any] = {f"test_{k}": res[k] for k in ("mse", "mae", "ssim", "ssim_head")}
+    out["test_n"] = int(res["n"])
+    if weights_dtype == "float16":
+        f32 = evaluate_batches(model, test_batches, None, 0.0, head)
+        out["float32_test"] = {k: f32[k] for k in ("mse", "mae", "ssim", "ssim_head")}
+    return out
 
 
 def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
@@ -303,12 +385,16 @@ def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
 
 
 def _state(model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
-           experiment: ExperimentConfig, epoch: int) -> tuple[dict[str, torch.Tensor], dict]:
+           experiment: ExperimentConfig, epoch: int, best: _Best
+           ) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if best.model is not None:
+        tensors.update({f"best.{k}": v for k, v in best.model.state_dict().items()})
     opt_tensors, opt_scalars = _optim_tensors(opt)
     tensors.update(opt_tensors)
     return tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
-                     "optimizer": opt_scalars, "scheduler": sched.state_dict()}
+                     "optimizer": opt_scalars, "scheduler": sched.state_dict(),
+                     "best": {"epoch": best.epoch, "val_loss": best.val_loss}}
 
 
 def _previous_commands(out: Path) -> list[str]:
@@ -331,7 +417,8 @@ def _card_meta(experiment: ExperimentConfig, data: Any, prep: Prepared,
         "scaler": prep.scaler.to_dict(),
         "injection": {"marks": experiment.injection.marks,
                       "occlusion": experiment.injection.occlusion,
-                      "mark_value": experiment.injection.mark_value},
+                      "mark_value": experiment.injection.mark_value,
+                      "layout": experiment.injection.layout},
         "montage": {"name": op.montage.name, "ch_names": list(op.montage.ch_names)},
         "operator": {"size": op.size, "method": op.method},
         "data": {**prov, "n_frames": int(data.n_frames), "sfreq": float(data.sfreq)},

@@ -98,7 +98,8 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
         scaler = ClipScaler.fit(values[split.train], q_low=d.clip_low, q_high=d.clip_high)
     inj = experiment.injection
     injection = Injection(operator, InjectionConfig(marks=inj.marks, occlusion=inj.occlusion,
-                                                    mark_value=inj.mark_value))
+                                                    mark_value=inj.mark_value,
+                                                    layout=inj.layout))
     loss_mask = (np.asarray(injection.loss_mask, dtype=np.float32)
                  if experiment.training.loss_mask == "head" else None)
     if not (inj.marks or inj.occlusion):

@@ -50,8 +50,13 @@ def test_trains_and_curves_get_points_then_opens_model(panel, qtbot) -> None:
     x, y = panel.loss_plot.series("train_loss")
     assert x.tolist() == [1.0, 2.0] and np.all(y > 0)
     assert len(panel.loss_plot.series("val_loss")[0]) == 2
-    assert len(panel.error_plot.series("mse")[0]) == 2
-    assert len(panel.ssim_plot.series("ssim")[0]) == 2
+    assert len(panel.error_plot.series("val_mse")[0]) == 2
+    assert len(panel.ssim_plot.series("val_ssim")[0]) == 2
+    assert len(panel.ssim_plot.series("val_ssim_head")[0]) == 2
+    assert not any(k in h for h in panel.history for k in ("mse", "ssim", "test_mse"))
+    np.testing.assert_allclose(panel.error_plot.series("val_mse")[1],
+                               [h["val_mse"] for h in panel.history])
+    assert "test, scored once" in panel.status.text()
     assert [h["epoch"] for h in panel.history] == [1, 2]
     np.testing.assert_allclose(panel.export_items()["train_loss"], y)
     assert panel.open_button.isEnabled()

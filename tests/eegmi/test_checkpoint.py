@@ -118,6 +118,21 @@ def test_bundled_listing_and_names(trained, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("EEGMI_RESOURCES", str(res))
     listed = list_bundled()
     assert [m["name"] for m in listed] == ["E9"]
-    assert np.isfinite(listed[0]["metrics"]["ssim"])
+    assert np.isfinite(listed[0]["metrics"]["test_ssim"])
     assert resolve_model("e9") == res / "models" / "E9"
     assert load_checkpoint("E9").config.kind == "vae"
+
+
+def test_card_without_layout_loads_the_legacy_injection(trained, tmp_path) -> None:
+    import json
+
+    from eegmi.training.checkpoint import load_checkpoint
+
+    card = json.loads((trained / "model.json").read_text())
+    assert card["injection"]["layout"] == "rim"  # new runs record their layout
+    old = tmp_path / "old"
+    shutil.copytree(trained, old)
+    del card["injection"]["layout"]
+    (old / "model.json").write_text(json.dumps(card))
+    assert load_checkpoint(old).injection_config.layout == "ranked12"
+    assert load_checkpoint(trained).injection_config.layout == "rim"

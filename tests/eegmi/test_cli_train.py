@@ -36,7 +36,7 @@ def test_train_then_evaluate_matches_card(files, tmp_path, capsys) -> None:
                                       "--epochs", "1", "--json"])
     assert code == 0, err
     result = json.loads(stdout)
-    assert result["epochs"] == 1 and 0 < result["ssim"] <= 1
+    assert result["epochs"] == 1 and 0 < result["test_ssim"] <= 1
     card = json.loads((out / "model.json").read_text())
     assert "--epochs 1" in card["command"]
     code, stdout, err = _run(capsys, ["evaluate", str(out), "--data", str(files / "tiny.npz"),
@@ -44,8 +44,8 @@ def test_train_then_evaluate_matches_card(files, tmp_path, capsys) -> None:
     assert code == 0, err
     ev = json.loads(stdout)
     assert ev["split"] == "test" and ev["n"] == card["split"]["sizes"]["test"]
-    for key in ("mse", "mae", "ssim"):
-        assert ev[key] == pytest.approx(card["metrics"][key], rel=1e-4)
+    for key in ("mse", "mae", "ssim", "ssim_head"):
+        assert ev[key] == pytest.approx(card["metrics"]["test_" + key], rel=1e-4)
     # a second train into the same folder without --resume leaves it untouched
     before = (out / "model.safetensors").read_bytes()
     code, _, err = _run(capsys, ["train", "--experiment", str(files / "tiny.toml"),
@@ -100,6 +100,30 @@ def test_evaluate_bad_model_and_models_listing(files, tmp_path, capsys, monkeypa
     code, stdout, _ = _run(capsys, ["models", "--json"])
     models = json.loads(stdout)["models"]
     assert code == 0 and [m["name"] for m in models] == ["E1"]
-    assert models[0]["metrics"]["mse"] > 0
+    assert models[0]["metrics"]["test_mse"] > 0
     code, stdout, _ = _run(capsys, ["models"])
     assert code == 0 and "E1" in stdout
+
+
+def test_evaluate_shows_the_pca_baseline(files, tmp_path, capsys) -> None:
+    """PCA with the model's latent size, fitted on the training images, on the same test
+    frames; the images are linear in 32 clipped values, so PCA-32 is exact."""
+    out = tmp_path / "run"
+    assert main(["train", "--experiment", str(files / "tiny.toml"), "--data",
+                 str(files / "tiny.npz"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    code, stdout, err = _run(capsys, ["evaluate", str(out), "--data", str(files / "tiny.npz"),
+                                      "--json"])
+    assert code == 0, err
+    ev = json.loads(stdout)
+    base = ev["baseline"]
+    assert base["method"] == "pca" and base["k"] == 32
+    assert base["image_rank"] <= 32
+    assert base["mse"] < 1e-9 and base["ssim_head"] > 0.9999  # PCA-32 is exact here
+    assert "linear function of the 32 clipped" in base["note"]
+    assert base["linear_decoder"]["mse"] < 1e-9  # E1-like decoder: the operator itself
+    assert "PCA-32 is exact" in ev["comparison"]
+    code, text, err = _run(capsys, ["evaluate", str(out), "--data", str(files / "tiny.npz")])
+    assert code == 0, err
+    assert "baseline_pca32_mse:" in text and "note: linear baseline: PCA-32" in text
+    assert "ssim_head:" in text

@@ -116,7 +116,9 @@ def test_metrics_definitions():
     l0 = (f > 0).sum(1).mean()
     assert m["l0"] == pytest.approx(l0)
     assert m["raw_l0"] == pytest.approx(3.0)
-    assert m["compression"] == pytest.approx(3.0 / l0)
+    assert m["d"] == 4
+    # no "compression": raw_l0 / l0 was d / l0 on leaky-ReLU layers and grew as fidelity fell
+    assert "compression" not in m
     freq = (f > 0).mean(0)
     assert m["dead_fraction"] == pytest.approx((freq == 0).mean())
     assert m["dense_fraction"] == pytest.approx((freq > 0.1).mean())

@@ -117,15 +117,19 @@ def test_progress_payload_history_and_learning(tmp_path) -> None:
     untrained = evaluate_batches(before, test_batches)["mse"]
     reports = []
     result = run_job(train(exp, data, tmp_path / "p"), reports.append)
-    keys = {"epoch", "train_loss", "val_loss", "mse", "mae", "ssim", "lr", "weight_norm"}
+    keys = {"epoch", "train_loss", "val_loss", "val_mse", "val_mae", "val_ssim",
+            "val_ssim_head", "lr", "weight_norm", "best_epoch"}
     assert [r.payload["epoch"] for r in reports] == [1, 2, 3]
-    assert all(keys <= set(r.payload) for r in reports)
+    assert all(set(r.payload) == keys for r in reports)
     assert all(np.isfinite(r.payload[k]) for r in reports for k in keys)
-    assert result.metrics["mse"] < untrained
+    assert result.metrics["test_mse"] < untrained
     lines = (tmp_path / "p" / "history.jsonl").read_text().splitlines()
-    assert [json.loads(x)["mse"] for x in lines] == [r.payload["mse"] for r in reports]
+    assert [json.loads(x)["val_mse"] for x in lines] == [r.payload["val_mse"] for r in reports]
     card = json.loads((tmp_path / "p" / "model.json").read_text())
-    assert card["metrics"]["mse"] == result.metrics["mse"]
+    for key in ("test_mse", "test_mae", "test_ssim", "test_ssim_head", "val_ssim_head"):
+        assert card["metrics"][key] == result.metrics[key]
+    assert card["metrics"]["test_n"] == len(prep.split.test)
+    assert 0 < card["metrics"]["test_ssim_head"] <= 1
     assert card["split"]["sizes"]["test"] == len(prep.split.test)
     assert card["experiment"]["model"]["kind"] == "decoder"
     assert set(card) >= {"config", "scaler", "injection", "montage", "operator", "data",
@@ -215,3 +219,97 @@ def test_ssim_matches_skimage() -> None:
     t, p = torch.from_numpy(target), torch.from_numpy(pred)
     assert np.allclose(mse(p, t).numpy(), ((pred - target) ** 2).mean(axis=(1, 2)), rtol=1e-5)
     assert np.allclose(mae(p, t).numpy(), np.abs(pred - target).mean(axis=(1, 2)), rtol=1e-5)
+
+
+def test_history_holds_no_test_figures(tmp_path) -> None:
+    run_job(train(tiny_experiment("vae", epochs=2), tiny_data(), tmp_path / "h"))
+    for line in (tmp_path / "h" / "history.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        assert not {"mse", "mae", "ssim"} & set(record)
+        assert not any(k.startswith("test") for k in record)
+        assert {"val_mse", "val_ssim", "val_ssim_head"} <= set(record)
+
+
+def test_validation_steers_schedule_best_checkpoint_and_early_stop(tmp_path, monkeypatch) -> None:
+    """Planted divergence: the validation loss is best at epoch 2 and then rises while the
+    test loss keeps falling. The schedule, the kept weights and early stopping must follow
+    validation; the test split is evaluated once, at the end."""
+    import eegmi.training.loop as loop
+
+    data = tiny_data()
+    exp = tiny_experiment("vae", epochs=6, patience=0, factor=0.5, early_stop=2)
+    prep = prepare_data(exp, data)
+    real = loop.evaluate_batches
+    planted_val = iter([1.0, 0.5, 0.9, 0.95, 0.97, 0.99])
+    planted_test = iter([0.4, 0.3, 0.2, 0.1, 0.05, 0.01])
+    calls = {"val": 0, "test": 0}
+
+    def planted(model, batches, mask=None, beta=0.0, head=None):
+        res = real(model, batches, mask, beta, head)
+        idx = np.sort(batches.indices)
+        if np.array_equal(idx, np.sort(prep.split.val)):
+            calls["val"] += 1
+            return {**res, "loss": next(planted_val)}
+        assert np.array_equal(idx, np.sort(prep.split.test))
+        calls["test"] += 1
+        return {**res, "loss": next(planted_test)}
+
+    monkeypatch.setattr(loop, "evaluate_batches", planted)
+    reports = []
+    result = run_job(train(exp, data, tmp_path / "d"), reports.append)
+    # best epoch 2; epochs 3 and 4 do not improve -> early stop after epoch 4
+    assert [r.payload["epoch"] for r in reports] == [1, 2, 3, 4]
+    assert [r.payload["best_epoch"] for r in reports] == [1, 2, 2, 2]
+    # ReduceLROnPlateau(patience=0) halves the lr after each epoch that did not improve val
+    assert [r.payload["lr"] for r in reports] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+    assert calls == {"val": 4, "test": 1}
+    card = json.loads((tmp_path / "d" / "model.json").read_text())
+    assert card["metrics"]["best_epoch"] == 2 and card["epochs"] == 4 and card["stopped_early"]
+    assert card["metrics"]["val_loss"] == 0.5
+    monkeypatch.setattr(loop, "evaluate_batches", real)
+    run_job(train(tiny_experiment("vae", epochs=2), data, tmp_path / "two"))
+    assert _same(_weights(tmp_path / "two"), _weights(tmp_path / "d"))
+    assert result.metrics["best_epoch"] == 2
+
+
+def test_test_split_evaluated_once_at_the_end(tmp_path, monkeypatch) -> None:
+    import eegmi.training.loop as loop
+
+    data = tiny_data()
+    exp = tiny_experiment("decoder", epochs=3)
+    prep = prepare_data(exp, data)
+    real = loop.evaluate_batches
+    seen: list[str] = []
+
+    def spy(model, batches, *args, **kwargs):
+        is_test = np.array_equal(np.sort(batches.indices), np.sort(prep.split.test))
+        seen.append("test" if is_test else "val")
+        return real(model, batches, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate_batches", spy)
+    run_job(train(exp, data, tmp_path / "o"))
+    assert seen == ["val", "val", "val", "test"]
+
+
+def test_head_disc_ssim_ignores_the_corners() -> None:
+    """Noise only inside the head disc: the corner windows (both images 0 there) score 1
+    and lift whole-image SSIM; the head-disc SSIM averages only windows centred in the
+    disc, and equals a direct average of skimage's full SSIM map over those centres."""
+    from eegmi.data.topomap import get_operator
+
+    rng = np.random.default_rng(1)
+    op = get_operator("biosemi32", 40, "cubic")
+    head = op.head_mask
+    target = (op.render(rng.uniform(0, 1, size=(4, 32))).clip(0, 1) * head).astype(np.float32)
+    pred = (target + head * rng.normal(0, 0.1, size=target.shape)).astype(np.float32)
+    p, t = torch.from_numpy(pred)[:, None], torch.from_numpy(target)[:, None]
+    whole = ssim(p, t).numpy()
+    inside = ssim(p, t, region=torch.from_numpy(head.copy())).numpy()
+    assert (inside < whole).all()
+    for k in range(len(pred)):
+        _, full = structural_similarity(pred[k].astype(np.float64), target[k].astype(np.float64),
+                                        data_range=1.0, full=True)
+        ref = full[3:-3, 3:-3][head[3:-3, 3:-3]].mean()
+        assert inside[k] == pytest.approx(ref, abs=1e-3)
+    with pytest.raises(ValueError):
+        ssim(p, t, region=torch.ones(20, 20, dtype=torch.bool))
