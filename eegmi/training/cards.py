@@ -1,8 +1,9 @@
 """What a model card may declare: its scaler, injection, operator and montage, checked.
 
 A card is untrusted input (it may come with a downloaded model): every number must
-be finite, every size must match the model, and it may name only built-in montages;
-it never chooses a file for eegmi to read (see :func:`card_data_source`).
+be finite, every size must match the model, and its montage is a built-in name or
+electrode names and positions carried in the card itself (a model trained on a custom
+electrode file); it never chooses a file for eegmi to read (see :func:`card_data_source`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from eegmi.errors import CheckpointError, ConfigError, EegmiError
-from eegmi.limits import check_float, is_int
+from eegmi.limits import MAX_ELECTRODES, check_float, is_int
 from eegmi.models.config import ModelConfig
 
 
@@ -72,17 +73,24 @@ def card_parts(meta: dict[str, Any], config: ModelConfig, card: Path) -> tuple[A
         raise bad(f"operator.size {size!r} must equal model image_size {config.image_size}")
     if method not in METHODS:
         raise bad(f"operator.method {method!r} is not one of {', '.join(METHODS)}")
-    name = _table(meta, "montage", card).get("name", "biosemi32")
+    mont = _table(meta, "montage", card)
+    name = mont.get("name", "biosemi32")
     builtin = {b.lower(): b for b in builtin_montage_names()}
-    exp = _table(meta, "experiment", card)
-    exp_data = exp.get("data", {}) if isinstance(exp.get("data", {}), dict) else {}
-    for key, value in (("montage.name", name),
-                       ("experiment.data.montage", exp_data.get("montage", name))):
+    if isinstance(name, str) and name.strip().lower() in builtin:
+        montage: Any = builtin[name.strip().lower()]
+        exp = _table(meta, "experiment", card)
+        exp_data = exp.get("data", {}) if isinstance(exp.get("data", {}), dict) else {}
+        value = exp_data.get("montage", name)
         if not isinstance(value, str) or value.strip().lower() not in builtin:
-            raise bad(f"{key} {str(value)[:60]!r} is not a built-in montage name (a model card "
-                      "cannot name a file)")
+            raise bad(f"experiment.data.montage {str(value)[:60]!r} is not a built-in montage "
+                      "name (a model card cannot name a file)")
+    elif "pos" in mont:
+        montage = _embedded_montage(mont, bad)
+    else:
+        raise bad(f"montage.name {str(name)[:60]!r} is not a built-in montage name and the card "
+                  "carries no electrode positions (a model card cannot name a file)")
     try:
-        operator = get_operator(builtin[name.strip().lower()], size=int(size), method=method)
+        operator = get_operator(montage, size=int(size), method=method)
     except EegmiError as exc:
         raise bad(f"montage: {exc.message}") from None
     n = operator.montage.n_channels
@@ -112,3 +120,29 @@ def card_data_source(meta: dict[str, Any], explicit: str | None, card: str | Pat
         return "synthetic"
     raise ConfigError(f"the card says it was trained on {str(source)[:200]!r}; a card cannot "
                       "choose files to read: give that data explicitly (--data)", card)
+
+
+def _embedded_montage(mont: dict[str, Any], bad: Any) -> Any:
+    """A custom montage from the names and positions a card carries (never from a file)."""
+    from eegmi.data.montage import Montage
+
+    names, pos = mont.get("ch_names"), mont.get("pos")
+    if (not isinstance(names, list) or not 1 <= len(names) <= MAX_ELECTRODES
+            or not all(isinstance(c, str) and 0 < len(c) <= 64 for c in names)
+            or len({c.lower() for c in names}) != len(names)):
+        raise bad(f"montage.ch_names must be 1..{MAX_ELECTRODES} distinct names")
+    if not isinstance(pos, list) or len(pos) != len(names):
+        raise bad(f"montage.pos must hold one [x, y, z] per channel ({len(names)})")
+    xyz = []
+    for i, p in enumerate(pos):
+        if not isinstance(p, list) or len(p) != 3:
+            raise bad(f"montage.pos[{i}] must be [x, y, z] in metres")
+        try:
+            xyz.append([check_float(v, f"montage.pos[{i}]", -1.0, 1.0, None) for v in p])
+        except ConfigError as exc:
+            raise bad(exc.message) from None
+    label = str(mont.get("name", "custom"))[:200]
+    try:
+        return Montage(label, tuple(names), xyz)
+    except EegmiError as exc:
+        raise bad(f"montage: {exc.message}") from None
