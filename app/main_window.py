@@ -267,7 +267,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         accepted = dlg.exec() == QDialog.DialogCode.Accepted
         opts = dlg.options() if accepted else {}
         dlg.deleteLater()  # a dialog per export: not kept alive by the window
-        if not accepted:
+        if not accepted or not opts["formats"]:
             return
         try:
             files = export_panel(**opts)

@@ -21,7 +21,9 @@ Printed JSON (last line):
   ones are listed.
 * ``rss_growth_mb_per_1000_actions``: least-squares slope of the process RSS
   sampled every ``--sample-every`` actions after the warm-up (jobs cancelled and
-  the worker idle at each sample).
+  the worker idle at each sample).  The warm-up starts with a tour (every model,
+  every action, every job run to its end once), so one-time costs such as lazy
+  imports and first-use caches are not counted as growth.
 * ``top_level_widget_growth``: ``QApplication.topLevelWidgets()`` at the end
   minus after the warm-up (deferred deletions flushed first), with the classes
   that grew.
@@ -247,9 +249,11 @@ class Soak:
                                Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
         QtWidgets.QApplication.sendEvent(scalp, ev)
 
-    def _drag(self, set_value: Any, lo: float, hi: float) -> None:
+    def _drag(self, set_value: Any, lo: float, hi: float, alive: Any = None) -> None:
         start, end = self.rng.uniform(lo, hi, size=2)
         for v in np.linspace(start, end, int(self.rng.integers(4, 16))):
+            if alive is not None and not alive():
+                return  # the widget went away under the pointer (a model switch landed)
             set_value(v)
             QtCore.QCoreApplication.processEvents()
 
@@ -258,7 +262,8 @@ class Soak:
         if not lat.sliders:
             return
         slider = self._choice(lat.sliders)
-        self._drag(lambda v: slider.setValue(float(v)), slider.minimum(), slider.maximum())
+        self._drag(lambda v: slider.setValue(float(v)), slider.minimum(), slider.maximum(),
+                   alive=lambda: slider in lat.sliders)
 
     def drag_frame(self) -> None:
         scalp = self.panel("scalp")
@@ -370,10 +375,14 @@ class Soak:
             if self.rng.random() < 0.2:
                 dlg.width_box.setValue(int(self.rng.integers(100, 600)))
                 dlg.height_box.setValue(int(self.rng.integers(100, 600)))
-            if self.rng.random() < 0.1:
+            buttons = dlg.findChild(QtWidgets.QDialogButtonBox)
+            ok = buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok) if buttons else None
+            if self.rng.random() < 0.1 or ok is None:
                 dlg.reject()
-            else:
-                dlg.accept()
+                return
+            QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+            if dlg.isVisible():
+                dlg.reject()  # OK was disabled (no format chosen): the user gives up
         return answer
 
     def export_from_menu(self) -> None:
@@ -454,6 +463,36 @@ class Soak:
             spin(20)
 
     # -- the run ---------------------------------------------------------------------------
+    def tour(self, job_timeout_s: float = 60.0) -> None:
+        """Before the random actions: every model, every action and every job once (jobs to
+        the end), so one-time costs (lazy imports, first-use caches) fall in the warm-up."""
+        from app.sources import NO_MODEL
+
+        self.recorder.action = "tour"
+        for name in [*self.models, NO_MODEL, "E3"]:
+            i = self.w.model_box.findText(name)
+            if i >= 0:
+                self.w.model_box.setCurrentIndex(i)
+                self.w.model_box.activated.emit(i)
+                self.quiesce()
+        for _, action in self.actions:
+            action()
+            spin(10)
+        self.quiesce()
+        pick = self._choice
+        try:
+            for job in ("propagation", "compare", "spectra", "saliency", "sanity", "sae",
+                        "training"):
+                self._choice = lambda seq, job=job: job if job in seq else pick(seq)
+                self.start_job()
+                deadline = time.monotonic() + job_timeout_s
+                spin(50)
+                while not self.idle() and time.monotonic() < deadline:
+                    spin(20)
+                self.quiesce()
+        finally:
+            self._choice = pick
+
     def step(self, k: int) -> None:
         _, action = self.actions[int(self.rng.choice(len(self.actions), p=self.p))]
         self.recorder.action = f"{k}:{action.__name__}"
@@ -466,7 +505,7 @@ class Soak:
         spin(int(self.rng.integers(2, 25)))
 
     def run(self, n_actions: int, warmup: int | None = None, sample_every: int = 50,
-            watchdog: bool = False) -> dict[str, Any]:
+            watchdog: bool = False, tour: bool = True) -> dict[str, Any]:
         """Run ``n_actions``; returns the figures (see the module docstring)."""
         warmup = min(n_actions // 2, 500) if warmup is None else warmup
         self.recorder.install()
@@ -475,6 +514,11 @@ class Soak:
             samples: list[tuple[int, float]] = []
             widgets_after_warmup: collections.Counter | None = None
             widgets_start = top_level_counts()
+            if tour:
+                if watchdog:
+                    faulthandler.dump_traceback_later(ACTION_WATCHDOG_S * 8, exit=True)
+                self.tour()
+            t_tour = time.perf_counter() - t0
             for k in range(n_actions):
                 if watchdog:
                     faulthandler.dump_traceback_later(ACTION_WATCHDOG_S, exit=True)
@@ -508,6 +552,7 @@ class Soak:
             "actions": n_actions,
             "warmup_actions": warmup,
             "seconds": time.perf_counter() - t0,
+            "tour_seconds": t_tour,
             "crashes": 0,
             "uncaught_exceptions": len(self.recorder.exceptions),
             "exceptions": self.recorder.exceptions[:20],

@@ -155,3 +155,25 @@ def test_context_menus_and_export_dialogs_are_deleted(qtbot, window, tmp_path) -
     assert answered.count("QMenu") == 7 and answered.count("ExportDialog") == 6
     assert (tmp_path / "exports" / "recon.png").exists()
     assert len(_top_levels()) == before
+
+
+def test_export_with_no_format_chosen_writes_nothing(qtbot, window, tmp_path) -> None:
+    """OK with every format unchecked raised IndexError (``files[0]`` of nothing)."""
+    seen = []
+
+    def answer() -> None:
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, ExportDialog):
+            QTimer.singleShot(10, answer)
+            return
+        dlg.path.setText(str(tmp_path / "none" / "fig"))
+        for c in dlg.checks.values():
+            c.setChecked(False)
+        ok = getattr(dlg, "ok_button", None)
+        seen.append(None if ok is None else ok.isEnabled())
+        dlg.accept()  # even if OK is pressed some other way (a keyboard default)
+
+    QTimer.singleShot(0, answer)
+    window.export_dialog("reconstruction")
+    assert seen == [False]
+    assert not (tmp_path / "none").exists()
