@@ -20,13 +20,13 @@ Printed JSON (last line):
   run by Qt) or escaped an action, plus Qt critical/fatal messages; the first
   ones are listed.
 * ``rss_growth_mb_per_1000_actions``: least-squares slope of the process RSS
-  sampled every ``--sample-every`` actions after the warm-up (jobs cancelled and
-  the worker idle at each sample).  The warm-up starts with a tour (every model,
+  sampled every ``--sample-every`` actions after the warm-up, each time in the same
+  state (jobs cancelled, synthetic data, E3 freshly loaded, the worker idle).  The warm-up starts with a tour (every model,
   every action, every job run to its end once), so one-time costs such as lazy
   imports and first-use caches are not counted as growth.
 * ``top_level_widget_growth``: ``QApplication.topLevelWidgets()`` at the end
-  minus after the warm-up (deferred deletions flushed first), with the classes
-  that grew.
+  minus after the warm-up (same state, deferred deletions flushed first), with the
+  classes that grew.
 
 Usage: ``python benchmarks/gui_soak.py [--actions 3000] [--seed 0]``; the last
 line is JSON.  ``--in-process`` runs without the parent (no crash detection).
@@ -218,6 +218,31 @@ class Soak:
         while not self.idle() and time.monotonic() < deadline:
             spin(20)
         spin(30)
+
+    def normalise(self, model: str = "E3", timeout_s: float = 120.0) -> None:
+        """Bring the window to one state before a measurement: jobs cancelled, synthetic
+        data, ``model`` freshly loaded (no job results kept), the worker idle.
+
+        Memory and widgets legitimately depend on the state (E1 has fewer activation
+        plots than E3; a panel keeps its last job's result), so growth is only growth
+        when compared in the same state.
+        """
+        from app.sources import NO_MODEL
+
+        self.quiesce()
+        if self.s.data_name != "synthetic":
+            self.w.open_data("synthetic")
+        self.w.model_box.setCurrentIndex(self.w.model_box.findText(NO_MODEL))
+        self.w.model_box.activated.emit(self.w.model_box.currentIndex())
+        self.quiesce()
+        if model in self.models:
+            self.w.open_model(model)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not (
+                self.idle() and self.s.data_name == "synthetic"
+                and (model not in self.models or self.s.model_name == model)):
+            spin(20)
+        self.quiesce()
 
     def cancel_everything(self) -> None:
         for name in ("propagation", "spectra", "saliency", "sae", "training"):
@@ -526,14 +551,17 @@ class Soak:
                 done = k + 1
                 if done == warmup or (done > warmup and (done - warmup) % sample_every == 0) \
                         or done == n_actions:
-                    self.quiesce()
+                    if watchdog:
+                        faulthandler.dump_traceback_later(ACTION_WATCHDOG_S * 4, exit=True)
+                    self.normalise()
                     if done == warmup:
                         widgets_after_warmup = top_level_counts()
                     else:
                         gc.collect()
                     samples.append((done, rss_mb()))
             self.recorder.action = "final quiesce"
-            self.quiesce()
+            if not samples or samples[-1][0] != n_actions:
+                self.normalise()
             widgets_end = top_level_counts()
             if watchdog:
                 faulthandler.cancel_dump_traceback_later()
