@@ -148,7 +148,9 @@ def export_menu(panel: QWidget, event: Any) -> None:
 
     menu = QMenu(panel)
     action = menu.addAction("Export…")
-    if menu.exec(event.globalPos()) is not action:
+    chosen = menu.exec(event.globalPos())
+    menu.deleteLater()  # a menu per right-click would otherwise live as long as the panel
+    if chosen is not action:
         return
     path, _ = QFileDialog.getSaveFileName(panel, "Export panel", "", "Figure base name (*)")
     if path:

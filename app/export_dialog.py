@@ -65,6 +65,16 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        # nothing to write without a format or a file name: OK waits for both
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        for c in self.checks.values():
+            c.toggled.connect(self._update_ok)
+        self.path.textChanged.connect(self._update_ok)
+
+    def _update_ok(self, *_args: object) -> None:
+        ready = any(c.isChecked() for c in self.checks.values()) and bool(self.path.text().strip())
+        self.ok_button.setEnabled(ready)
+        self.ok_button.setToolTip("" if ready else "choose at least one format and a file name")
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text())

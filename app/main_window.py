@@ -239,26 +239,38 @@ class MainWindow(SourcesMixin, QMainWindow):
         # status bar, and panels show the failures of their jobs in their own views
         if kind not in WINDOW_KINDS:
             return
-        box = QMessageBox(QMessageBox.Icon.Warning, "eegmi", message, QMessageBox.StandardButton.Ok,
-                          self)
-        box.setWindowModality(Qt.WindowModality.NonModal)
+        box = self.error_box
+        if box is None:
+            # one box, reused for every error: a box per error would stay alive (it is
+            # the window's child) for as long as the window
+            box = QMessageBox(QMessageBox.Icon.Warning, "eegmi", "", QMessageBox.StandardButton.Ok,
+                              self)
+            box.setWindowModality(Qt.WindowModality.NonModal)
+            self.error_box = box
+        box.setText(message)
         box.show()  # non-blocking: the app keeps working behind it
-        self.error_box = box
+        box.raise_()
 
     # -- export, figures ----------------------------------------------------------------------
     def _panel_menu(self, name: str, pos: Any) -> None:
         menu = QMenu(self)
-        menu.addAction("Export…", lambda: self.export_dialog(name))
-        menu.exec(self.panels[name].mapToGlobal(pos))
+        export = menu.addAction("Export…")
+        chosen = menu.exec(self.panels[name].mapToGlobal(pos))
+        # a menu per right-click: deleted once closed, or every one would stay alive
+        menu.deleteLater()
+        if chosen is export:
+            self.export_dialog(name)
 
     def export_dialog(self, current: str | None = None) -> None:
         from app.export_dialog import ExportDialog
 
         dlg = ExportDialog(self.panels, current if isinstance(current, str) else None,
                            str(self.settings.value("last_export_dir", "")), self)
-        if dlg.exec() != QDialog.DialogCode.Accepted:
+        accepted = dlg.exec() == QDialog.DialogCode.Accepted
+        opts = dlg.options() if accepted else {}
+        dlg.deleteLater()  # a dialog per export: not kept alive by the window
+        if not accepted or not opts["formats"]:
             return
-        opts = dlg.options()
         try:
             files = export_panel(**opts)
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps running

@@ -15,6 +15,7 @@ callable, lambdas included, runs on the GUI thread.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import threading
 import time
 import traceback
@@ -40,6 +41,28 @@ class _Request:
     fn: Callable[[], Any] | None = None
     job: JobFactory | None = None
     token: CancelToken = field(default_factory=CancelToken)
+
+
+def _heap_trimmer() -> Callable[[], None]:
+    """``malloc_trim(0)`` where the C library has it (glibc), else a no-op."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+
+    def release() -> None:
+        trim(0)  # ctypes lets go of the GIL meanwhile
+
+    return release
+
+
+#: hands freed heap pages back to the system.  Jobs and model loads allocate and free
+#: hundreds of MB in blocks that glibc keeps in its arenas once its adaptive mmap
+#: threshold has risen: without this the resident size only ever steps up, by tens
+#: of MB per job, although nothing is kept alive.
+release_free_memory = _heap_trimmer()
 
 
 def error_message(exc: BaseException) -> str:
@@ -195,6 +218,11 @@ class ModelWorker(QObject):
             self._execute(req)
             with self._cond:
                 self._running = None
+                idle = not self._queue
+            if idle and req.key is None:
+                # after a job or a load (never between interactive requests: a click's
+                # forward pass must not wait for this), once nothing else waits
+                release_free_memory()
 
     def _execute(self, req: _Request) -> None:
         emit = self._relay.event.emit

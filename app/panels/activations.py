@@ -216,6 +216,10 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.result = None
         self.baseline_result = None
         self._current, self._baseline, self._shown = {}, {}, {}
+        # the old model's mosaics stay on screen until the new model's first result;
+        # layers not drawn yet have nothing left to draw (their names may not even
+        # exist in the new model: a VAE's latent.mu, the decoder-only E1's dec.act1)
+        self._stale.clear()
 
     def _on_difference_toggled(self, on: bool) -> None:
         if on and not self._baseline:
@@ -271,6 +275,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         shown = self._shown_scene_rect() if only_on_screen else None
         if only_on_screen and shown is None:
             return
+        self._stale &= self._shown.keys()  # a layer with no array has nothing to draw
         for name in [n for n in self._layers if n in self._stale]:
             lv = self._layers[name]
             if shown is not None and not lv.plot.sceneBoundingRect().intersects(shown):
@@ -433,7 +438,9 @@ class ActivationsPanel(QtWidgets.QWidget):
             "data": str(getattr(s, "data_name", "")),
             "frame_index": getattr(s, "frame_index", None),
             "values": None if values is None else np.asarray(values, dtype=float).tolist(),
-            "layers": self.visible_layers(),
+            # the layers whose numbers are exported (none between a model switch and
+            # the new model's first result)
+            "layers": [n for n in self.visible_layers() if n in self._shown],
             "shared_scale": self.shared_scale.isChecked(),
             "difference": self.difference.isChecked(),
             "baseline": getattr(s, "baseline", None),

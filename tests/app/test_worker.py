@@ -117,3 +117,32 @@ def test_requests_after_stop_are_dropped(qtbot) -> None:
     ran = []
     assert w.submit(lambda: ran.append(1), kind="late") == -1
     assert w.pending() == 0 and ran == []
+
+
+def test_freed_heap_is_handed_back_after_jobs_not_between_clicks(qtbot, worker, monkeypatch) -> None:
+    """Resident memory stepped up with every job (issue 11): once a job or a load is done
+    and nothing waits, the worker returns the freed heap; interactive requests never pay."""
+    import app.worker as worker_module
+
+    calls: list[str] = []
+    monkeypatch.setattr(worker_module, "release_free_memory", lambda: calls.append("trim"))
+    gate = threading.Event()
+    with qtbot.waitSignal(worker.started, timeout=5000):
+        worker.submit(gate.wait, kind="block")
+    worker.submit(lambda: 1, kind="load_model")  # waits behind: no trim between the two
+    with qtbot.waitSignal(worker.finished, check_params_cb=lambda _i, k, _r: k == "load_model",
+                          timeout=5000):
+        gate.set()
+    qtbot.waitUntil(lambda: calls == ["trim"], timeout=5000)
+    for k in range(3):
+        with qtbot.waitSignal(worker.finished, timeout=5000):
+            worker.submit(lambda k=k: k, kind="forward", key="forward")
+
+    def job(_token):
+        yield Progress(1, 1, "done")
+        return 2
+
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.submit_job(job, "spectra")
+    qtbot.waitUntil(lambda: calls == ["trim", "trim"], timeout=5000)
+    worker_module._heap_trimmer()()  # the real one runs (a no-op off glibc)
