@@ -24,10 +24,11 @@ from eegmi.errors import CheckpointError
 from eegmi.models.config import ModelConfig
 from eegmi.models.hooks import HookedModel
 from eegmi.models.vae import build_model
-from eegmi.paths import atomic_path, resources_dir
+from eegmi.paths import atomic_path
+from eegmi.training.cards import CARD, WEIGHTS, list_bundled, models_dir, read_card, resolve_model
 
-WEIGHTS = "model.safetensors"
-CARD = "model.json"
+__all__ = ["CARD", "WEIGHTS", "list_bundled", "models_dir", "read_card", "resolve_model"]  # re-exported
+
 STATE = "train_state.safetensors"
 FORMAT = "eegmi-model/1"
 
@@ -65,66 +66,6 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return str(self.meta.get("name") or self.path.name)
-
-
-def models_dir() -> Path:
-    """Folder of the bundled trained models."""
-    return resources_dir() / "models"
-
-
-def resolve_model(name_or_path: str | Path) -> Path:
-    """Checkpoint directory for a bundled name (``E1``..``E5``) or a path.
-
-    A path may be the directory or its ``model.json`` / ``model.safetensors``.
-
-    Raises
-    ------
-    CheckpointError
-        Nothing usable there.
-    """
-    spec = str(name_or_path)
-    path = Path(spec)
-    if path.is_file() and path.name in (WEIGHTS, CARD):
-        path = path.parent
-    if (path / CARD).is_file():
-        return path
-    if models_dir().is_dir() and "/" not in spec and "\\" not in spec:
-        for d in sorted(models_dir().iterdir()):
-            if d.name.lower() == spec.lower() and (d / CARD).is_file():
-                return d
-    bundled = ", ".join(m["name"] for m in list_bundled()) or "none"
-    raise CheckpointError(f"no model checkpoint ({CARD}) here; bundled models: {bundled}", spec)
-
-
-def list_bundled() -> list[dict[str, Any]]:
-    """One dict per bundled model: name, path, kind, latent_dim, experiment, metrics."""
-    out = []
-    root = models_dir()
-    if not root.is_dir():
-        return out
-    for d in sorted(root.iterdir()):
-        card = d / CARD
-        if not card.is_file():
-            continue
-        meta = read_card(card)
-        cfg = meta.get("config", {})
-        out.append({"name": d.name, "path": str(d), "kind": cfg.get("kind"),
-                    "latent_dim": cfg.get("latent_dim"),
-                    "experiment": meta.get("experiment", {}).get("name"),
-                    "description": meta.get("experiment", {}).get("description", ""),
-                    "epochs": meta.get("epochs"), "metrics": meta.get("metrics", {})})
-    return out
-
-
-def read_card(card: Path) -> dict[str, Any]:
-    """Parse ``model.json``; unreadable or malformed raises :class:`CheckpointError`."""
-    try:
-        meta = json.loads(Path(card).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read model card ({exc})", card) from None
-    if not isinstance(meta, dict) or "config" not in meta:
-        raise CheckpointError("model card has no 'config'", card)
-    return meta
 
 
 def save_checkpoint(
