@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from eegmi.cli.options import add_threads_option
 from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
 from eegmi.paths import atomic_path
@@ -86,6 +87,9 @@ def register_analyze(sub: Any) -> None:
     _attr_options(p)
     _common(p)
     p.set_defaults(func=run_sanity)
+    # every analysis, these and those registered before them, takes --threads
+    for parser in sub.choices.values():
+        add_threads_option(parser)
 
 
 def _common(p: argparse.ArgumentParser, data: bool = True) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from eegmi.cli.options import add_threads_option
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -17,17 +19,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--device", help="cpu, cuda ... (default: CUDA when present)")
     p.set_defaults(func=run)
+    add_threads_option(p)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
     from eegmi.data.loaders import load_dataset
-    from eegmi.devices import cpu_threads, pick_device
+    from eegmi.devices import pick_device
     from eegmi.training.checkpoint import load_checkpoint
     from eegmi.training.evaluation import evaluate_checkpoint
 
-    torch.set_num_threads(cpu_threads())
     device = pick_device(args.device)
     loaded = load_checkpoint(args.model, device=device)
     exp = loaded.meta.get("experiment", {})
