@@ -138,6 +138,54 @@ def _guard(data: EEGData, blocks: np.ndarray, part: np.ndarray, guard: int) -> n
     return keep
 
 
+class ChannelView:
+    """Electrode values with their columns reordered, read row block by row block.
+
+    ``view[rows]`` returns ``base[rows][:, order]`` as float32: a per-batch read of
+    a (possibly memory-mapped) recording in montage order, so a data set is never
+    copied whole into memory just to reorder its channels.
+
+    Parameters
+    ----------
+    base
+        ``(N, c)`` values in the recording's channel order (array or memmap).
+    order
+        ``(n,)`` column of ``base`` for each montage channel.
+    """
+
+    def __init__(self, base: Any, order: Sequence[int] | np.ndarray) -> None:
+        self.base = base
+        self.order = np.asarray(order, dtype=np.int64)
+        if base.ndim != 2:
+            raise ConfigError(f"electrode values must be 2-D (N, channels), got shape {base.shape}")
+        self.shape = (int(base.shape[0]), len(self.order))
+        self.ndim = 2
+        self.dtype = np.dtype(np.float32)
+        # the identity order (a cache already in montage order) reads columns as they are
+        self._identity = np.array_equal(self.order, np.arange(base.shape[1]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        block = np.asarray(self.base[rows])
+        if not self._identity:
+            block = block[..., self.order]
+        return np.asarray(block, dtype=np.float32)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # the whole data set in memory: only for small data (tests, explicit np.asarray)
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def all_finite(self, chunk_rows: int = 65536) -> bool:
+        """Whether every value of the used channels is finite, ``chunk_rows`` rows at a time."""
+        for start in range(0, self.shape[0], chunk_rows):
+            if not np.isfinite(self[start:start + chunk_rows]).all():
+                return False
+        return True
+
+
 @dataclass
 class Batch:
     """One batch on the target device.
@@ -166,7 +214,8 @@ class TopomapBatches:
     Parameters
     ----------
     data_values
-        ``(N, n)`` electrode values in montage order (may be a memmap).
+        ``(N, n)`` electrode values in montage order (may be a memmap, or a
+        :class:`ChannelView` reordering a recording's channels per batch).
     indices
         ``(M,)`` frame indices to visit (e.g. ``split.train``).
     operator
