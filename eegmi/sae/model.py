@@ -104,7 +104,7 @@ class SparseAutoencoder(nn.Module):
     # ------------------------------------------------------------------ forward
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder pre-activations ``(B, F)`` of raw activations ``x (B, d)``."""
-        return (x / self.scale - self.b_dec) @ self.W_enc.t() + self.b_enc
+        return torch.addmm(self.b_enc, x / self.scale - self.b_dec, self.W_enc.t())
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
         """Feature activations ``(B, F)`` from pre-activations ``(B, F)``."""
