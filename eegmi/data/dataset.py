@@ -19,6 +19,7 @@ stored, and indexes ``values`` per batch so a memmap is never loaded whole.
 
 from __future__ import annotations
 
+import mmap as mmap_module
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -179,11 +180,39 @@ class ChannelView:
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def all_finite(self, chunk_rows: int = 65536) -> bool:
-        """Whether every value of the used channels is finite, ``chunk_rows`` rows at a time."""
+        """Whether every value of the used channels is finite, ``chunk_rows`` rows at a time.
+
+        A memory-mapped recording's pages are released after each chunk, so one
+        pass over a file larger than memory leaves no trace in the resident set.
+        """
         for start in range(0, self.shape[0], chunk_rows):
-            if not np.isfinite(self[start:start + chunk_rows]).all():
+            ok = bool(np.isfinite(self[start:start + chunk_rows]).all())
+            _release(self.base, start, min(start + chunk_rows, self.shape[0]))
+            if not ok:
                 return False
         return True
+
+
+def _release(values: Any, start: int, stop: int) -> None:
+    """Drop the mapped pages of rows ``start:stop`` of a read-only memmap from this
+    process (the page cache keeps them); a no-op for anything else."""
+    mm = getattr(values, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap_module, "MADV_DONTNEED"):
+        return
+    if getattr(values, "mode", "r") != "r" or not values.flags.c_contiguous:
+        return  # only pages that cannot hold unsaved changes
+    row = values.strides[0]
+    # where this array's first row lies inside the mapping (a slice of a memmap starts later)
+    base = (values.__array_interface__["data"][0]
+            - np.frombuffer(mm, dtype=np.uint8).__array_interface__["data"][0])
+    page = mmap_module.PAGESIZE
+    lo = (base + start * row) // page * page
+    hi = (base + stop * row) // page * page  # whole pages only: the next chunk starts in the last
+    if hi > lo:
+        try:
+            mm.madvise(mmap_module.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError):  # pragma: no cover - advice is optional
+            pass
 
 
 @dataclass
