@@ -179,6 +179,12 @@ class ChannelView:
         out = self[:]
         return out if dtype is None else out.astype(dtype, copy=False)
 
+    def release_pages(self) -> None:
+        """Drop a memory-mapped recording's pages from this process (a no-op otherwise):
+        the kernel maps the neighbours of every row read, so a scattered sample would
+        otherwise leave most of the file in the resident set."""
+        _release(self.base, 0, self.shape[0])
+
     def all_finite(self, chunk_rows: int = 65536) -> bool:
         """Whether every value of the used channels is finite, ``chunk_rows`` rows at a time.
 

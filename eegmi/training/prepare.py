@@ -111,6 +111,7 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
     if scaler is None:
         scaler = ClipScaler.fit(values[_scaler_rows(split.train, values.shape[1])],
                                 q_low=d.clip_low, q_high=d.clip_high)
+        values.release_pages()
     inj = experiment.injection
     injection = Injection(operator, InjectionConfig(marks=inj.marks, occlusion=inj.occlusion,
                                                     mark_value=inj.mark_value))
