@@ -172,7 +172,8 @@ class ChannelView:
         block = np.asarray(self.base[rows])
         if not self._identity:
             block = block[..., self.order]
-        return np.asarray(block, dtype=np.float32)
+        # always the caller's own, writable rows: never a view into the recording
+        return np.array(block, dtype=np.float32, copy=True)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         # the whole data set in memory: only for small data (tests, explicit np.asarray)

@@ -48,7 +48,9 @@ def test_per_batch_reorder_equals_the_whole_copy(tmp_path, n_frames):
     old_scaler = ClipScaler.fit(whole[prep.split.train])
     assert (prep.scaler.lo, prep.scaler.hi) == (old_scaler.lo, old_scaler.hi)
     assert prep.values.shape == whole.shape
-    np.testing.assert_array_equal(prep.values[5:9], whole[5:9])
+    rows = prep.values[5:9]
+    np.testing.assert_array_equal(rows, whole[5:9])
+    assert rows.flags.writeable and not np.shares_memory(rows, data.values)
     idx = prep.split.val[:300]
     new = TopomapBatches(prep.values, idx, prep.operator, prep.scaler, batch_size=64, shuffle=True)
     old = TopomapBatches(whole, idx, prep.operator, prep.scaler, batch_size=64, shuffle=True)
