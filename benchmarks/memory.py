@@ -93,6 +93,9 @@ def child(mode: str, folder: Path, n_batches: int) -> dict[str, float]:
             def all_finite(self) -> bool:
                 return bool(np.isfinite(self).all())
 
+            def release_pages(self) -> None:
+                pass
+
         dataset.ChannelView = lambda base, order: np.asarray(base[:, order], np.float32).view(Whole)
         prepare._scaler_rows = lambda train, n: train
     data = EEGData(values=np.load(folder / "values.npy", mmap_mode="r"), ch_names=DEAP_CHANNELS,
