@@ -25,7 +25,7 @@ from eegmi.models.config import ModelConfig
 from eegmi.models.hooks import HookedModel
 from eegmi.models.vae import build_model
 from eegmi.paths import atomic_path
-from eegmi.training.cards import CARD, WEIGHTS, list_bundled, models_dir, read_card, resolve_model
+from eegmi.training.catalog import CARD, WEIGHTS, list_bundled, models_dir, read_card, resolve_model
 
 __all__ = ["CARD", "WEIGHTS", "list_bundled", "models_dir", "read_card", "resolve_model"]  # re-exported
 
