@@ -5,6 +5,10 @@ Everything numeric comes from :mod:`eegmi.analysis.propagation`,
 as one job on the model worker.  Clicking a row (an electrode) of the matrix
 makes that electrode's one-hot the session input, so the scalp map and every
 activation grid show how the signal travels.
+
+The pick & interpolate test runs with :class:`PickInterpolateOptions` (held-out
+frames by default), the same for the single model, the across-models table and
+``eegmi analyze pick-interpolate``; its views live in :mod:`app.widgets.pick_view`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from PySide6 import QtCore, QtWidgets
 from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from app.widgets.heatmap import HeatmapWidget
+from app.widgets.pick_view import PickComparisonTable, PickOptionsBar, PickResultTable
 
 SUMMARY_COLUMNS = ("layer", "units", "mono", "poly", "dead", "selectivity", "linearity R²")
 
@@ -31,7 +36,8 @@ def _scaled_frames(data: Any, scaler: Any, count: int, seed: int = 0) -> np.ndar
     return np.asarray(scaler.transform(raw), dtype=np.float32)
 
 
-def propagation_job(loaded: Any, data: Any, scaler: Any, n_inputs: int, cancel: Any) -> Any:
+def propagation_job(loaded: Any, data: Any, scaler: Any, n_inputs: int, pick_options: Any,
+                    cancel: Any) -> Any:
     """Propagation sweep, linearity and pick & interpolate of one model (a job generator).
 
     Returns (as the job's result)
@@ -54,25 +60,22 @@ def propagation_job(loaded: Any, data: Any, scaler: Any, n_inputs: int, cancel: 
     hooks = set(model.hook_names())
     pick = None
     if "out" in hooks and ({"latent.mu", "latent.z"} & hooks):
-        pick_frames = frames if frames is not None and frames.shape[0] >= 8 else None
-        pick = yield from pick_interpolate(model, pipe, frames=pick_frames, n_inputs=n_inputs,
-                                           latent_matrix=prop.latent_matrix, cancel=cancel)
+        pick = yield from pick_interpolate(loaded, pick_options, latent_matrix=prop.latent_matrix,
+                                           cancel=cancel)
     return {"propagation": prop, "linearity": lin, "pick": pick}
 
 
-def compare_bundled_job(names: list[str], device: str, n_inputs: int, cancel: Any) -> Any:
-    """Pick & interpolate across bundled models (E1..E5), same random inputs for all."""
+def compare_bundled_job(names: list[str], device: str, options: Any, cancel: Any) -> Any:
+    """Pick & interpolate across bundled models (E1..E5), same options for all."""
     from eegmi.analysis.pick_interpolate import compare_models
-    from eegmi.analysis.propagation import pipeline_for
     from eegmi.training.checkpoint import load_checkpoint
 
     models = []
     for name in names:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        loaded = load_checkpoint(name, device=device)
-        models.append((name, loaded.model, pipeline_for(loaded)))
-    results = yield from compare_models(models, n_inputs=n_inputs, cancel=cancel)
+        models.append((name, load_checkpoint(name, device=device)))
+    results = yield from compare_models(models, options, cancel=cancel)
     return results
 
 
@@ -112,7 +115,8 @@ class PropagationPanel(Panel):
         self.n_inputs = QtWidgets.QSpinBox()
         self.n_inputs.setRange(66, 100000)
         self.n_inputs.setValue(256)
-        self.n_inputs.setToolTip("Inputs for the linearity fit and the pick & interpolate score")
+        self.n_inputs.setToolTip("Inputs for the linearity fit (pick & interpolate has its own "
+                                 "settings in its tab)")
         top.addWidget(self.n_inputs)
         top.addWidget(QtWidgets.QLabel("layer"))
         self.layer_box = QtWidgets.QComboBox()
@@ -125,9 +129,7 @@ class PropagationPanel(Panel):
         self.heatmap = HeatmapWidget("viridis")
         self.heatmap.rowClicked.connect(self.inject_electrode)
         split.addWidget(self.heatmap)
-        right = QtWidgets.QWidget()
-        rl = QtWidgets.QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
+        right = QtWidgets.QTabWidget()
         self.table = QtWidgets.QTableWidget(0, len(SUMMARY_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(SUMMARY_COLUMNS))
         self.table.verticalHeader().setVisible(False)
@@ -135,19 +137,22 @@ class PropagationPanel(Panel):
         self.table.horizontalHeader().setSectionResizeMode(
             QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.table.cellClicked.connect(lambda r, _c: self.layer_box.setCurrentIndex(r))
-        rl.addWidget(self.table, 1)
-        self.pick_label = QtWidgets.QLabel("pick & interpolate: run the analysis")
-        self.pick_label.setWordWrap(True)
-        rl.addWidget(self.pick_label)
+        right.addTab(self.table, "layers")
+        pick_tab = QtWidgets.QWidget()
+        rl = QtWidgets.QVBoxLayout(pick_tab)
+        rl.setContentsMargins(2, 2, 2, 2)
+        self.pick_options = PickOptionsBar()
+        rl.addWidget(self.pick_options)
+        self.pick_view = PickResultTable()
+        rl.addWidget(self.pick_view)
         self.compare = JobControl(self.session, "Run across E1–E5")
         self.compare.run_clicked.connect(self.run_comparison)
         self.compare.done.connect(self._on_comparison)
         rl.addWidget(self.compare)
-        self.compare_table = QtWidgets.QTableWidget(0, 4)
-        self.compare_table.setHorizontalHeaderLabels(["model", "score", "electrode R²", "recon R²"])
-        self.compare_table.verticalHeader().setVisible(False)
-        self.compare_table.setMaximumHeight(170)
-        rl.addWidget(self.compare_table)
+        self.compare_table = PickComparisonTable()
+        rl.addWidget(self.compare_table, 1)
+        right.addTab(pick_tab, "pick && interpolate")
+        self.tabs = right
         split.addWidget(right)
         split.setSizes([520, 420])
         outer.addWidget(split, 1)
@@ -163,16 +168,29 @@ class PropagationPanel(Panel):
             self.job.status.setText("load a model first")
             return None
         data, scaler, n = self.session.data, self.session.scaler, int(self.n_inputs.value())
-        return self.job.start(lambda tok: propagation_job(loaded, data, scaler, n, tok), "propagation")
+        options = self.current_pick_options()
+        self.pick_view.clear("pick & interpolate: running…")
+        return self.job.start(lambda tok: propagation_job(loaded, data, scaler, n, options, tok),
+                              "propagation")
+
+    def current_pick_options(self) -> Any:
+        """Pick & interpolate options for the current model: held-out frames come from the
+        model's own training data; only when its card names none, from the loaded dataset."""
+        from eegmi.analysis.inputs import model_data_source
+
+        loaded = self.session.model
+        own = model_data_source(loaded) if loaded is not None else None
+        data = None if own else (self.session.data_name or None)
+        return self.pick_options.options(data)
 
     def run_comparison(self) -> int | None:
-        """Pick & interpolate score of every bundled model."""
+        """Pick & interpolate of every bundled model, each on its own held-out frames."""
         names = bundled_names()
         if not names:
             self.compare.status.setText("no bundled models")
             return None
-        device, n = self.session.device, int(self.n_inputs.value())
-        return self.compare.start(lambda tok: compare_bundled_job(names, device, n, tok),
+        device, options = self.session.device, self.pick_options.options(None)
+        return self.compare.start(lambda tok: compare_bundled_job(names, device, options, tok),
                                   "pick_interpolate")
 
     def cancel(self) -> None:
@@ -188,7 +206,7 @@ class PropagationPanel(Panel):
         self.result = None
         self.layer_box.clear()
         self.table.setRowCount(0)
-        self.pick_label.setText("pick & interpolate: run the analysis")
+        self.pick_view.clear()
         self._update_compare_button()
 
     # ---- showing -------------------------------------------------------------
@@ -207,14 +225,9 @@ class PropagationPanel(Panel):
         self._fill_summary()
         pick = result.get("pick")
         if pick is None:
-            self.pick_label.setText("pick & interpolate: model has no latent/out hook points")
+            self.pick_view.clear("pick & interpolate: model has no latent/out hook points")
         else:
-            row = pick.row()
-            self.pick_label.setText(
-                f"pick & interpolate score {row['score']:.3f}  "
-                f"(assigned {row['assigned']}/{len(pick.ch_names)} electrodes, "
-                f"electrode R² {_fmt(row['electrode_r2'])}, "
-                f"reconstruction R² {_fmt(row['reconstruction_r2'])})")
+            self.pick_view.show_result(pick)
         self.result_ready.emit()
 
     def summary_rows(self) -> list[dict[str, Any]]:
@@ -270,13 +283,7 @@ class PropagationPanel(Panel):
     # ---- comparison ----------------------------------------------------------
     def _on_comparison(self, results: list[Any]) -> None:
         self.comparison = list(results)
-        self.compare_table.setRowCount(len(results))
-        for i, res in enumerate(results):
-            row = res.row()
-            cells = (row["model"], _fmt(row["score"]), _fmt(row["electrode_r2"]),
-                     _fmt(row["reconstruction_r2"]))
-            for j, v in enumerate(cells):
-                self.compare_table.setItem(i, j, QtWidgets.QTableWidgetItem(v))
+        self.compare_table.show_results(self.comparison)
         self.comparison_ready.emit()
 
     # ---- export contract -------------------------------------------------------
@@ -302,6 +309,7 @@ class PropagationPanel(Panel):
             items["pick_interpolate"] = pick.to_json()
         if self.comparison:
             items["comparison"] = [r.row() for r in self.comparison]
+            items["comparison_inputs"] = {r.label: r.inputs for r in self.comparison}
         return items
 
     def state(self) -> dict:
@@ -309,7 +317,10 @@ class PropagationPanel(Panel):
         s.update({"panel": "propagation", "layer": self.layer_box.currentText(),
                   "n_inputs": int(self.n_inputs.value()), "amplitudes": [1.0],
                   "threshold": 0.5, "unit": "channel",
-                  "cli": f"eegmi analyze propagation {self.session.model_name}"})
+                  "cli": f"eegmi analyze propagation {self.session.model_name}",
+                  "pick_interpolate": self.current_pick_options().to_json(),
+                  "pick_cli": f"eegmi analyze pick-interpolate {self.session.model_name} "
+                              f"{self.current_pick_options().cli_args()}"})
         return s
 
 

@@ -1,9 +1,10 @@
 """Saliency panel: attribution maps over the current input and the cascading
 randomisation sanity check.
 
-Maps come from :func:`eegmi.analysis.saliency.saliency` and the sanity check from
-:func:`eegmi.analysis.sanity.cascading_randomization`, both run as jobs on the
-model worker for the session's current input vector.  The target is a latent
+Maps come from :func:`eegmi.analysis.saliency.saliency`, run on the model worker for
+the session's current input vector.  The sanity check (:mod:`app.widgets.sanity_view`)
+runs :func:`eegmi.analysis.sanity_options.sanity_check` with the CLI's options and
+inputs (held-out frames by default), for the panel's target.  The target is a latent
 dimension, an output pixel (click the output image) or an output region (drag
 a rectangle on it); targets travel as the analysis' spec strings
 (``latent:K``, ``pixel:R,C``, ``region:R0,C0,R1,C1``).
@@ -26,6 +27,7 @@ from app.widgets.analysis_pick import (
     image_plot,
     symmetric_levels,
 )
+from app.widgets.sanity_view import SanityView
 
 #: (analysis name, label) in the order of the method chooser
 METHOD_LABELS = (
@@ -36,8 +38,6 @@ METHOD_LABELS = (
     ("guided_backprop", "Guided Backprop"),
     ("gradcam", "Grad-CAM"),
 )
-METHOD_PENS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-               (140, 86, 75))
 
 
 def saliency_job(loaded: Any, values: np.ndarray, method: str, target_spec: str, cancel: Any) -> Any:
@@ -50,20 +50,6 @@ def saliency_job(loaded: Any, values: np.ndarray, method: str, target_spec: str,
     target = Target.parse(target_spec, int(loaded.operator.size), latent)
     result = yield from saliency(loaded.model, pipe, np.asarray(values, np.float32)[None], [method],
                                  target, cancel=cancel)
-    return result
-
-
-def sanity_job(loaded: Any, values: np.ndarray, methods: list[str], target_spec: str,
-               cancel: Any) -> Any:
-    """Cascading randomisation of every method for one input (a job generator)."""
-    from eegmi.analysis.propagation import pipeline_for
-    from eegmi.analysis.saliency import Target
-    from eegmi.analysis.sanity import cascading_randomization
-
-    pipe = pipeline_for(loaded)
-    target = Target.parse(target_spec, int(loaded.operator.size), "latent.mu")
-    result = yield from cascading_randomization(loaded.model, pipe, np.asarray(values, np.float32)[None],
-                                                target, methods, cancel=cancel)
     return result
 
 
@@ -83,7 +69,6 @@ class SaliencyPanel(Panel):
     def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(session, parent)
         self.result: Any = None
-        self.sanity: Any = None
         self.pixel = (20, 20)
         self.region = (15, 15, 25, 25)
         self._result_method = ""
@@ -156,29 +141,13 @@ class SaliencyPanel(Panel):
         lower = QtWidgets.QWidget()
         lower_lay = QtWidgets.QVBoxLayout(lower)
         lower_lay.setContentsMargins(0, 0, 0, 0)
-        self.sanity_job_ctl = JobControl(self.session, "Sanity check")
+        self.sanity_box = SanityView(self.session, dict(METHOD_LABELS))
+        self.sanity_job_ctl = self.sanity_box.job_ctl
         self.sanity_job_ctl.run_clicked.connect(self.run_sanity)
-        self.sanity_job_ctl.done.connect(self._on_sanity)
-        lower_lay.addWidget(self.sanity_job_ctl)
-        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        self.sanity_view = pg.GraphicsLayoutWidget()
-        self.sanity_view.setBackground("w")
-        self.rank_plot = self.sanity_view.addPlot(row=0, col=0, title="rank correlation to trained")
-        self.ssim_plot = self.sanity_view.addPlot(row=0, col=1, title="SSIM to trained")
-        # no legend over the curves: the method names in the table carry the curve colours
-        for p in (self.rank_plot, self.ssim_plot):
-            p.setLabel("bottom", "layers randomised (top down)")
-        split.addWidget(self.sanity_view)
-        self.sanity_table = QtWidgets.QTableWidget(0, 4)
-        self.sanity_table.setHorizontalHeaderLabels(["method", "final SSIM", "final rank r", "result"])
-        self.sanity_table.verticalHeader().setVisible(False)
-        self.sanity_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        split.addWidget(self.sanity_table)
-        split.setSizes([600, 330])
-        split.setMinimumHeight(120)
-        lower_lay.addWidget(split, 1)
+        self.sanity_box.ready.connect(self.sanity_ready)
+        lower_lay.addWidget(self.sanity_box, 1)
         vsplit.addWidget(lower)
-        vsplit.setSizes([320, 220])
+        vsplit.setSizes([300, 300])
         outer.addWidget(vsplit, 1)
         self._setup_geometry()
         self._target_changed()
@@ -257,7 +226,8 @@ class SaliencyPanel(Panel):
         if getattr(getattr(loaded, "config", None), "kind", "vae") == "decoder":
             d = int(self.session.operator.montage.n_channels)
         self.latent_spin.setRange(0, max(d - 1, 0))
-        self.result, self.sanity = None, None
+        self.result = None
+        self.sanity_box.clear()
         self._setup_geometry()
 
     def _on_forward(self, result: Any) -> None:
@@ -300,16 +270,14 @@ class SaliencyPanel(Panel):
         return self.job.start(lambda tok: saliency_job(loaded, values, method, spec, tok), "saliency")
 
     def run_sanity(self) -> int | None:
-        """Cascading randomisation of all six methods for the current input and target."""
-        loaded = self.session.model
-        if loaded is None:
-            self.sanity_job_ctl.status.setText("load a model first")
-            return None
-        values = np.asarray(self.session.values, np.float32).copy()
-        methods = [m for m, _ in METHOD_LABELS]
-        spec = self.target_spec()
-        return self.sanity_job_ctl.start(lambda tok: sanity_job(loaded, values, methods, spec, tok),
-                                         "sanity")
+        """The sanity check of all six methods for the chosen target (held-out inputs by
+        default, the same options and verdicts as ``eegmi analyze sanity``)."""
+        return self.sanity_box.run(self.target_spec(), tuple(m for m, _ in METHOD_LABELS))
+
+    @property
+    def sanity(self) -> Any:
+        """The last sanity check's :class:`eegmi.analysis.sanity.SanityResult` (or None)."""
+        return self.sanity_box.result
 
     def cancel(self) -> None:
         self.job.cancel()
@@ -365,36 +333,6 @@ class SaliencyPanel(Panel):
             self.elec_plot.setTitle(f"per electrode ({label})", size="9pt")
         self.result_ready.emit()
 
-    def _on_sanity(self, result: Any) -> None:
-        self.sanity = result
-        self.rank_plot.clear()
-        self.ssim_plot.clear()
-        x = np.arange(1, len(result.layers) + 1)
-        ticks = [[(int(i), name) for i, name in zip(x, result.layers, strict=True)]]
-        labels = dict(METHOD_LABELS)
-        for i, m in enumerate(result.methods):
-            pen = pg.mkPen(METHOD_PENS[i % len(METHOD_PENS)], width=2)
-            self.rank_plot.plot(x, np.nan_to_num(result.spearman[m], nan=0.0), pen=pen, symbol="o",
-                                symbolSize=5, name=labels.get(m, m))
-            self.ssim_plot.plot(x, np.nan_to_num(result.ssim[m], nan=0.0), pen=pen, symbol="o",
-                                symbolSize=5)
-        thr = pg.InfiniteLine(result.ssim_threshold, angle=0,
-                              pen=pg.mkPen((120, 120, 120), style=QtCore.Qt.PenStyle.DashLine))
-        self.ssim_plot.addItem(thr)
-        for p in (self.rank_plot, self.ssim_plot):
-            p.getAxis("bottom").setTicks(ticks)
-        self.sanity_table.setRowCount(len(result.methods))
-        for i, m in enumerate(result.methods):
-            passed = result.passed[m]
-            verdict = "n/a (constant map)" if passed is None else ("pass" if passed else "FAIL")
-            cells = (labels.get(m, m), _fmt(result.ssim[m][-1]), _fmt(result.spearman[m][-1]), verdict)
-            for j, v in enumerate(cells):
-                item = QtWidgets.QTableWidgetItem(v)
-                if j == 0:
-                    item.setForeground(QtGui.QColor(*METHOD_PENS[i % len(METHOD_PENS)]))
-                self.sanity_table.setItem(i, j, item)
-        self.sanity_ready.emit()
-
     # ---- export contract ------------------------------------------------------------------
     def export_items(self) -> dict[str, object]:
         items: dict[str, object] = {}
@@ -410,6 +348,7 @@ class SaliencyPanel(Panel):
             items["input_image"] = np.asarray(self.input_image.image)
         if self.sanity is not None:
             items["sanity"] = self.sanity.to_json()
+            items["sanity_cli"] = self.sanity_box.cli(self.session.model_name)
             for k, v in self.sanity.arrays().items():
                 if not k.startswith("maps/"):
                     items[f"sanity/{k}"] = v
@@ -419,10 +358,7 @@ class SaliencyPanel(Panel):
         s = dict(self.session.state())
         s.update({"panel": "saliency", "method": self.method(), "target": self.target_spec(),
                   "cli": f"eegmi analyze saliency {self.session.model_name} "
-                         f"--method {self.method()} --target {self.target_spec()}"})
+                         f"--method {self.method()} --target {self.target_spec()}",
+                  "sanity_cli": self.sanity_box.cli(self.session.model_name)})
         return s
 
-
-def _fmt(v: Any) -> str:
-    f = float(v)
-    return f"{f:.3f}" if np.isfinite(f) else "–"

@@ -16,6 +16,7 @@ which is what :class:`eegmi.analysis.propagation.InputPipeline` feeds the model.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -84,12 +85,13 @@ class InputSet:
 def model_data_source(loaded: Any) -> str | None:
     """The dataset spec a checkpoint was trained on (``"synthetic"``, a path), or None."""
     meta = getattr(loaded, "meta", {}) or {}
-    exp = meta.get("experiment") or {}
-    src = (exp.get("data") or {}).get("source")
+    exp = meta.get("experiment") if isinstance(meta.get("experiment"), dict) else {}
+    data = exp.get("data") if isinstance(exp.get("data"), dict) else {}
+    src = data.get("source")
     if src:
         return str(src)
-    data = meta.get("data") or {}
-    path = data.get("path")
+    prov = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    path = prov.get("path")
     return str(path) if path else None
 
 
@@ -109,7 +111,7 @@ def _validation_indices(loaded: Any, data: Any) -> np.ndarray | None:
     from eegmi.training.experiments import ExperimentConfig
     from eegmi.training.prepare import _subsample
 
-    cfg = ExperimentConfig.from_dict(exp)
+    cfg = ExperimentConfig.from_dict(exp, Path(getattr(loaded, "path", "")) / "model.json")
     d = cfg.data
     split = split_frames(data, by=d.split_by, fractions=tuple(d.fractions), seed=d.split_seed)
     split = _subsample(split, d.max_frames, d.split_seed)
@@ -148,6 +150,11 @@ def analysis_inputs(loaded: Any, spec: InputSpec | None = None) -> InputSet:
     from eegmi.data.loaders import load_dataset
 
     source = model_data_source(loaded)
+    if not spec.data and source not in (None, "synthetic"):
+        # a card never chooses what eegmi reads: its data file must be given explicitly
+        raise ConfigError(f"the model card says it was trained on {source[:200]!r}; give that "
+                          "data explicitly (--data) or ask for random mixes (--inputs random)",
+                          Path(getattr(loaded, "path", "")) / "model.json")
     data_spec = spec.data or source
     if not data_spec:
         raise ConfigError("held-out inputs need a dataset: the model card names none, give one "

@@ -1,311 +1,360 @@
-"""The pick & interpolate test: does the model's output equal the known
-interpolation operator applied to electrode values it "picked" into its latents?
+"""The pick & interpolate test, invariant to the latent basis, with its controls.
 
-Definition (seed paper 000's target algorithm, made measurable):
+Seed paper 000's target algorithm: the network *picks* the electrode values from the
+input image into its latents and *interpolates* them with the known topomap operator.
+A VAE's objective has no preferred latent axes, so the test must not depend on them:
+a network that is exactly pick & interpolate but whose latents are rotated is the same
+mechanism.  On held-out inputs (see :mod:`eegmi.analysis.inputs`) the headline is
 
-1. **Assignment.**  The electrode x latent one-hot response matrix ``M (n, d)``
-   (see :mod:`eegmi.analysis.propagation`) is normalised per latent column (so a
-   latent's scale does not matter, only which electrodes it answers), and latents
-   are assigned to electrodes one-to-one by the Hungarian algorithm maximising the
-   summed ``|M|``.  With ``d < n`` (E4/E5: 27) ``n - d`` electrodes stay unassigned
-   and count as 0 below.
-2. **Calibration.**  Each assigned electrode value is read off its latent through an
-   affine map ``v_e = a_e * mu_k(e) + b_e``.  The ``m`` gains are fitted by least
-   squares so that ``operator @ v + background`` best matches the model's *output*
-   images (inside the head disc) on one half of the inputs; the background is the
-   mean output of that half (a constant image is not part of the mechanism) and
-   the offsets make ``v`` zero-mean there.
-3. **Score.**  On the other half, ``score = 1 - Σ(out - operator @ v - background)² /
-   Σ(out - mean_out)²`` over head pixels (mean per pixel over inputs): the share of
-   the output *variance* the operator explains from the assigned latents alone.
-   1.0 for an exact pick & interpolate model; near 0 (or negative) when the latents
-   do not carry one electrode each.
+(a) **pick**: cross-validated affine read-out of the true electrode values from the
+    latents (OLS, blocked folds, see :mod:`eegmi.analysis.readout`): R² per
+    electrode and its mean.  Alone it is weak evidence: any encoder that keeps the
+    information, even an untrained one, is read out well.
+(b) **interpolate**: the share of the model's output (head-disc pixels) explained by
+    the topomap operator applied to that out-of-fold read-out, up to a constant image,
+    ``1 - Σ(out - mean out - O(x̂ - mean x̂))² / Σ(out - mean out)²``; no parameter is
+    fitted to the output.
+    This is the mechanism score: it needs both a latent space that carries the
+    electrode values and a decoder that is the operator.
+(c) **alignment**: held-out canonical correlations between latents and electrode
+    values (cosines of the principal angles between the two spaces); summary
+    ``Σ max(ρ, 0)² / n``, the share of the ``n`` electrode-space dimensions the
+    latents carry, each dimension counted equally whatever its variance.  With
+    ``d < n`` latents (E4/E5: 27) at most ``d / n`` is reachable.
 
-Two references come with it: ``electrode_r2`` (mean held-out R² of the affine read-out
-of each assigned latent against the true electrode value) and ``reconstruction_r2``
-(the same output R² for ``operator @ x`` with the true inputs, i.e. how faithful the
-model's output is at all).
+All three are invariant to invertible affine maps of the latents.  The per-axis
+Hungarian score (:mod:`eegmi.analysis.axis_alignment`) is reported beside them as
+"axis alignment".  A decoder-only model (E1) has no encoder: its "latent" is its
+input, so its pick is trivially exact and its interpolate is its reconstruction R²
+(without the output's mean bias); it is flagged, not like-for-like with the VAEs.
+
+Every result carries four controls (:mod:`eegmi.analysis.pick_controls`) scored on
+the same inputs: the exact network (≈ 1 everywhere), the same with rotated latents
+(≈ 1 on the headline, low axis alignment), the untrained architecture and PCA-``k``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from eegmi.analysis.propagation import InputPipeline, forward_cache, propagation
+from eegmi.analysis.axis_alignment import AxisAlignment, axis_alignment
+from eegmi.analysis.pick_options import HEADLINE_BAR, SHARED_RHO, PickInterpolateOptions
+from eegmi.analysis.propagation import InputPipeline, forward_cache, pipeline_for, propagation
+from eegmi.analysis.readout import (
+    blocked_folds,
+    cv_readout,
+    heldout_canonical,
+    numerical_rank,
+    output_r2,
+    r2_columns,
+)
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 
 
-def assign_latents(latent_matrix: np.ndarray) -> np.ndarray:
-    """Hungarian assignment of latent dimensions to electrodes.
+@dataclass
+class NetworkScore:
+    """The basis-invariant headline and the axis alignment of one network.
 
-    Parameters
+    Attributes
     ----------
-    latent_matrix
-        ``(n, d)`` electrode x latent responses.
-
-    Returns
-    -------
-    ``(n,)`` int: the latent assigned to each electrode, -1 where none (``d < n``).
+    role
+        ``"model"`` or a control role (``"exact"``, ``"rotated"``, ``"untrained"``, ``"pca"``).
+    latent_rank
+        Numerical rank of the (standardised) latents over the inputs.
+    pick_r2
+        ``(n,)`` cross-validated R² of each electrode's read-out.
+    interpolate
+        Output share explained by the operator applied to the read-out.
+    reconstruction_r2
+        Output share explained by the operator applied to the *true* values.
+    canonical
+        ``(m,)`` held-out canonical correlations latents / electrodes.
+    axis
+        The per-axis (Hungarian) score.
     """
-    m = np.abs(np.asarray(latent_matrix, dtype=np.float64))
-    norms = np.linalg.norm(m, axis=0)
-    m = m / np.where(norms > 0, norms, 1.0)[None, :]
-    rows, cols = linear_sum_assignment(m, maximize=True)
-    out = np.full(m.shape[0], -1, dtype=np.int64)
-    out[rows] = cols
-    return out
 
+    label: str
+    role: str
+    description: str
+    latent_name: str
+    latent_dim: int
+    latent_rank: int
+    n_electrodes: int
+    pick_r2: np.ndarray
+    interpolate: float
+    reconstruction_r2: float
+    canonical: np.ndarray
+    axis: AxisAlignment
 
-def calibrate(
-    latents: np.ndarray, outputs: np.ndarray, op_matrix: np.ndarray, assignment: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Least-squares gains of the assigned latents, plus a background image.
+    @property
+    def pick(self) -> float:
+        """Mean pick R² over electrodes."""
+        return float(np.nanmean(self.pick_r2))
 
-    Solves ``min Σ_s ||y_s - ȳ - O diag(gain) (m_s - m̄)||²`` (normal equations with
-    ``G = OᵀO``, never the ``N*P x m`` design matrix).  A constant background (the mean
-    output) is not part of the mechanism, so it is fitted freely and the offsets are
-    chosen to make the calibrated electrode values zero-mean over the fit set.
+    @property
+    def alignment(self) -> float:
+        """``Σ max(ρ, 0)² / n``: share of the electrode dimensions the latents carry."""
+        return float((np.clip(self.canonical, 0.0, 1.0) ** 2).sum() / self.n_electrodes)
 
-    Parameters
-    ----------
-    latents
-        ``(N, d)`` latent vectors.
-    outputs
-        ``(N, P)`` model output pixels (masked, flattened).
-    op_matrix
-        ``(P, n)`` operator rows of the same pixels.
-    assignment
-        ``(n,)`` latent per electrode, -1 unassigned.
+    @property
+    def shared_dims(self) -> int:
+        """Canonical pairs with held-out correlation ≥ :data:`SHARED_RHO`."""
+        return int((self.canonical >= SHARED_RHO).sum())
 
-    Returns
-    -------
-    gain, offset
-        ``(n,)`` each, ``v_e = gain_e * mu_k(e) + offset_e``; 0 for unassigned electrodes.
-    background
-        ``(P,)`` mean output, added to ``O @ v``.
-    """
-    e_idx = np.flatnonzero(assignment >= 0)
-    m = latents[:, assignment[e_idx]].astype(np.float64)  # (N, m)
-    m_mean = m.mean(axis=0)
-    mc = m - m_mean
-    y = outputs.astype(np.float64)
-    background = y.mean(axis=0)
-    o = op_matrix[:, e_idx].astype(np.float64)  # (P, m)
-    q = (y - background) @ o  # (N, m): O^T (y_s - ȳ) per sample
-    lhs = (o.T @ o) * (mc.T @ mc)
-    rhs = (mc * q).sum(axis=0)
-    theta, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
-    gain = np.zeros(assignment.shape[0])
-    offset = np.zeros(assignment.shape[0])
-    gain[e_idx] = theta
-    offset[e_idx] = -theta * m_mean
-    return gain, offset, background
+    @property
+    def headline_passed(self) -> bool:
+        """Pick and interpolate both reach :data:`HEADLINE_BAR`."""
+        return self.pick >= HEADLINE_BAR and self.interpolate >= HEADLINE_BAR
 
+    def row(self) -> dict[str, Any]:
+        return {
+            "network": self.label, "role": self.role, "latent_dim": self.latent_dim,
+            "latent_rank": self.latent_rank, "pick_r2": self.pick,
+            "interpolate": self.interpolate, "alignment": self.alignment,
+            "alignment_ceiling": min(self.latent_rank, self.n_electrodes) / self.n_electrodes,
+            "shared_dims": self.shared_dims, "axis_alignment": self.axis.score,
+            "reconstruction_r2": self.reconstruction_r2,
+        }
 
-def electrode_values(latents: np.ndarray, assignment: np.ndarray, gain: np.ndarray,
-                     offset: np.ndarray) -> np.ndarray:
-    """Calibrated electrode estimates ``(N, n)`` from latents ``(N, d)`` (0 where unassigned)."""
-    v = np.zeros((latents.shape[0], assignment.shape[0]))
-    e_idx = np.flatnonzero(assignment >= 0)
-    v[:, e_idx] = latents[:, assignment[e_idx]] * gain[e_idx] + offset[e_idx]
-    return v
-
-
-def output_r2(y: np.ndarray, pred: np.ndarray) -> float:
-    """``1 - Σ(y - pred)² / Σ(y - mean_y)²`` with the mean taken per pixel over samples.
-
-    Parameters
-    ----------
-    y, pred
-        ``(N, P)``.
-    """
-    ss_tot = float(((y - y.mean(axis=0)) ** 2).sum())
-    ss_res = float(((y - pred) ** 2).sum())
-    if ss_tot <= 0:
-        return 1.0 if ss_res == 0 else float("-inf")
-    return 1.0 - ss_res / ss_tot
+    def to_json(self, ch_names: tuple[str, ...]) -> dict[str, Any]:
+        return {**self.row(), "description": self.description, "latent_name": self.latent_name,
+                "pick_r2_per_electrode": dict(zip(ch_names, map(float, self.pick_r2), strict=True)),
+                "canonical_correlations": [float(r) for r in self.canonical],
+                "axis": self.axis.to_json(ch_names)}
 
 
 @dataclass
 class PickInterpolateResult:
-    """Outcome of the pick & interpolate test for one model.
+    """The pick & interpolate test of one model with its controls.
 
     Attributes
     ----------
-    ch_names
-        The n electrodes.
-    latent_matrix
-        ``(n, d)`` one-hot response matrix used for the assignment.
-    assignment
-        ``(n,)`` latent per electrode (-1 unassigned).
-    gain, offset
-        ``(n,)`` affine calibration per electrode.
-    score
-        Held-out output R² explained by ``operator @ calibrated assigned latents``.
-    electrode_r2
-        ``(n,)`` held-out R² of each assigned latent's read-out vs the true value (nan unassigned).
-    reconstruction_r2
-        Held-out output R² of ``operator @ true inputs``.
-    assignment_strength
-        Mean over assigned electrodes of ``|M[e, k]| / Σ_e' |M[e', k]|`` (1 = each
-        assigned latent answers only its electrode).
+    model
+        The model's own score.
+    controls
+        Control scores, same inputs.
+    inputs
+        ``InputSet.to_json()`` of the inputs used (with its ``description``).
+    notes
+        Caveats that apply to this model (decoder-only, fewer latents than electrodes).
     """
 
     label: str
     ch_names: tuple[str, ...]
-    latent_matrix: np.ndarray
-    assignment: np.ndarray
-    gain: np.ndarray
-    offset: np.ndarray
-    score: float
-    electrode_r2: np.ndarray
-    reconstruction_r2: float
-    assignment_strength: float
-    n_inputs: int
+    kind: str
+    model: NetworkScore
+    controls: list[NetworkScore]
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def decoder_only(self) -> bool:
+        return self.kind == "decoder"
+
+    def control(self, role: str) -> NetworkScore | None:
+        return next((c for c in self.controls if c.role == role), None)
 
     def row(self) -> dict[str, Any]:
-        """One table row (used by the multi-model comparison)."""
-        assigned = self.assignment >= 0
-        return {
-            "model": self.label,
-            "latent_dim": int(self.latent_matrix.shape[1]),
-            "assigned": int(assigned.sum()),
-            "score": self.score,
-            "electrode_r2": float(np.nanmean(self.electrode_r2)) if assigned.any() else None,
-            "reconstruction_r2": self.reconstruction_r2,
-            "assignment_strength": self.assignment_strength,
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"analysis": "pick-interpolate", **self.row(), "n_inputs": self.n_inputs}
-        out["assignment"] = {
-            name: (int(k) if k >= 0 else None) for name, k in zip(self.ch_names, self.assignment, strict=True)
-        }
-        out["gain"] = [float(g) for g in self.gain]
-        out["offset"] = [float(b) for b in self.offset]
+        """One row of the across-models table: the model's figures and the controls' headline."""
+        out = {"model": self.label, "kind": "decoder-only" if self.decoder_only else "vae",
+               **{k: v for k, v in self.model.row().items() if k not in ("network", "role")}}
+        for c in self.controls:
+            out[f"{c.role}_interpolate"] = c.interpolate
+            out[f"{c.role}_axis_alignment"] = c.axis.score
         return out
 
+    def to_json(self) -> dict[str, Any]:
+        return {"analysis": "pick-interpolate", "model": self.label, "kind": self.row()["kind"],
+                "inputs": self.inputs, "options": self.options, "notes": list(self.notes),
+                "headline_bar": HEADLINE_BAR,
+                "score": self.model.to_json(self.ch_names),
+                "controls": {c.role: c.to_json(self.ch_names) for c in self.controls}}
+
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"latent_matrix": self.latent_matrix, "assignment": self.assignment,
-                "gain": self.gain, "offset": self.offset, "electrode_r2": self.electrode_r2}
+        out: dict[str, np.ndarray] = {}
+        for s in [self.model, *self.controls]:
+            out[f"{s.role}/pick_r2"] = s.pick_r2
+            out[f"{s.role}/canonical"] = s.canonical
+            out[f"{s.role}/axis_assignment"] = s.axis.assignment
+        return out
 
 
-def pick_interpolate(
-    model: Any,
-    pipeline: InputPipeline,
-    frames: np.ndarray | None = None,
-    n_inputs: int = 256,
-    latent_matrix: np.ndarray | None = None,
-    mask: np.ndarray | None = None,
-    label: str = "model",
-    seed: int = 0,
-    batch_size: int = 256,
-    cancel: CancelToken | None = None,
-) -> Job[PickInterpolateResult]:
-    """Run the pick & interpolate test on one model (a job generator).
+def interpolate_share(outputs: np.ndarray, values: np.ndarray, op_matrix: np.ndarray) -> float:
+    """Share of the output variance the operator explains from electrode values, up to a
+    constant image: ``1 - Σ(y - ȳ - O(v - v̄))² / Σ(y - ȳ)²``.
+
+    The mean image is a bias, not part of the mechanism: a network that carries only some
+    electrode directions may fill the others with any constant (the affine read-out
+    predicts their mean), which changes its output by a constant image only.
 
     Parameters
     ----------
-    frames
-        Optional ``(N, n)`` scaled dataset frames; default uniform mixes in [0, 1].
-    n_inputs
-        Inputs used (half calibrate, half score).
-    latent_matrix
-        ``(n, d)`` one-hot responses, if already computed (else a propagation sweep runs).
-    mask
-        ``(H, W)`` bool pixels scored (default the operator's head disc).
-
-    Returns (as the job's result)
-    -----------------------------
-    :class:`PickInterpolateResult`
+    outputs
+        ``(N, P)`` model output pixels.
+    values
+        ``(N, n)`` electrode values (the read-out).
+    op_matrix
+        ``(P, n)`` operator rows of the same pixels.
     """
-    n = pipeline.n_electrodes
+    v = np.asarray(values, dtype=np.float64)
+    y = np.asarray(outputs, dtype=np.float64)
+    return output_r2(y - y.mean(axis=0), (v - v.mean(axis=0)) @ np.asarray(op_matrix).T)
+
+
+def _latent_hook(model: Any) -> str:
     hooks = set(model.hook_names())
     latent = "latent.mu" if "latent.mu" in hooks else "latent.z"
     if latent not in hooks or "out" not in hooks:
         raise ConfigError("pick & interpolate needs hook points 'latent.mu' (or 'latent.z') and 'out'")
+    return latent
+
+
+def score_network(
+    model: Any,
+    pipeline: InputPipeline,
+    values: np.ndarray,
+    label: str = "model",
+    role: str = "model",
+    description: str = "",
+    folds: int = 5,
+    latent_matrix: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    batch_size: int = 256,
+    cancel: CancelToken | None = None,
+) -> Job[NetworkScore]:
+    """Score one network on given inputs (a job generator).
+
+    Parameters
+    ----------
+    values
+        ``(N, n)`` scaled electrode values, in the order the folds block them.
+    latent_matrix
+        ``(n, d)`` one-hot responses for the axis alignment (else a propagation runs).
+    mask
+        ``(H, W)`` bool pixels scored (default the operator's head disc).
+    """
+    latent = _latent_hook(model)
+    x = np.asarray(values, dtype=np.float32)
+    n = pipeline.n_electrodes
+    if x.ndim != 2 or x.shape[1] != n:
+        raise ConfigError(f"inputs must be (N, {n}), got {x.shape}")
+    test_folds = blocked_folds(x.shape[0], folds)
     if latent_matrix is None:
         prop = yield from propagation(model, pipeline, (1.0,), names=[latent], cancel=cancel)
         latent_matrix = prop.latent_matrix
-    latent_matrix = np.asarray(latent_matrix, dtype=np.float64)
-    if n_inputs < 8:
-        raise ConfigError(f"pick & interpolate needs at least 8 inputs, got {n_inputs}")
-    rng = np.random.default_rng(seed)
-    if frames is not None:
-        frames = np.asarray(frames, dtype=np.float32)
-        if frames.ndim != 2 or frames.shape[1] != n:
-            raise ConfigError(f"frames must be (N, {n}), got {frames.shape}")
-        take = min(n_inputs, frames.shape[0])
-        x = frames[rng.choice(frames.shape[0], size=take, replace=False)]
-    else:
-        x = rng.uniform(0.0, 1.0, size=(n_inputs, n)).astype(np.float32)
     was_training = model.training
     model.eval()
     try:
         acts = yield from forward_cache(model, pipeline, x, [latent, "out"], batch_size, cancel)
     finally:
         model.train(was_training)
-    mu = acts[latent].reshape(x.shape[0], -1).astype(np.float64)
-    if mu.shape[1] != latent_matrix.shape[1]:
-        raise ConfigError(f"latent matrix has {latent_matrix.shape[1]} latents, model has {mu.shape[1]}")
+    z = acts[latent].reshape(x.shape[0], -1).astype(np.float64)
+    if z.shape[1] != np.shape(latent_matrix)[1]:
+        raise ConfigError(f"latent matrix has {np.shape(latent_matrix)[1]} latents, "
+                          f"the model has {z.shape[1]}")
     op = pipeline.operator
     pix = np.asarray(op.head_mask if mask is None else mask, dtype=bool).reshape(-1)
     y = acts["out"].reshape(x.shape[0], -1)[:, pix].astype(np.float64)
     o = np.asarray(op.matrix, dtype=np.float64)[pix]
-    assignment = assign_latents(latent_matrix)
-    half = x.shape[0] // 2
-    fit, test = slice(0, half), slice(half, None)
-    gain, offset, background = calibrate(mu[fit], y[fit], o, assignment)
-    pred = electrode_values(mu[test], assignment, gain, offset) @ o.T + background
-    score = output_r2(y[test], pred)
-    recon = output_r2(y[test], x[test].astype(np.float64) @ o.T)
-    e_r2 = np.full(n, np.nan)
-    for e in np.flatnonzero(assignment >= 0):
-        k = assignment[e]
-        a_fit = np.column_stack([mu[fit, k], np.ones(half)])
-        w, *_ = np.linalg.lstsq(a_fit, x[fit, e].astype(np.float64), rcond=None)
-        est = mu[test, k] * w[0] + w[1]
-        e_r2[e] = output_r2(x[test, e][:, None].astype(np.float64), est[:, None])
-    absm = np.abs(latent_matrix)
-    col = absm.sum(axis=0)
-    assigned = np.flatnonzero(assignment >= 0)
-    strength = [absm[e, assignment[e]] / col[assignment[e]] if col[assignment[e]] > 0 else 0.0
-                for e in assigned]
-    yield Progress(1, 1, "scored")
-    return PickInterpolateResult(
-        label=label, ch_names=pipeline.ch_names, latent_matrix=latent_matrix, assignment=assignment,
-        gain=gain, offset=offset, score=score, electrode_r2=e_r2, reconstruction_r2=recon,
-        assignment_strength=float(np.mean(strength)) if strength else 0.0, n_inputs=int(x.shape[0]),
+    xd = x.astype(np.float64)
+    x_hat = cv_readout(z, xd, test_folds)
+    score = NetworkScore(
+        label=label, role=role, description=description, latent_name=latent,
+        latent_dim=int(z.shape[1]), latent_rank=numerical_rank(z), n_electrodes=n,
+        pick_r2=r2_columns(xd, x_hat), interpolate=interpolate_share(y, x_hat, o),
+        reconstruction_r2=output_r2(y, xd @ o.T), canonical=heldout_canonical(z, xd, test_folds),
+        axis=axis_alignment(np.asarray(latent_matrix, np.float64), z, y, xd, o),
     )
+    yield Progress(1, 1, f"{label}: interpolate {score.interpolate:.3f}")
+    return score
+
+
+def model_notes(kind: str, latent_dim: int, n: int) -> list[str]:
+    """Caveats of a model's figures, one line each."""
+    notes = []
+    if kind == "decoder":
+        notes.append("decoder-only model: its latent is its input, so pick is trivially exact and "
+                     "interpolate is its reconstruction R² (without the mean bias); not like-for-like "
+                     "with the VAEs")
+    if latent_dim < n:
+        notes.append(f"{latent_dim} latents < {n} electrodes: at most {latent_dim} electrode "
+                     f"dimensions can be carried (alignment ≤ {latent_dim / n:.3f}); compare with "
+                     f"PCA-{latent_dim}, the best {latent_dim}-dimensional linear code")
+    return notes
+
+
+def pick_interpolate(
+    loaded: Any,
+    options: PickInterpolateOptions | None = None,
+    latent_matrix: np.ndarray | None = None,
+    label: str | None = None,
+    cancel: CancelToken | None = None,
+) -> Job[PickInterpolateResult]:
+    """The pick & interpolate test of one loaded model and its controls (a job generator).
+
+    Parameters
+    ----------
+    loaded
+        A ``LoadedModel`` (model, config, operator, scaler, card).
+    options
+        Inputs, folds, controls (default :class:`PickInterpolateOptions()`).
+    latent_matrix
+        ``(n, d)`` one-hot latent responses if already computed (the GUI's propagation).
+    """
+    from eegmi.analysis.inputs import analysis_inputs
+    from eegmi.analysis.pick_controls import control_networks
+
+    options = options or PickInterpolateOptions()
+    label = label or str(getattr(loaded, "name", "model"))
+    pipe = pipeline_for(loaded)
+    inputs = analysis_inputs(loaded, options.inputs)
+    kw = {"folds": options.folds, "batch_size": options.batch_size, "cancel": cancel}
+    own = yield from score_network(loaded.model, pipe, inputs.values, label=label, role="model",
+                                   description=f"{label} ({pipe.kind})",
+                                   latent_matrix=latent_matrix, **kw)
+    controls = []
+    if options.controls:
+        for c in control_networks(loaded, pipe, options.inputs, options.pca_frames):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            controls.append((yield from score_network(c.model, c.pipeline, inputs.values,
+                                                      label=c.label, role=c.role,
+                                                      description=c.description, **kw)))
+    notes = model_notes(pipe.kind, own.latent_dim, pipe.n_electrodes)
+    flat = int((np.ptp(inputs.values, axis=0) == 0).sum())
+    if flat:
+        notes.append(f"{flat} electrode(s) constant over the inputs (clipped by the model's "
+                     "scaler?): their pick R² is undefined and left out of the mean")
+    return PickInterpolateResult(
+        label=label, ch_names=pipe.ch_names, kind=pipe.kind, model=own, controls=controls,
+        inputs=inputs.to_json(), options=options.to_json(), notes=notes)
 
 
 def compare_models(
-    models: Sequence[tuple[str, Any, InputPipeline]],
-    n_inputs: int = 256,
-    seed: int = 0,
+    models: Sequence[tuple[str, Any]],
+    options: PickInterpolateOptions | None = None,
     cancel: CancelToken | None = None,
 ) -> Job[list[PickInterpolateResult]]:
-    """The pick & interpolate test across models (e.g. E1..E5), same inputs for all.
+    """The pick & interpolate test across models (e.g. E1..E5), same options for all.
 
     Parameters
     ----------
     models
-        ``(label, model, pipeline)`` triples.
+        ``(label, LoadedModel)`` pairs.
 
     Returns (as the job's result)
     -----------------------------
     One :class:`PickInterpolateResult` per model; ``[r.row() for r in results]`` is the table.
     """
     results = []
-    for i, (label, model, pipe) in enumerate(models):
-        res = yield from pick_interpolate(model, pipe, n_inputs=n_inputs, label=label, seed=seed,
-                                          cancel=cancel)
+    for i, (label, loaded) in enumerate(models):
+        res = yield from pick_interpolate(loaded, options, label=label, cancel=cancel)
         results.append(res)
-        yield Progress(i + 1, len(models), f"{label}: score {res.score:.3f}")
+        yield Progress(i + 1, len(models), f"{label}: interpolate {res.model.interpolate:.3f}")
     return results

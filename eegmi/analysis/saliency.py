@@ -38,26 +38,13 @@ from captum.attr import (
 from torch import nn
 
 from eegmi.analysis.propagation import InputPipeline
+from eegmi.analysis.saliency_methods import ALIASES, METHODS, AttributionOptions, method_name
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 
-METHODS = ("saliency", "input_x_gradient", "smoothgrad", "integrated_gradients",
-           "guided_backprop", "gradcam")
-ALIASES = {"grad": "saliency", "vanilla": "saliency", "gradient": "saliency",
-           "ixg": "input_x_gradient", "gxi": "input_x_gradient", "sg": "smoothgrad",
-           "ig": "integrated_gradients", "gbp": "guided_backprop", "guided": "guided_backprop",
-           "grad-cam": "gradcam", "grad_cam": "gradcam"}
-
-
-def method_name(name: str) -> str:
-    """Canonical method name for ``name`` or one of its short aliases (``ig``, ``sg``...)."""
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in METHODS:
-        raise ConfigError(f"unknown saliency method {name!r} (known: {', '.join(METHODS)}; "
-                          f"aliases: {', '.join(sorted(ALIASES))})")
-    return key
+__all__ = ["ALIASES", "METHODS", "AttributionOptions", "SaliencyResult", "Target",
+           "attribute_electrodes", "attribute_images", "method_name", "saliency"]
 
 
 @dataclass
@@ -154,29 +141,6 @@ def _rectify_grad_input(_module: nn.Module, grad_input: tuple[torch.Tensor | Non
                         _grad_output: Any) -> tuple[torch.Tensor | None, ...]:
     # guided backprop: only positive gradient flows back through an activation
     return tuple(None if g is None else torch.relu(g) for g in grad_input)
-
-
-@dataclass
-class AttributionOptions:
-    """Method settings (defaults follow the methods' papers).
-
-    Attributes
-    ----------
-    nt_samples, noise
-        SmoothGrad samples and noise std as a fraction of the input's range.
-    ig_steps
-        Integrated Gradients path steps.
-    layer
-        Hook point Grad-CAM attributes to (an encoder conv/activation output).
-    seed
-        Seeds SmoothGrad's noise so maps are reproducible.
-    """
-
-    nt_samples: int = 16
-    noise: float = 0.15
-    ig_steps: int = 32
-    layer: str = "enc.act3"
-    seed: int = 0
 
 
 def _attribute(model: Any, target: Target, method: str, inputs: torch.Tensor,

@@ -21,6 +21,7 @@ from typing import Any
 
 from eegmi import __version__
 from eegmi.errors import Cancelled, EegmiError
+from eegmi.limits import finite_json, one_line
 
 #: Sub-command modules, in the order they appear in ``--help``.
 COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae", "figures", "selftest")
@@ -79,7 +80,9 @@ def emit(result: dict[str, Any] | None, as_json: bool) -> None:
     if result is None:
         return
     if as_json:
-        sys.stdout.write(json.dumps(result, default=_json_default) + "\n")
+        # strict JSON: a non-finite number (a metric of a diverged model...) becomes null
+        plain = finite_json(json.loads(json.dumps(result, default=_json_default)))
+        sys.stdout.write(json.dumps(plain, allow_nan=False) + "\n")
     else:
         for key, value in result.items():
             if isinstance(value, float):
@@ -111,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EegmiError as exc:
         if debug:
             raise
-        sys.stderr.write(f"eegmi: error: {exc.line()}\n")
+        sys.stderr.write(f"eegmi: error: {one_line(exc.line(), 2000)}\n")
         return 2
     except Cancelled:
         sys.stderr.write("eegmi: cancelled\n")
@@ -122,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI contract is one line, no traceback
         if debug:
             raise
-        sys.stderr.write(f"eegmi: error: {type(exc).__name__}: {exc}\n")
+        sys.stderr.write(f"eegmi: error: {type(exc).__name__}: {one_line(exc, 2000)}\n")
         return 1
     emit(result, bool(getattr(args, "json", False)))
     return 0

@@ -50,16 +50,22 @@ def register_analyze(sub: Any) -> None:
     p.set_defaults(func=run_linearity)
 
     p = sub.add_parser("pick-interpolate", help="score the pick & interpolate mechanism",
-                       description="Hungarian assignment of latents to electrodes, then the share "
-                                   "of output variance the topomap operator explains from the "
-                                   "calibrated assigned latents; several models make a table.")
+                       description="Basis-invariant pick & interpolate test: cross-validated "
+                                   "read-out of the electrode values from the latents (pick), "
+                                   "share of the output the topomap operator explains from it "
+                                   "(interpolate), latent/electrode canonical correlations "
+                                   "(alignment); the per-axis Hungarian score as 'axis "
+                                   "alignment'; controls: exact, rotated, untrained, PCA-k. "
+                                   "Several models make a table.")
     p.add_argument("models", nargs="+", metavar="MODEL", help="bundled names or checkpoint folders")
-    p.add_argument("--inputs", type=int, default=256, help="input vectors (default 256)")
-    _common(p)
+    _pick_options(p)
+    _common(p, data=False)
     p.set_defaults(func=run_pick_interpolate)
 
     p = sub.add_parser("saliency", help="saliency maps for a latent, pixel or region",
-                       description="captum attributions over the topomap and per electrode.")
+                       description="captum attributions over the topomap and per electrode, "
+                                   "on held-out dataset frames (default), random mixes or a "
+                                   "mix of named electrodes.")
     p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
     p.add_argument("--method", nargs="+", default=["ig"], metavar="M",
                    help="saliency, input_x_gradient (ixg), smoothgrad (sg), integrated_gradients "
@@ -67,29 +73,55 @@ def register_analyze(sub: Any) -> None:
     p.add_argument("--target", default="latent:0",
                    help="latent:K | pixel:R,C | region:R0,C0,R1,C1 (end exclusive); default latent:0")
     p.add_argument("--electrodes", default=None, metavar="NAMES",
-                   help="attribute the mix of these electrodes (e.g. Fz,Cz) instead of random inputs")
+                   help="attribute the mix of these electrodes (e.g. Fz,Cz) instead of --inputs")
     p.add_argument("--amplitude", type=float, default=1.0, help="value of each --electrodes entry")
-    p.add_argument("--inputs", type=int, default=4, help="random inputs when no --electrodes (4)")
+    _input_set(p, count=4)
     _attr_options(p)
-    _common(p)
+    _common(p, data=False)
     p.set_defaults(func=run_saliency)
 
+    from eegmi.analysis.sanity_options import SanityOptions
+
+    d = SanityOptions()
     p = sub.add_parser("sanity", help="cascading randomisation sanity check of saliency methods",
                        description="Re-initialise the layers feeding the target from the top down "
-                                   "and compare maps with Spearman and SSIM (Adebayo et al.).")
+                                   "and compare each method's maps with the trained model's "
+                                   "(|Spearman| of |maps| and of signed maps, SSIM), input by "
+                                   "input, against model-independent baselines (input magnitude, "
+                                   "Sobel edges) on the same inputs (Adebayo et al.). The rule is "
+                                   "printed with the result.")
     p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
-    p.add_argument("--methods", nargs="+", default=["saliency", "ixg", "sg", "ig", "gbp", "gradcam"],
-                   metavar="M", help="methods to check (default all six)")
-    p.add_argument("--target", default="latent:0", help="as for saliency (default latent:0)")
-    p.add_argument("--inputs", type=int, default=4, help="inputs whose maps are compared (4)")
-    p.add_argument("--ssim-threshold", type=float, default=0.5,
-                   help="a method passes when final SSIM is below this (default 0.5)")
+    p.add_argument("--methods", nargs="+", default=list(d.methods), metavar="M",
+                   help="methods to check (default all six)")
+    p.add_argument("--target", default=d.target, help=f"as for saliency (default {d.target})")
+    _input_set(p, count=d.count)
+    p.add_argument("--margin", type=float, default=d.margin,
+                   help=f"how far below the baseline a randomised similarity must be "
+                        f"(default {d.margin:g})")
+    p.add_argument("--floor", type=float, default=d.floor,
+                   help=f"a randomised similarity below this counts as changed whatever the "
+                        f"baseline (default {d.floor:g})")
+    p.add_argument("--draws", type=int, default=d.draws,
+                   help=f"independent re-initialisations, each a full cascade; the rule must hold "
+                        f"in every one (default {d.draws})")
+    p.add_argument("--confidence", type=float, default=d.confidence,
+                   help=f"one-sided confidence of the bounds over inputs (default {d.confidence:g})")
     _attr_options(p)
-    _common(p)
+    _common(p, data=False)
     p.set_defaults(func=run_sanity)
     # every analysis, these and those registered before them, takes --threads
     for parser in sub.choices.values():
         add_threads_option(parser)
+
+
+def _input_set(p: argparse.ArgumentParser, count: int) -> None:
+    p.add_argument("--inputs", choices=("heldout", "random"), default="heldout",
+                   help="held-out dataset frames (default: the model's validation split of its "
+                        "own training data, or any frames of --data) or i.i.d. random mixes")
+    p.add_argument("--count", type=int, default=count, help=f"how many inputs (default {count})")
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="'synthetic' or an EEG file for --inputs heldout (default: the data the "
+                        "model card names)")
 
 
 def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
@@ -102,6 +134,25 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="inputs per batch (default 256)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="write the numbers (.npz, .json) and figures (.png) here")
+
+
+def _pick_options(p: argparse.ArgumentParser) -> None:
+    from eegmi.analysis.inputs import INPUT_KINDS
+    from eegmi.analysis.pick_options import PickInterpolateOptions
+
+    d = PickInterpolateOptions()
+    p.add_argument("--inputs", choices=INPUT_KINDS, default=d.inputs.kind,
+                   help="held-out dataset frames (default: the model's validation split) or "
+                        "i.i.d. random mixes in [0, 1]")
+    p.add_argument("--count", type=int, default=d.inputs.count,
+                   help=f"number of inputs (default {d.inputs.count})")
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="'synthetic' or an EEG file to draw held-out frames from (default: the "
+                        "model's own training source, its validation split)")
+    p.add_argument("--folds", type=int, default=d.folds,
+                   help=f"cross-validation folds (default {d.folds})")
+    p.add_argument("--no-controls", action="store_true",
+                   help="skip the exact, rotated, untrained and PCA control networks")
 
 
 def _attr_options(p: argparse.ArgumentParser) -> None:
@@ -274,32 +325,48 @@ def run_linearity(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def pick_options(args: argparse.Namespace) -> Any:
+    """The :class:`PickInterpolateOptions` of a ``pick-interpolate`` command line."""
+    from eegmi.analysis.inputs import InputSpec
+    from eegmi.analysis.pick_options import PickInterpolateOptions
+
+    if args.count < 1 or args.folds < 2:
+        raise ConfigError("--count must be >= 1 and --folds >= 2")
+    return PickInterpolateOptions(
+        inputs=InputSpec(kind=args.inputs, count=args.count, seed=args.seed, data=args.data),
+        folds=args.folds, controls=not args.no_controls, batch_size=args.batch_size)
+
+
 def run_pick_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.analysis.pick_interpolate import pick_interpolate
+    from eegmi.analysis.pick_report import results_json, text_report
 
+    options = pick_options(args)
     results = []
     for spec in args.models:
-        loaded, pipe = _load(spec, args.device)
-        frames = _frames(args, loaded, args.inputs)
-        results.append(run_with_bar(pick_interpolate(loaded.model, pipe, frames=frames,
-                                             n_inputs=args.inputs, label=loaded.name,
-                                             seed=args.seed, batch_size=args.batch_size),
-                            f"pick-interpolate {loaded.name}"))
-    result: dict[str, Any] = {"analysis": "pick-interpolate", "table": [r.row() for r in results],
-                              "models": {r.label: r.to_json() for r in results}}
+        loaded, _ = _load(spec, args.device)
+        results.append(run_with_bar(pick_interpolate(loaded, options, label=loaded.name),
+                                    f"pick-interpolate {loaded.name}"))
+    result = results_json(results)
     if args.out:
         plt = _plt()
-        fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(results)), 4))
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(results)), 4))
         x = np.arange(len(results))
-        ax.bar(x - 0.2, [r.score for r in results], 0.4, label="pick & interpolate score")
-        ax.bar(x + 0.2, [r.assignment_strength for r in results], 0.4, label="assignment strength")
+        keys = (("pick_r2", "pick R²"), ("interpolate", "interpolate"), ("alignment", "alignment"),
+                ("axis_alignment", "axis alignment (basis-dependent)"))
+        for i, (key, lab) in enumerate(keys):
+            ax.bar(x + (i - 1.5) * 0.2, [max(r.model.row()[key], 0.0) for r in results], 0.2,
+                   label=lab)
         ax.set_xticks(x, [r.label for r in results])
-        ax.set(ylim=(min(0.0, *[r.score for r in results]), 1.05))
+        ax.set(ylim=(0.0, 1.05), title="pick & interpolate (values < 0 drawn at 0)")
         ax.legend(fontsize=7)
         fig.tight_layout()
         arrays = {f"{r.label}/{k}": v for r in results for k, v in r.arrays().items()}
         result["out"] = _write_out(Path(args.out), "pick_interpolate", result, arrays,
                                    {"pick_interpolate": fig})
+    if not getattr(args, "json", False):
+        text = {"report": "\n" + text_report(results)}
+        return {**text, "out": result["out"]} if "out" in result else text
     return result
 
 
@@ -323,12 +390,18 @@ def run_saliency(args: argparse.Namespace) -> dict[str, Any]:
     methods = _methods(args.method)
     target = _target(args.target, loaded, pipe)
     if args.electrodes:
-        values = _electrode_mix(args.electrodes, pipe, args.amplitude)
+        values, inputs = _electrode_mix(args.electrodes, pipe, args.amplitude), None
     else:
-        values = _inputs(args, loaded, pipe.n_electrodes, args.inputs)
+        from eegmi.analysis.inputs import InputSpec, analysis_inputs
+
+        drawn = analysis_inputs(loaded, InputSpec(kind=args.inputs, count=args.count,
+                                                  seed=args.seed, data=args.data))
+        values, inputs = drawn.values, drawn.to_json()
     res = run_with_bar(saliency(loaded.model, pipe, values, methods, target, _options(args),
                         batch_size=min(args.batch_size, 64)), "saliency")
     result = {"model": loaded.name, **res.to_json()}
+    if inputs is not None:
+        result["inputs"] = inputs
     if args.out:
         plt = _plt()
         figs: dict[str, Any] = {}
@@ -354,39 +427,43 @@ def run_saliency(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def run_sanity(args: argparse.Namespace) -> dict[str, Any]:
-    from eegmi.analysis.sanity import cascading_randomization
+def sanity_options(args: argparse.Namespace) -> Any:
+    """The :class:`SanityOptions` of parsed ``eegmi analyze sanity`` arguments."""
+    from eegmi.analysis.sanity_options import SanityOptions
 
-    loaded, pipe = _load(args.model, args.device)
-    methods = _methods(args.methods)
-    target = _target(args.target, loaded, pipe)
-    values = _inputs(args, loaded, pipe.n_electrodes, args.inputs)
-    res = run_with_bar(cascading_randomization(loaded.model, pipe, values, target, methods,
-                                       _options(args), ssim_threshold=args.ssim_threshold,
-                                       seed=args.seed), "sanity")
-    result = {"model": loaded.name, **res.to_json()}
+    return SanityOptions(methods=tuple(_methods(args.methods)), target=args.target,
+                         inputs=args.inputs, count=args.count, data=args.data, seed=args.seed,
+                         margin=args.margin, floor=args.floor, confidence=args.confidence,
+                         draws=args.draws,
+                         nt_samples=args.nt_samples, noise=args.noise, ig_steps=args.ig_steps,
+                         layer=args.layer)
+
+
+def run_sanity(args: argparse.Namespace) -> dict[str, Any]:
+    from eegmi.analysis.sanity_options import sanity_check
+    from eegmi.training.checkpoint import load_checkpoint
+
+    opts = sanity_options(args)
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded = load_checkpoint(args.model, device=device)
+    res = run_with_bar(sanity_check(loaded, opts), "sanity")
+    full = {"model": loaded.name, **res.to_json(), "options": opts.to_json()}
     if args.out:
-        plt = _plt()
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-        x = np.arange(1, len(res.layers) + 1)
-        for m in res.methods:
-            ax1.plot(x, res.spearman[m], "o-", label=m)
-            ax2.plot(x, res.ssim[m], "o-", label=m)
-        for ax, lab in ((ax1, "Spearman (|maps|)"), (ax2, "SSIM (|maps|)")):
-            ax.set_xticks(x, res.layers, rotation=60, ha="right", fontsize=7)
-            ax.set(ylabel=lab, xlabel="randomised down to")
-        ax2.axhline(res.ssim_threshold, ls="--", color="grey")
-        ax1.legend(fontsize=7)
-        fig.tight_layout()
-        stages = res.maps[res.methods[0]].shape[0]
-        fig2, axes = plt.subplots(len(res.methods), stages, figsize=(1.6 * stages, 1.7 * len(res.methods)),
-                                  squeeze=False)
-        for r, m in enumerate(res.methods):
-            for s in range(stages):
-                axes[r, s].imshow(np.abs(res.maps[m][s, 0]), cmap="magma")
-                axes[r, s].axis("off")
-                axes[r, s].set_title((m[:12] + " ") if s == 0 else res.layers[s - 1], fontsize=6)
-        fig2.tight_layout()
-        result["out"] = _write_out(Path(args.out), "sanity", result, res.arrays(),
-                                   {"sanity_curves": fig, "sanity_maps": fig2})
-    return result
+        from eegmi.cli.sanity_figures import sanity_figures
+
+        full["out"] = _write_out(Path(args.out), "sanity", full, res.arrays(),
+                                 sanity_figures(_plt(), res))
+    if getattr(args, "json", False):
+        return full
+    # readable form: one line per method; --json or --out has every stage and input
+    brief = {"model": loaded.name, "analysis": "sanity", "target": res.target,
+             "inputs": res.inputs.get("description", ""), "layers": " > ".join(res.layers),
+             "rule": res.rule.text()}
+    brief.update({m: res.summary(m) for m in res.methods})
+    if "out" in full:
+        brief["out"] = full["out"]
+    return brief

@@ -25,14 +25,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.data.loaders import load_dataset
     from eegmi.devices import pick_device
+    from eegmi.training.cards import card_data_source
     from eegmi.training.checkpoint import load_checkpoint
     from eegmi.training.evaluation import evaluate_checkpoint
 
     device = pick_device(args.device)
     loaded = load_checkpoint(args.model, device=device)
-    exp = loaded.meta.get("experiment", {})
-    source = args.data or exp.get("data", {}).get("source", "synthetic")
-    data = load_dataset(source, montage=exp.get("data", {}).get("montage", "biosemi32"))
+    source = card_data_source(loaded.meta, args.data, loaded.path / "model.json")
+    data = load_dataset(source, montage=loaded.operator.montage)
     result = evaluate_checkpoint(loaded, data, split=args.split, batch_size=args.batch_size,
                                  device=device)
     return {"model": loaded.name, "path": str(loaded.path), "data": str(source), **result}

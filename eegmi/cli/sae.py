@@ -22,6 +22,7 @@ import numpy as np
 from eegmi.cli.options import add_threads_option
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import run_with_bar
+from eegmi.limits import MAX_SEED, is_int
 
 
 def register(subparsers: Any) -> None:
@@ -99,11 +100,12 @@ class _Frames:
 
     def __init__(self, model_spec: str, data_spec: str | None, device: str) -> None:
         from eegmi.data.loaders import load_dataset
+        from eegmi.training.cards import card_data_source
         from eegmi.training.checkpoint import load_checkpoint
 
         self.loaded = load_checkpoint(model_spec, device=device)
-        exp = self.loaded.meta.get("experiment", {}) or {}
-        self.source = data_spec or (exp.get("data", {}) or {}).get("source", "synthetic")
+        self.source = card_data_source(self.loaded.meta, data_spec,
+                                       self.loaded.path / "model.json")
         self.data = load_dataset(self.source, montage=self.loaded.operator.montage)
         self.device = device
 
@@ -231,6 +233,21 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             "filter": None if filter_report is None else {k: v for k, v in filter_report.to_json().items()}}
 
 
+def _card_model(prov: dict[str, Any], card: Path) -> str | None:
+    """The model an SAE card names.  Only a bundled name or a checkpoint folder can be
+    named, and loading one reads nothing but its checked ``model.json`` and
+    ``model.safetensors`` (a card never names the data: that needs ``--data``)."""
+    for key in ("model_path", "model"):
+        spec = prov.get(key)
+        if spec is None or spec == "":
+            continue
+        if not isinstance(spec, str) or len(spec) > 4096 or "\x00" in spec:
+            raise ConfigError(f"provenance.{key} {str(spec)[:60]!r} is not a model name or "
+                              "folder", card)
+        return spec
+    return None
+
+
 def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.sae.features import feature_gallery, gallery_from_matrix
     from eegmi.sae.io import load_sae
@@ -252,14 +269,23 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
             out["gallery"] = str(args.gallery)
         return out
     prov = loaded.meta.get("provenance", {}) or {}
-    model_spec = args.model or prov.get("model_path") or prov.get("model")
+    card = Path(args.sae_dir) / "sae.json"
+    model_spec = args.model or _card_model(prov, card)
     if not model_spec or not loaded.hook:
         raise ConfigError("this SAE was trained on a raw matrix: give --activations X.npy", args.sae_dir)
     from eegmi.sae.activations import collect_activations, find_hook
 
-    frames = _Frames(model_spec, args.data or prov.get("data"), device)
+    data_spec = args.data
+    if not data_spec and prov.get("data") not in (None, "synthetic"):
+        raise ConfigError(f"the card says the SAE was trained on {str(prov.get('data'))[:200]!r}; "
+                          "a card cannot choose files to read: give that data explicitly (--data)",
+                          card)
+    frames = _Frames(model_spec, data_spec, device)
     find_hook(frames.loaded.model, loaded.hook)
-    split = frames.split(int(prov.get("split_seed", args.seed)))
+    seed = prov.get("split_seed", args.seed)
+    if not is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"provenance.split_seed {str(seed)[:40]!r} is not a seed", card)
+    split = frames.split(int(seed))
     idx = _subset(split.test if len(split.test) else split.val, args.max_frames, args.seed)
     acts = run_with_bar(collect_activations(frames.loaded.model, frames.batches(idx), loaded.hook, loaded.mode),
                 f"activations {loaded.hook}")

@@ -37,10 +37,12 @@ def register(subparsers: Any) -> None:
 
 
 def _overridden(args: argparse.Namespace) -> Any:
+    from eegmi.errors import ConfigError
     from eegmi.training.experiments import ExperimentConfig, load_experiment
 
     exp = load_experiment(args.experiment)
     d = exp.to_dict()
+    given = {}
     for flag, section, key in (("epochs", "training", "epochs"), ("seed", "training", "seed"),
                                ("batch_size", "training", "batch_size"),
                                ("lr", "training", "lr"),
@@ -49,7 +51,14 @@ def _overridden(args: argparse.Namespace) -> Any:
         value = getattr(args, flag)
         if value is not None:
             d[section][key] = value
-    return ExperimentConfig.from_dict(d, exp.path)
+            given[f"{section}.{key}:"] = "--" + flag.replace("_", "-")
+    try:
+        return ExperimentConfig.from_dict(d, exp.path)
+    except ConfigError as exc:
+        flag = given.get(exc.message.split(" ", 1)[0])
+        if flag:  # the bad value came from the command line, not from the preset file
+            raise ConfigError(f"{flag}: {exc.message}") from None
+        raise
 
 
 def _command_line(args: argparse.Namespace) -> str:

@@ -7,6 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from eegmi.errors import ConfigError
+from eegmi.limits import (
+    MAX_ELECTRODES,
+    MAX_FILTERS,
+    MAX_IMAGE_SIZE,
+    MAX_LATENT,
+    MAX_MODEL_PARAMS,
+    as_float,
+    check_float,
+    check_int,
+    is_int,
+)
 
 KINDS = ("vae", "decoder")
 ACTIVATIONS = ("leaky_relu", "relu", "gelu", "solu")
@@ -47,7 +58,9 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        self.filters = tuple(int(f) for f in self.filters)  # type: ignore[assignment]
+        self.filters = tuple(  # type: ignore[assignment]
+            int(f) if is_int(f) or (isinstance(f, float) and f.is_integer()) else f
+            for f in self.filters)
         self.validate()
 
     def validate(self, path: str | Path | None = None) -> None:
@@ -60,21 +73,34 @@ class ModelConfig:
             raise bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
         if self.activation not in ACTIVATIONS:
             raise bad("activation", f"{self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
-        if not isinstance(self.image_size, int) or self.image_size < 8 or self.image_size % 8:
-            raise bad("image_size", f"{self.image_size!r} must be a positive multiple of 8")
-        if not isinstance(self.n_electrodes, int) or self.n_electrodes < 1:
-            raise bad("n_electrodes", f"{self.n_electrodes!r} must be a positive integer")
-        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-            raise bad("latent_dim", f"{self.latent_dim!r} must be a positive integer")
+        if (not is_int(self.image_size) or not 8 <= self.image_size <= MAX_IMAGE_SIZE
+                or self.image_size % 8):
+            raise bad("image_size", f"{self.image_size!r} must be a multiple of 8 in "
+                      f"[8, {MAX_IMAGE_SIZE}]")
+        check_int(self.n_electrodes, "model.n_electrodes", 1, MAX_ELECTRODES, path)
+        check_int(self.latent_dim, "model.latent_dim", 1, MAX_LATENT, path)
         if self.kind == "decoder" and self.latent_dim != self.n_electrodes:
             raise bad("latent_dim", f"{self.latent_dim} must equal n_electrodes "
                       f"({self.n_electrodes}) for a decoder-only model")
-        if len(self.filters) != 3 or any(f < 1 for f in self.filters):
-            raise bad("filters", f"{list(self.filters)} must be three positive integers")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise bad("dropout", f"{self.dropout!r} must be in [0, 1)")
-        if float(self.leaky_slope) < 0.0:
-            raise bad("leaky_slope", f"{self.leaky_slope!r} must be >= 0")
+        if len(self.filters) != 3 or any(not is_int(f) or not 1 <= f <= MAX_FILTERS
+                                         for f in self.filters):
+            raise bad("filters", f"{list(self.filters)} must be three integers in "
+                      f"[1, {MAX_FILTERS}]")
+        check_float(self.dropout, "model.dropout", 0.0, 1.0, path, hi_open=True)
+        check_float(self.leaky_slope, "model.leaky_slope", 0.0, 1.0, path)
+        n_params = self.parameter_count()
+        if n_params > MAX_MODEL_PARAMS:
+            raise ConfigError(f"model: {n_params} parameters (at most {MAX_MODEL_PARAMS})", path)
+
+    def parameter_count(self) -> int:
+        """Number of parameters the model would have, counted without allocating them."""
+        import torch
+
+        from eegmi.models.vae import build_model
+
+        with torch.device("meta"):
+            model = build_model(self)
+        return int(sum(p.numel() for p in model.parameters()))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/TOML-ready dict."""
@@ -98,7 +124,7 @@ class ModelConfig:
         for key, value in d.items():
             want = types.get(key)
             if want is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = float(value)
+                value = as_float(value, f"model.{key}", path)
             elif want is not None and (not isinstance(value, want) or isinstance(value, bool)):
                 raise ConfigError(f"model.{key}: {value!r} is not a {want.__name__}", path)
             if key == "filters":

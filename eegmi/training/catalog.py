@@ -7,11 +7,11 @@ in :mod:`eegmi.training.checkpoint`, keeps torch out of those commands' imports.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from eegmi.errors import CheckpointError
+from eegmi.limits import read_json_card
 from eegmi.paths import resources_dir
 
 WEIGHTS = "model.safetensors"
@@ -58,21 +58,19 @@ def list_bundled() -> list[dict[str, Any]]:
         if not card.is_file():
             continue
         meta = read_card(card)
-        cfg = meta.get("config", {})
+        cfg = meta["config"]
+        exp = meta.get("experiment") if isinstance(meta.get("experiment"), dict) else {}
         out.append({"name": d.name, "path": str(d), "kind": cfg.get("kind"),
                     "latent_dim": cfg.get("latent_dim"),
-                    "experiment": meta.get("experiment", {}).get("name"),
-                    "description": meta.get("experiment", {}).get("description", ""),
+                    "experiment": exp.get("name"),
+                    "description": exp.get("description", ""),
                     "epochs": meta.get("epochs"), "metrics": meta.get("metrics", {})})
     return out
 
 
 def read_card(card: Path) -> dict[str, Any]:
-    """Parse ``model.json``; unreadable or malformed raises :class:`CheckpointError`."""
-    try:
-        meta = json.loads(Path(card).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read model card ({exc})", card) from None
-    if not isinstance(meta, dict) or "config" not in meta:
-        raise CheckpointError("model card has no 'config'", card)
+    """Parse ``model.json`` (bounded size and nesting); malformed raises :class:`CheckpointError`."""
+    meta = read_json_card(Path(card), CheckpointError, "model card")
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise CheckpointError("model card has no 'config' table", card)
     return meta

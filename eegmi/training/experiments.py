@@ -15,16 +15,32 @@ describes (posterior sigma ~1e-7), while the KL still keeps ``logvar`` bounded.
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from eegmi.errors import ConfigError
+from eegmi.limits import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_FRAMES,
+    MAX_PRESET_BYTES,
+    MAX_SEED,
+    as_float,
+    check_float,
+    check_int,
+    is_number,
+    one_line,
+)
 from eegmi.models.config import ModelConfig
 from eegmi.paths import resources_dir
 
 PRESETS = ("E1", "E2", "E3", "E4", "E5", "stagewise", "pick_init")
+#: What an experiment name may be: it names the default run folder ``runs/<name>``.
+_NAME = re.compile(r"[^/\\:\x00-\x1f\x7f.\s][^/\\:\x00-\x1f\x7f]{0,99}")
 
 
 @dataclass
@@ -96,6 +112,8 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], path: str | Path | None = None) -> ExperimentConfig:
         """Validate and build; unknown keys or impossible values raise :class:`ConfigError`."""
+        if not isinstance(d, dict):
+            raise ConfigError("experiment: expected a table of settings", path)
         known = {"name", "description", "model", *_SECTIONS}
         for key in d:
             if key not in known:
@@ -112,9 +130,36 @@ class ExperimentConfig:
         return exp
 
     def validate(self) -> None:
-        """Cross-field checks; raise :class:`ConfigError` naming the key."""
+        """Range and cross-field checks; raise :class:`ConfigError` naming the key.
+
+        Every number must be finite and within :mod:`eegmi.limits` (so a preset can
+        neither ask for an absurd allocation nor train to NaN), and ``name`` must be
+        a plain folder name (it becomes ``runs/<name>``).
+        """
         p = self.path
-        d, t, m = self.data, self.training, self.model
+        d, t, m, i = self.data, self.training, self.model, self.injection
+        _check(isinstance(self.name, str) and bool(_NAME.fullmatch(self.name)), "name",
+               f"{_short(self.name)} must be a plain folder name (no / \\ : or control "
+               "characters, not starting with a dot or space, at most 100 characters)", p)
+        _check(isinstance(d.montage, str) and bool(d.montage.strip()), "data.montage",
+               f"{d.montage!r} must be a montage name or an electrode file", p)
+        _check(isinstance(d.source, str) and bool(d.source.strip()), "data.source",
+               f"{d.source!r} must be 'synthetic' or a data path", p)
+        check_int(d.split_seed, "data.split_seed", 0, MAX_SEED, p)
+        check_int(d.max_frames, "data.max_frames", 0, MAX_FRAMES, p)
+        for key in ("clip_low", "clip_high"):
+            check_float(getattr(d, key), f"data.{key}", 0.0, 100.0, p)
+        check_float(i.mark_value, "injection.mark_value", -1e3, 1e3, p)
+        check_int(t.epochs, "training.epochs", 1, MAX_EPOCHS, p)
+        check_int(t.batch_size, "training.batch_size", 1, MAX_BATCH, p)
+        check_float(t.lr, "training.lr", 0.0, 10.0, p, lo_open=True)
+        check_float(t.weight_decay, "training.weight_decay", 0.0, 1e3, p)
+        check_float(t.beta, "training.beta", 0.0, 1e6, p)
+        check_int(t.patience, "training.patience", 0, MAX_EPOCHS, p)
+        check_float(t.factor, "training.factor", 0.0, 1.0, p, lo_open=True, hi_open=True)
+        check_int(t.seed, "training.seed", 0, MAX_SEED, p)
+        _check(all(is_number(f) and math.isfinite(f) for f in d.fractions), "data.fractions",
+               f"{list(d.fractions)} must be finite numbers", p)
         _check(d.split_by in ("subject", "trial", "time"), "data.split_by",
                f"{d.split_by!r} is not one of subject, trial, time", p)
         _check(d.method in ("cubic", "linear", "nearest", "spline"), "data.method",
@@ -156,6 +201,11 @@ def _check(ok: bool, key: str, why: str, path: str | None) -> None:
         raise ConfigError(f"{key}: {why}", path)
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _section(klass: type, name: str, d: Any, path: str | Path | None) -> Any:
     if not isinstance(d, dict):
         raise ConfigError(f"{name}: expected a table of settings", path)
@@ -167,14 +217,14 @@ def _section(klass: type, name: str, d: Any, path: str | Path | None) -> Any:
             raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})", path)
         want = type(getattr(defaults, key))
         if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            value = as_float(value, f"{name}.{key}", path)
         if want is tuple:
-            if not isinstance(value, (list, tuple)) or not all(
+            if not isinstance(value, (list, tuple)) or len(value) > 16 or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise ConfigError(f"{name}.{key}: {value!r} must be a list of numbers", path)
-            value = tuple(float(v) for v in value)
+                raise ConfigError(f"{name}.{key}: {_short(value)} must be a list of numbers", path)
+            value = tuple(as_float(v, f"{name}.{key}", path) for v in value)
         elif not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-            raise ConfigError(f"{name}.{key}: {value!r} is not a {want.__name__}", path)
+            raise ConfigError(f"{name}.{key}: {_short(value)} is not a {want.__name__}", path)
         clean[key] = value
     return klass(**clean)
 
@@ -203,10 +253,15 @@ def load_experiment(name_or_path: str | Path) -> ExperimentConfig:
             raise ConfigError(f"unknown experiment {spec!r} (presets: {', '.join(PRESETS)}, "
                               "or a .toml file)")
     if not path.is_file():
-        raise ConfigError("experiment file not found", path)
+        raise ConfigError("experiment file not found (or not a regular file)", path)
     try:
+        size = path.stat().st_size
+        if size > MAX_PRESET_BYTES:
+            raise ConfigError(f"experiment file is {size} bytes (at most {MAX_PRESET_BYTES})", path)
         d = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not a valid TOML file ({exc})", path) from None
+    except RecursionError:
+        raise ConfigError("not a valid TOML file (nested too deeply)", path) from None
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError included
+        raise ConfigError(f"not a valid TOML file ({one_line(exc)})", path) from None
     d.setdefault("name", path.stem)
     return ExperimentConfig.from_dict(d, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,34 @@ def read_history(directory: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def append_history(directory: str | Path, record: dict[str, Any]) -> None:
-    """Append one epoch record (flushed before returning)."""
+def append_history(directory: str | Path, record: dict[str, Any]) -> int:
+    """Append one epoch record (flushed before returning).
+
+    Returns the file's size before the append, for :func:`cut_history`.  A failed
+    write (disk full) is undone, so no torn line is left behind.
+    """
     path = Path(directory) / HISTORY
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
+    before = path.stat().st_size if path.exists() else 0
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+    except OSError:
+        cut_history(directory, before)
+        raise
+    return before
+
+
+def cut_history(directory: str | Path, size: int) -> None:
+    """Undo appends: cut ``history.jsonl`` back to ``size`` bytes (removed when 0)."""
+    path = Path(directory) / HISTORY
+    try:
+        if size == 0:
+            path.unlink(missing_ok=True)
+        elif path.exists():
+            os.truncate(path, size)
+    except OSError:
+        pass  # a torn last line is skipped by read_history and cut by the next resume
 
 
 def truncate_history(directory: str | Path, last_epoch: int) -> list[dict[str, Any]]:

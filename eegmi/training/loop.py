@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from eegmi.devices import pick_device
-from eegmi.errors import ConfigError
+from eegmi.errors import CheckpointError, ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.limits import MAX_EPOCHS, one_line
 from eegmi.models.hooks import HookedModel, model_input
 from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import build_model
@@ -33,12 +34,12 @@ from eegmi.training.checkpoint import (
     read_weights,
     resolve_model,
     save_checkpoint,
-    save_train_state,
 )
 from eegmi.training.evaluation import evaluate_batches, vae_loss, weight_norm
 from eegmi.training.experiments import ExperimentConfig
-from eegmi.training.history import append_history, truncate_history
+from eegmi.training.history import HISTORY, append_history, cut_history, truncate_history
 from eegmi.training.prepare import Prepared, prepare_data
+from eegmi.training.rundir import RunLock, pending, recover
 
 
 @dataclass
@@ -96,6 +97,30 @@ def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
 
 
+def _resume(out: Path, experiment: ExperimentConfig, model: HookedModel,
+            opt: torch.optim.Optimizer, sched: Any) -> int:
+    """Load the saved training state into ``model``/``opt``/``sched``; returns its epoch."""
+    tensors, state = load_train_state(out)
+    try:
+        if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
+            raise ConfigError("resume with different settings than the saved run", out / STATE)
+        load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+                        out / STATE)
+        _restore_optim(opt, tensors, state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if experiment.training.lr != state["experiment"]["training"]["lr"]:
+            for group in opt.param_groups:  # an explicit new lr replaces the schedule's
+                group["lr"] = experiment.training.lr
+        start = state["epoch"]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
+                              out / STATE) from None
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= MAX_EPOCHS:
+        raise CheckpointError(f"training state epoch {str(start)[:40]!r} is not an epoch",
+                              out / STATE)
+    return start
+
+
 def _comparable(d: dict[str, Any]) -> dict[str, Any]:
     d = copy.deepcopy(d)
     # a resumed run may extend the epoch count or continue at a new learning rate
@@ -105,6 +130,45 @@ def _comparable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def train(
+    experiment: ExperimentConfig,
+    data: Any,
+    out_dir: str | Path,
+    resume: bool = False,
+    cancel: CancelToken | None = None,
+    device: str | torch.device | None = None,
+    command: str = "",
+    weights_dtype: str = "float32",
+) -> Job[TrainResult]:
+    """Train ``experiment`` on ``data``, checkpointing into ``out_dir`` after every epoch.
+
+    The run folder is locked for the whole run (:class:`~eegmi.training.rundir.RunLock`):
+    a second writer is refused.  A checkpoint interrupted by a kill is finished or
+    discarded first.  A run that fails or is cancelled before its first checkpoint
+    leaves nothing behind.  See :func:`_train` for the parameters and reports.
+    """
+    out = Path(out_dir)
+    lock = RunLock(out)
+    lock.acquire()
+    fresh = not (out / CARD).exists()
+    done = False
+    try:
+        recover(out)
+        result = yield from _train(experiment, data, out, resume, cancel, device, command,
+                                   weights_dtype)
+        done = True
+        return result
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else out
+        raise CheckpointError(f"training stopped ({one_line(exc.strerror or exc)})",
+                              where) from None
+    finally:
+        discard = not done and fresh and not (out / CARD).exists()
+        if discard:  # nothing committed: leave no trace of this run
+            (out / HISTORY).unlink(missing_ok=True)
+        lock.release(discard=discard)
+
+
+def _train(
     experiment: ExperimentConfig,
     data: Any,
     out_dir: str | Path,
@@ -143,7 +207,7 @@ def train(
         One per epoch, ``payload = {epoch, train_loss, val_loss, mse, mae, ssim, lr,
         weight_norm}`` (test-split image metrics).
     """
-    out = Path(out_dir)
+    out = Path(out_dir)  # locked by train()
     t = experiment.training
     if not resume and ((out / STATE).exists() or (out / CARD).exists()):
         raise ConfigError("already holds a training run (use --resume or another --out)", out)
@@ -158,21 +222,11 @@ def train(
                                                        patience=t.patience)
     start, history = 0, []
     if resume and (out / STATE).exists():
-        tensors, state = load_train_state(out)
-        if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
-            raise ConfigError("resume with different settings than the saved run", out / STATE)
-        load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-                        out / STATE)
-        _restore_optim(opt, tensors, state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if experiment.training.lr != state["experiment"]["training"]["lr"]:
-            for group in opt.param_groups:  # an explicit new lr replaces the schedule's
-                group["lr"] = experiment.training.lr
-        start = int(state["epoch"])
+        start = _resume(out, experiment, model, opt, sched)
         history = truncate_history(out, start)
     out.mkdir(parents=True, exist_ok=True)
-    if start == 0:
-        truncate_history(out, 0)
+    if start == 0:  # a stale log of a run that never checkpointed; created again on epoch 1
+        (out / HISTORY).unlink(missing_ok=True)
     mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask).to(dev)
     amp = bool(t.amp and dev.type == "cuda")
     from eegmi.data.dataset import TopomapBatches
@@ -211,12 +265,17 @@ def train(
             r = evaluate_batches(rounded, test_batches, None, 0.0)
             card_metrics.update({k: r[k] for k in ("mse", "mae", "ssim")},
                                 float32_metrics={k: test[k] for k in ("mse", "mae", "ssim")})
-        save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
-                        dtype=weights_dtype)
-        # history before state: a crash in between makes resume redo (and re-log) this
-        # epoch, since the history is cut back to the saved state's epoch
-        append_history(out, metrics)
-        _save_state(out, model, opt, sched, experiment, epoch)
+        # history before the checkpoint: a crash in between makes resume redo (and re-log)
+        # this epoch, since the history is cut back to the saved state's epoch
+        logged = append_history(out, metrics)
+        try:
+            save_checkpoint(out, model, {**meta_base, "epochs": epoch, "metrics": card_metrics},
+                            dtype=weights_dtype,
+                            state=_state(model, opt, sched, experiment, epoch))
+        except CheckpointError:
+            if not pending(out):  # this epoch was not saved: it is not logged either
+                cut_history(out, logged)
+            raise
         yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val {val['loss']:.3g} "
                        f"ssim {test['ssim']:.3f}", payload=metrics)
     return TrainResult(out, len(history), metrics, history)
@@ -243,13 +302,13 @@ def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
     return total / max(count, 1)
 
 
-def _save_state(out: Path, model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
-                experiment: ExperimentConfig, epoch: int) -> None:
+def _state(model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
+           experiment: ExperimentConfig, epoch: int) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_tensors, opt_scalars = _optim_tensors(opt)
     tensors.update(opt_tensors)
-    save_train_state(out, tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
-                                    "optimizer": opt_scalars, "scheduler": sched.state_dict()})
+    return tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
+                     "optimizer": opt_scalars, "scheduler": sched.state_dict()}
 
 
 def _previous_commands(out: Path) -> list[str]:

@@ -94,8 +94,9 @@ def test_propagation_fills_matrix_with_the_analysis_numbers(prop_panel, session)
     # the linearity column is the analysis' R² on the same (random, seed 0) inputs
     lin = _run(linearity(session.model.model, _pipe(session), n_inputs=66))
     assert rows["enc.conv1"]["linearity_r2"] == pytest.approx(lin.r2["enc.conv1"], abs=1e-9)
-    pick = p.result["pick"]
-    assert pick is not None and f"{pick.score:.3f}" in p.pick_label.text()
+    pick = p.result["pick"]  # on the loaded dataset's frames: the model card names no data
+    assert pick is not None and "held-out frames" in pick.inputs["description"]
+    assert pick.label == "tiny_vae" and "tiny_vae" in p.pick_view.headline.text()
     items = p.export_items()
     assert items["layer"] == "out" and np.array_equal(items["matrix"], p.heatmap.matrix)
     assert p.state()["panel"] == "propagation"
@@ -212,21 +213,51 @@ def test_clicking_the_output_picks_a_pixel_target(qtbot, sal_panel) -> None:
     assert p.target_box.currentData() == "pixel"
 
 
-def test_sanity_check_reports_every_method(qtbot, sal_panel, session) -> None:
+def test_sanity_verdicts_equal_the_cli(qtbot, sal_panel, session, files, capsys) -> None:
+    """The panel runs the CLI's check: same defaults, same inputs (held-out frames of the
+    loaded data: the tiny model's card names none), same verdicts and statistics."""
+    import json
+    import shlex
+
+    from app.panels.saliency import METHOD_LABELS
+    from eegmi.analysis.sanity_options import SanityOptions
+    from eegmi.cli import main
+
     p = sal_panel
-    with qtbot.waitSignal(p.sanity_ready, timeout=120000):
+    box = p.sanity_box
+    assert box.inputs_box.currentData() == SanityOptions().inputs == "heldout"
+    assert box.count_spin.value() == SanityOptions().count
+    box.count_spin.setValue(6)
+    p.target_box.setCurrentIndex(p.target_box.findData("latent"))
+    p.latent_spin.setValue(1)
+    with qtbot.waitSignal(p.sanity_ready, timeout=180000):
         p.sanity_job_ctl.run_button.click()
     res = p.sanity
-    assert res.methods == [m for m, _ in __import__("app.panels.saliency", fromlist=["x"]).METHOD_LABELS]
-    assert p.sanity_table.rowCount() == 6
-    for i, m in enumerate(res.methods):
-        verdict = p.sanity_table.item(i, 3).text()
-        want = {None: "n/a (constant map)", True: "pass", False: "FAIL"}[res.passed[m]]
-        assert verdict == want
-        assert len(res.ssim[m]) == len(res.layers) >= 1
-    curves = p.ssim_plot.listDataItems()
-    assert len(curves) == 6
-    np.testing.assert_allclose(curves[0].getOriginalDataset()[1], np.nan_to_num(res.ssim[res.methods[0]]))
+    assert res.methods == [m for m, _ in METHOD_LABELS]
+    assert res.inputs["kind"] == "heldout" and res.inputs["n"] == 6
+    # the command line the panel shows is what the CLI runs
+    cmd = shlex.split(box.cli(session.model_name))
+    _, data = files
+    assert cmd[:3] == ["eegmi", "analyze", "sanity"] and cmd[cmd.index("--data") + 1] == str(data)
+    assert "--target" in cmd and "--count" in cmd and "--inputs" not in cmd
+    assert main(cmd[1:] + ["--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["inputs"]["description"] == res.inputs["description"]
+    assert box.verdicts() == cli["verdicts"] == {m: res.label(m) for m in res.methods}
+    for m in res.methods:
+        stages = cli["methods"][m]["stages"]
+        for s, stage in enumerate(stages):
+            for k, stat in enumerate(("rank_abs", "rank_signed", "ssim")):
+                assert stage["similarity"][stat] == pytest.approx(res.mean_similarity(m)[s, k],
+                                                                  abs=1e-6, nan_ok=True)
+    # the selected method's curves and the rule are on screen
+    assert "baseline" in box.caption.text() and "held-out" in box.caption.text()
+    assert box.table.rowCount() == 6
+    np.testing.assert_allclose(box.curve(0), np.nan_to_num(res.mean_similarity(res.methods[0])[:, 0]))
+    box.table.selectRow(4)
+    assert box.method == res.methods[4]
+    np.testing.assert_allclose(box.curve(2), np.nan_to_num(res.mean_similarity(res.methods[4])[:, 2]))
+    assert p.export_items()["sanity"]["verdicts"] == cli["verdicts"]
 
 
 def test_cancel_stops_a_run(qtbot, sal_panel, session) -> None:
@@ -248,33 +279,14 @@ def test_cancel_stops_a_run(qtbot, sal_panel, session) -> None:
 
 
 def test_bundled_comparisons_use_the_analysis(qtbot, session, files, tmp_path, monkeypatch) -> None:
-    """Stand-in "bundled" models (checkpoint paths) for the E1–E5 pick & interpolate table
-    and for the spectra's α-against-depth comparison."""
-    import app.panels.propagation as prop_mod
+    """Stand-in "bundled" models (checkpoint paths) for the spectra's α-against-depth
+    comparison (the pick & interpolate table: tests/app/test_pick_panel.py)."""
     import app.panels.spectra as spec_mod
-    from app.panels.propagation import PropagationPanel
     from app.panels.spectra import SpectraPanel
-    from eegmi.analysis.pick_interpolate import compare_models
-    from eegmi.analysis.propagation import pipeline_for
-    from eegmi.training.checkpoint import load_checkpoint
 
     other = str(write_tiny_model(tmp_path / "other", seed=7, latent=4))
     names = [str(files[0]), other]
-    monkeypatch.setattr(prop_mod, "bundled_names", lambda: list(names))
     monkeypatch.setattr(spec_mod, "bundled_names", lambda: list(names))
-    p = PropagationPanel(session)
-    _show(qtbot, p)
-    assert p.compare.run_button.isEnabled()
-    p.n_inputs.setValue(66)
-    with qtbot.waitSignal(p.comparison_ready, timeout=60000):
-        p.compare.run_button.click()
-    models = [(n, ld.model, pipeline_for(ld)) for n, ld in ((n, load_checkpoint(n)) for n in names)]
-    expected = _run(compare_models(models, n_inputs=66))
-    assert p.compare_table.rowCount() == 2
-    for i, res in enumerate(expected):
-        assert p.compare_table.item(i, 1).text() == f"{res.score:.3f}"
-        assert p.comparison[i].score == pytest.approx(res.score, abs=1e-9)
-
     s = SpectraPanel(session)
     _show(qtbot, s)
     # the current model is not offered against itself

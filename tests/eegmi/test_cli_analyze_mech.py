@@ -50,17 +50,57 @@ def test_propagation_cli_writes_outputs(ckpt, capsys, tmp_path):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_linearity_and_pick_interpolate_cli(ckpt, capsys, tmp_path):
+def test_linearity_cli(ckpt, capsys, tmp_path):
     res = _json(capsys, ["analyze", "linearity", str(ckpt), "--inputs", "80", "--set-sizes", "2",
                          "--n-sets", "2"])
     r2 = {row["layer"]: row["r2"] for row in res["layers"]}
     assert r2["enc.conv1"] == pytest.approx(1.0, abs=1e-3)  # conv of a linear image
-    res = _json(capsys, ["analyze", "pick-interpolate", str(ckpt), str(ckpt), "--inputs", "32",
+
+
+def _tiny_recording(path):
+    from eegmi.data.loaders import save_npz
+    from eegmi.data.montage import DEAP_CHANNELS
+    from eegmi.data.recording import EEGData
+
+    rng = np.random.default_rng(0)
+    values = 0.06 * np.cumsum(rng.normal(size=(80, 32)), axis=0).astype(np.float32)  # unclipped by ±1
+    data = EEGData(values, tuple(DEAP_CHANNELS), 128.0, np.zeros(80, np.int16),
+                   np.repeat(np.arange(4), 20).astype(np.int32))
+    return save_npz(data, path)
+
+
+def test_pick_interpolate_cli_heldout_random_and_errors(ckpt, capsys, tmp_path):
+    data = str(_tiny_recording(tmp_path / "rec.npz"))
+    res = _json(capsys, ["analyze", "pick-interpolate", str(ckpt), str(ckpt), "--data", data,
                          "--out", str(tmp_path / "pi")])
     assert len(res["table"]) == 2 and res["table"][0]["latent_dim"] == 8
-    assert res["table"][0]["assigned"] == 8
-    assert res["table"][0]["score"] == pytest.approx(res["table"][1]["score"])
+    assert res["table"][0]["interpolate"] == pytest.approx(res["table"][1]["interpolate"])
+    tiny = res["models"]["tiny"]
+    assert tiny["inputs"]["kind"] == "heldout" and tiny["inputs"]["n"] == 80
+    assert "held-out frames" in tiny["inputs"]["description"]
+    assert set(tiny["controls"]) == {"exact", "rotated", "untrained", "pca"}
+    assert tiny["controls"]["exact"]["interpolate"] == pytest.approx(1.0, abs=1e-5)
+    assert tiny["controls"]["rotated"]["pick_r2"] == pytest.approx(1.0, abs=1e-5)
+    assert tiny["controls"]["rotated"]["axis_alignment"] < 0.9
+    assert tiny["controls"]["pca"]["latent_dim"] == 8
     assert (tmp_path / "pi" / "pick_interpolate.png").exists()
+    with np.load(tmp_path / "pi" / "pick_interpolate.npz") as z:
+        assert z["tiny_model_pick_r2"].shape == (32,)
+    # random mixes on request, said so
+    res = _json(capsys, ["analyze", "pick-interpolate", str(ckpt), "--inputs", "random",
+                         "--count", "64", "--no-controls"])
+    tiny = res["models"]["tiny"]
+    assert tiny["inputs"]["kind"] == "random" and "random mixes" in tiny["inputs"]["description"]
+    assert tiny["controls"] == {}
+    # the text form is a table that names its inputs
+    assert main(["analyze", "pick-interpolate", str(ckpt), "--inputs", "random", "--count", "64",
+                 "--no-controls"]) == 0
+    out = capsys.readouterr().out
+    assert "64 i.i.d. random mixes" in out and "axis alignment" in out and "interpolate" in out
+    # held-out inputs without a dataset: one line, exit 2
+    assert main(["analyze", "pick-interpolate", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eegmi: error:") and "--data" in err and len(err.strip().splitlines()) == 1
 
 
 def test_saliency_cli(ckpt, capsys, tmp_path):
@@ -79,10 +119,63 @@ def test_saliency_cli(ckpt, capsys, tmp_path):
 
 def test_sanity_cli(ckpt, capsys):
     res = _json(capsys, ["analyze", "sanity", str(ckpt), "--methods", "grad", "gradcam",
-                         "--target", "latent:1", "--inputs", "2"])
+                         "--target", "latent:1", "--inputs", "random", "--count", "4"])
     assert res["layers"] == ["fc_mu", "conv3", "conv2", "conv1"]
-    assert len(res["methods"]["saliency"]["ssim"]) == 4
-    assert res["methods"]["saliency"]["passed"] in (True, False)
+    assert res["inputs"]["kind"] == "random" and res["inputs"]["n"] == 4
+    assert "baseline" in res["rule"]["text"] and res["rule"]["margin"] == 0.1
+    m = res["methods"]["saliency"]
+    assert len(m["stages"]) == 4 and m["passed"] in (True, False)
+    assert res["verdicts"]["saliency"] == m["verdict"]
+    assert set(m["stages"][0]["similarity"]) == {"rank_abs", "rank_signed", "ssim"}
+
+
+@pytest.fixture(scope="module")
+def ckpt_with_data(tmp_path_factory):
+    """A tiny checkpoint whose card names its data file (so held-out frames exist)."""
+    from eegmi.data.loaders import save_npz
+    from eegmi.data.montage import DEAP_CHANNELS
+    from eegmi.data.recording import EEGData
+
+    root = tmp_path_factory.mktemp("ckpt_data")
+    rng = np.random.default_rng(0)
+    values = np.cumsum(rng.normal(size=(40, 32)), axis=0).astype(np.float32)
+    data = save_npz(EEGData(values, tuple(DEAP_CHANNELS), 128.0, np.zeros(40, np.int16),
+                            np.repeat(np.arange(2), 20).astype(np.int32)), root / "frames.npz")
+    torch.manual_seed(1)
+    model = ConvVAE(ModelConfig(kind="vae", image_size=SIZE, latent_dim=4, filters=(4, 4, 4)))
+    meta = {"name": "tiny_data", "scaler": ClipScaler(lo=-5.0, hi=5.0).to_dict(),
+            "injection": {"marks": True, "occlusion": False}, "montage": {"name": "biosemi32"},
+            "operator": {"size": SIZE, "method": "cubic"}, "data": {"path": str(data)}}
+    return save_checkpoint(root / "tiny_data", model, meta), data
+
+
+def test_sanity_defaults_to_held_out_frames_and_prints_the_rule(ckpt_with_data, capsys):
+    ckpt, data = ckpt_with_data
+    res = _json(capsys, ["analyze", "sanity", str(ckpt), "--methods", "grad", "--count", "5"])
+    assert res["inputs"]["kind"] == "heldout" and res["inputs"]["n"] == 5
+    assert str(data) in res["inputs"]["description"]
+    assert res["options"]["inputs"] == "heldout" and res["options"]["count"] == 5
+    code = main(["analyze", "sanity", str(ckpt), "--methods", "grad", "--count", "5"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    assert lines["rule"].startswith("Each statistic") and "held-out" in lines["inputs"]
+    assert lines["saliency"].split(" |")[0] == res["verdicts"]["saliency"]
+
+
+def test_sanity_without_data_says_how_to_get_inputs(ckpt, capsys):
+    code = main(["analyze", "sanity", str(ckpt), "--methods", "grad"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--inputs random" in err and len(err.strip().splitlines()) == 1
+
+
+def test_saliency_cli_uses_held_out_frames(ckpt_with_data, capsys):
+    ckpt, _ = ckpt_with_data
+    res = _json(capsys, ["analyze", "saliency", str(ckpt), "--method", "grad", "--count", "3"])
+    assert res["n_inputs"] == 3 and res["inputs"]["kind"] == "heldout"
+    res = _json(capsys, ["analyze", "saliency", str(ckpt), "--method", "grad", "--inputs", "random",
+                         "--count", "2"])
+    assert res["n_inputs"] == 2 and res["inputs"]["kind"] == "random"
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -53,7 +53,12 @@ def test_train_and_evaluate_on_model_layer(files, capsys):
     assert meta["mode"] == "spatial" and meta["layer_shape"] == [8, 5, 5]
     assert meta["provenance"]["model"] == "tiny"
 
-    rc = main(["sae", "evaluate", str(out), "--max-frames", "10", "--gallery", str(files / "g.npz"), "--json"])
+    # the card names the data file, but a card never chooses what eegmi reads
+    assert main(["sae", "evaluate", str(out), "--max-frames", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sae.json" in err and "--data" in err
+    rc = main(["sae", "evaluate", str(out), "--max-frames", "10", "--gallery", str(files / "g.npz"),
+               "--data", str(files / "eeg.npy"), "--json"])
     assert rc == 0
     ev = _json(capsys)
     assert ev["frames"] == 10 and ev["metrics"]["n_inputs"] == 250
