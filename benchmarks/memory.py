@@ -96,6 +96,9 @@ def child(mode: str, folder: Path, n_batches: int) -> dict[str, float]:
             def release_pages(self) -> None:
                 pass
 
+            def gather(self, rows: np.ndarray) -> np.ndarray:
+                return self[rows]
+
         dataset.ChannelView = lambda base, order: np.asarray(base[:, order], np.float32).view(Whole)
         prepare._scaler_rows = lambda train, n: train
     data = EEGData(values=np.load(folder / "values.npy", mmap_mode="r"), ch_names=DEAP_CHANNELS,

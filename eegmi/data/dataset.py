@@ -180,6 +180,18 @@ class ChannelView:
         out = self[:]
         return out if dtype is None else out.astype(dtype, copy=False)
 
+    def gather(self, rows: np.ndarray, chunk_rows: int = 8192) -> np.ndarray:
+        """``self[rows]`` for sorted ``rows (M,)``, read ``chunk_rows`` at a time with
+        a memmap's pages released behind each chunk: a sample scattered over the
+        whole file never holds the file in the resident set."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        for start in range(0, len(rows), chunk_rows):
+            part = rows[start:start + chunk_rows]
+            out[start:start + len(part)] = self[part]
+            _release(self.base, int(part[0]), int(part[-1]) + 1)
+        return out
+
     def release_pages(self) -> None:
         """Drop a memory-mapped recording's pages from this process (a no-op otherwise):
         the kernel maps the neighbours of every row read, so a scattered sample would

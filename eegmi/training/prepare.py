@@ -109,7 +109,7 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
         raise DataError(f"too little data for a train/val/test split ({data.n_frames} frames)",
                         where)
     if scaler is None:
-        scaler = ClipScaler.fit(values[_scaler_rows(split.train, values.shape[1])],
+        scaler = ClipScaler.fit(values.gather(_scaler_rows(split.train, values.shape[1])),
                                 q_low=d.clip_low, q_high=d.clip_high)
         values.release_pages()
     inj = experiment.injection

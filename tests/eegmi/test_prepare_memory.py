@@ -51,6 +51,8 @@ def test_per_batch_reorder_equals_the_whole_copy(tmp_path, n_frames):
     rows = prep.values[5:9]
     np.testing.assert_array_equal(rows, whole[5:9])
     assert rows.flags.writeable and not np.shares_memory(rows, data.values)
+    pick = np.sort(np.random.default_rng(0).choice(n_frames, 500, replace=False))
+    np.testing.assert_array_equal(prep.values.gather(pick, chunk_rows=64), whole[pick])
     idx = prep.split.val[:300]
     new = TopomapBatches(prep.values, idx, prep.operator, prep.scaler, batch_size=64, shuffle=True)
     old = TopomapBatches(whole, idx, prep.operator, prep.scaler, batch_size=64, shuffle=True)
