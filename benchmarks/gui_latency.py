@@ -350,6 +350,12 @@ def main() -> None:
     nview.addViewBox(lockAspect=True).addItem(nitem)
     nview.show()
     n_naive = max(10, n_drag // 4)
+    import torch
+
+    # torch on one thread, as on the workbench's worker: on a busy 2-core machine torch's
+    # default two threads make each decode ten times slower, which is not what is compared
+    naive_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     t0 = time.perf_counter()
     for v in targets[:n_naive]:
         z = final.copy()
@@ -357,14 +363,13 @@ def main() -> None:
         nitem.setImage(inf.decode(z).recon)
         nview.repaint()
     naive_rate = n_naive / (time.perf_counter() - t0)
+    torch.set_num_threads(naive_threads)
     rate = decoded[0] / drag_s
 
     # the machine's speed during this run, to compare runs: this CPU's single-thread
     # speed drifts by tens of percent from minute to minute.  One forward pass of the
     # model on this thread (torch limited to one thread, as on the worker), the median
     # of many, with the window idle.
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     one_hot = np.zeros(n, np.float32)

@@ -14,9 +14,11 @@ batches:
 - ``new``: :class:`eegmi.data.dataset.ChannelView` (rows read and reordered per
   batch) and the scaler's sample read alone.
 
-Reports the peak resident set (``VmHWM``, which counts the memmap's file pages the
-kernel may drop at will) and the peak anonymous memory (``RssAnon``, sampled every
-20 ms: what the process really holds), the preparation time and the training rate.
+Reports the peak resident set (``VmHWM``, which counts file pages: torch's
+libraries and the memmap's, which the kernel may drop at will), the peaks of
+anonymous memory (``RssAnon``: what the process really holds) and of file pages
+(``RssFile``), both sampled every 20 ms, the resident set once everything is
+imported, the preparation time and the training rate.
 ``--quick`` uses 1 M frames.  Prints the load average and one JSON object last.
 """
 
@@ -76,15 +78,17 @@ def child(mode: str, folder: Path, n_batches: int) -> dict[str, float]:
     from eegmi.training.experiments import load_experiment
     from eegmi.training.loop import build_for_experiment, train_epoch
 
-    peak_anon = [0]
+    peak_anon, peak_file = [0], [0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             peak_anon[0] = max(peak_anon[0], _status_kb("RssAnon"))
+            peak_file[0] = max(peak_file[0], _status_kb("RssFile"))
             time.sleep(0.02)
 
     threading.Thread(target=sample, daemon=True).start()
+    start_rss = _status_kb("VmRSS")  # torch, numpy and eegmi imported: the floor
     torch.set_num_threads(1)
     if mode == "old":
         import eegmi.data.dataset as dataset
@@ -118,6 +122,7 @@ def child(mode: str, folder: Path, n_batches: int) -> dict[str, float]:
     done.set()
     peak_anon[0] = max(peak_anon[0], _status_kb("RssAnon"))
     return {"peak_rss_mb": _status_kb("VmHWM") / 1024, "peak_anon_mb": peak_anon[0] / 1024,
+            "peak_file_mb": peak_file[0] / 1024, "after_import_rss_mb": start_rss / 1024,
             "prepare_s": prepare_s, "train_batches_per_s": n_batches / train_s}
 
 
