@@ -170,6 +170,10 @@ class ChannelView:
 
     def __getitem__(self, rows: Any) -> np.ndarray:
         block = np.asarray(self.base[rows])
+        if isinstance(rows, np.ndarray) and rows.ndim == 1 and rows.size:
+            # scattered rows (a shuffled batch): the kernel maps the pages around each
+            # one read, which over an epoch would map the whole file into this process
+            _release(self.base, int(rows.min()), int(rows.max()) + 1)
         if not self._identity:
             block = block[..., self.order]
         # always the caller's own, writable rows: never a view into the recording
