@@ -10,7 +10,6 @@ the GUI thread.  Without a model, :func:`preview` gives the input side only.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,10 +79,17 @@ def configure_worker_threads(cpu_count: int | None = None) -> int:
     gains little, and when it takes the core the GUI thread needs to repaint, a
     click waits for the scheduler (measured on 2 cores: 335 ms per click with two
     torch threads against 53 ms with one). Called on the model worker at start;
-    returns the thread count set.
+    returns the thread count set.  Without ``cpu_count`` it also counts only the
+    cores that other processes leave idle (:func:`eegmi.devices.choose_threads`).
     """
-    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
-    n = max(1, cores - 1)
+    if cpu_count is not None:
+        n = max(1, cpu_count - 1)
+    else:
+        # never more than the cores left idle by other processes (or $EEGMI_THREADS)
+        from eegmi.devices import choose_threads, cpu_threads
+
+        cores = cpu_threads()
+        n = max(1, min(cores - 1, choose_threads(cores=cores)))
     torch.set_num_threads(n)
     return n
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from eegmi.cli.options import add_threads_option
 from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
 from eegmi.paths import atomic_path
@@ -108,6 +109,9 @@ def register_analyze(sub: Any) -> None:
     _attr_options(p)
     _common(p, data=False)
     p.set_defaults(func=run_sanity)
+    # every analysis, these and those registered before them, takes --threads
+    for parser in sub.choices.values():
+        add_threads_option(parser)
 
 
 def _input_set(p: argparse.ArgumentParser, count: int) -> None:
@@ -134,7 +138,7 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
 
 def _pick_options(p: argparse.ArgumentParser) -> None:
     from eegmi.analysis.inputs import INPUT_KINDS
-    from eegmi.analysis.pick_interpolate import PickInterpolateOptions
+    from eegmi.analysis.pick_options import PickInterpolateOptions
 
     d = PickInterpolateOptions()
     p.add_argument("--inputs", choices=INPUT_KINDS, default=d.inputs.kind,
@@ -324,7 +328,7 @@ def run_linearity(args: argparse.Namespace) -> dict[str, Any]:
 def pick_options(args: argparse.Namespace) -> Any:
     """The :class:`PickInterpolateOptions` of a ``pick-interpolate`` command line."""
     from eegmi.analysis.inputs import InputSpec
-    from eegmi.analysis.pick_interpolate import PickInterpolateOptions
+    from eegmi.analysis.pick_options import PickInterpolateOptions
 
     if args.count < 1 or args.folds < 2:
         raise ConfigError("--count must be >= 1 and --folds >= 2")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from eegmi.cli.options import add_threads_option
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -23,18 +25,16 @@ def register(subparsers: Any) -> None:
                    help="skip the PCA baseline (PCA with the model's latent size, fitted on "
                         "the training split's images, scored on the same frames)")
     p.set_defaults(func=run)
+    add_threads_option(p)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
     from eegmi.data.loaders import load_dataset
-    from eegmi.devices import cpu_threads, pick_device
+    from eegmi.devices import pick_device
     from eegmi.training.cards import card_data_source
     from eegmi.training.checkpoint import load_checkpoint
     from eegmi.training.evaluation import evaluate_checkpoint
 
-    torch.set_num_threads(cpu_threads())
     device = pick_device(args.device)
     loaded = load_checkpoint(args.model, device=device)
     source = card_data_source(loaded.meta, args.data, loaded.path / "model.json")

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.errors import ConfigError
     from eegmi.figures import figure_set_job
     from eegmi.jobs import run_with_bar
-    from eegmi.training.checkpoint import list_bundled
+    from eegmi.training.catalog import list_bundled
 
     models = args.models or [str(m["name"]) for m in list_bundled()]
     if not models:

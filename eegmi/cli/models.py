@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    from eegmi.training.checkpoint import list_bundled
+    from eegmi.training.catalog import list_bundled
 
     models = list_bundled()
     if getattr(args, "json", False):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from eegmi.cli.options import add_threads_option
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import run_with_bar
 from eegmi.limits import MAX_SEED, is_int
@@ -53,6 +54,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--device", help="cpu, cuda ... (default: CUDA when present)")
     t.add_argument("--out", type=Path, required=True, help="output SAE directory")
     t.set_defaults(func=run_train)
+    add_threads_option(t)
 
     e = sub.add_parser("evaluate", help="metrics of a trained SAE",
                        description="L0 (beside d), FVE, dead/dense fractions and (with a model) "
@@ -66,6 +68,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", help="cpu, cuda ... (default: CUDA when present)")
     e.set_defaults(func=run_evaluate)
+    add_threads_option(e)
 
     def show_help(_args: argparse.Namespace) -> None:
         p.print_help()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eegmi.cli.options import add_threads_option
 from eegmi.jobs import Progress, ProgressBar, run_job
 
 
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                    help="dtype of the saved model weights (float16 halves the file)")
     p.set_defaults(func=run)
+    add_threads_option(p)
 
 
 def _overridden(args: argparse.Namespace) -> Any:
@@ -75,14 +77,10 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
     from eegmi.data.loaders import load_dataset
-    from eegmi.devices import cpu_threads
     from eegmi.training.loop import train
 
     exp = _overridden(args)
-    torch.set_num_threads(cpu_threads())
     out = Path(args.out or Path("runs") / exp.name)
     data = load_dataset(exp.data.source, montage=exp.data.montage)
     command = _command_line(args)

@@ -19,6 +19,7 @@ stored, and indexes ``values`` per batch so a memmap is never loaded whole.
 
 from __future__ import annotations
 
+import mmap as mmap_module
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +139,105 @@ def _guard(data: EEGData, blocks: np.ndarray, part: np.ndarray, guard: int) -> n
     return keep
 
 
+class ChannelView:
+    """Electrode values with their columns reordered, read row block by row block.
+
+    ``view[rows]`` returns ``base[rows][:, order]`` as float32: a per-batch read of
+    a (possibly memory-mapped) recording in montage order, so a data set is never
+    copied whole into memory just to reorder its channels.
+
+    Parameters
+    ----------
+    base
+        ``(N, c)`` values in the recording's channel order (array or memmap).
+    order
+        ``(n,)`` column of ``base`` for each montage channel.
+    """
+
+    def __init__(self, base: Any, order: Sequence[int] | np.ndarray) -> None:
+        self.base = base
+        self.order = np.asarray(order, dtype=np.int64)
+        if base.ndim != 2:
+            raise ConfigError(f"electrode values must be 2-D (N, channels), got shape {base.shape}")
+        self.shape = (int(base.shape[0]), len(self.order))
+        self.ndim = 2
+        self.dtype = np.dtype(np.float32)
+        # the identity order (a cache already in montage order) reads columns as they are
+        self._identity = np.array_equal(self.order, np.arange(base.shape[1]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        block = np.asarray(self.base[rows])
+        if isinstance(rows, np.ndarray) and rows.ndim == 1 and rows.size:
+            # scattered rows (a shuffled batch): the kernel maps the pages around each
+            # one read, which over an epoch would map the whole file into this process
+            _release(self.base, int(rows.min()), int(rows.max()) + 1)
+        if not self._identity:
+            block = block[..., self.order]
+        # always the caller's own, writable rows: never a view into the recording
+        return np.array(block, dtype=np.float32, copy=True)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # the whole data set in memory: only for small data (tests, explicit np.asarray)
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def gather(self, rows: np.ndarray, chunk_rows: int = 8192) -> np.ndarray:
+        """``self[rows]`` for sorted ``rows (M,)``, read ``chunk_rows`` at a time with
+        a memmap's pages released behind each chunk: a sample scattered over the
+        whole file never holds the file in the resident set."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        for start in range(0, len(rows), chunk_rows):
+            part = rows[start:start + chunk_rows]
+            out[start:start + len(part)] = self[part]
+            _release(self.base, int(part[0]), int(part[-1]) + 1)
+        return out
+
+    def release_pages(self) -> None:
+        """Drop a memory-mapped recording's pages from this process (a no-op otherwise):
+        the kernel maps the neighbours of every row read, so a scattered sample would
+        otherwise leave most of the file in the resident set."""
+        _release(self.base, 0, self.shape[0])
+
+    def all_finite(self, chunk_rows: int = 65536) -> bool:
+        """Whether every value of the used channels is finite, ``chunk_rows`` rows at a time.
+
+        A memory-mapped recording's pages are released after each chunk, so one
+        pass over a file larger than memory leaves no trace in the resident set.
+        """
+        for start in range(0, self.shape[0], chunk_rows):
+            ok = bool(np.isfinite(self[start:start + chunk_rows]).all())
+            _release(self.base, start, min(start + chunk_rows, self.shape[0]))
+            if not ok:
+                return False
+        return True
+
+
+def _release(values: Any, start: int, stop: int) -> None:
+    """Drop the mapped pages of rows ``start:stop`` of a read-only memmap from this
+    process (the page cache keeps them); a no-op for anything else."""
+    mm = getattr(values, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap_module, "MADV_DONTNEED"):
+        return
+    if getattr(values, "mode", "r") != "r" or not values.flags.c_contiguous:
+        return  # only pages that cannot hold unsaved changes
+    row = values.strides[0]
+    # where this array's first row lies inside the mapping (a slice of a memmap starts later)
+    base = (values.__array_interface__["data"][0]
+            - np.frombuffer(mm, dtype=np.uint8).__array_interface__["data"][0])
+    page = mmap_module.PAGESIZE
+    lo = (base + start * row) // page * page
+    hi = (base + stop * row) // page * page  # whole pages only: the next chunk starts in the last
+    if hi > lo:
+        try:
+            mm.madvise(mmap_module.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError):  # pragma: no cover - advice is optional
+            pass
+
+
 @dataclass
 class Batch:
     """One batch on the target device.
@@ -166,7 +266,8 @@ class TopomapBatches:
     Parameters
     ----------
     data_values
-        ``(N, n)`` electrode values in montage order (may be a memmap).
+        ``(N, n)`` electrode values in montage order (may be a memmap, or a
+        :class:`ChannelView` reordering a recording's channels per batch).
     indices
         ``(M,)`` frame indices to visit (e.g. ``split.train``).
     operator

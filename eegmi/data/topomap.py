@@ -58,10 +58,9 @@ outside the head disc for the same reason.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from numpy.polynomial.legendre import legval
 from scipy.interpolate import CloughTocher2DInterpolator, LinearNDInterpolator
 from scipy.spatial import Delaunay, QhullError, cKDTree
@@ -73,6 +72,9 @@ from eegmi.data.projection import (
     inverse_azimuthal_equidistant,
 )
 from eegmi.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: the GUI shows its scalp map without it
+    import torch
 
 METHODS = ("cubic", "linear", "nearest", "spline")
 FILL_VALUE = 0.0
@@ -197,14 +199,18 @@ class TopomapOperator:
         return flat.reshape(*v.shape[:-1], self.size, self.size)
 
     def torch_matrix(self, device: str | torch.device = "cpu",
-                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The transposed operator as a tensor, cached per device and dtype.
+                     dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The transposed operator as a tensor, cached per device and dtype
+        (float32 by default).
 
         Returns
         -------
         torch.Tensor
             ``(n, H*W)`` so that ``values (B, n) @ it`` gives flat images.
         """
+        import torch
+
+        dtype = torch.float32 if dtype is None else dtype
         dev = torch.device(device)
         if dev.type == "cuda" and dev.index is None:
             dev = torch.device("cuda", torch.cuda.current_device())

@@ -119,6 +119,36 @@ def capture(model: nn.Module, name: str, keep_graph: bool = False) -> Iterator[d
         handle.remove()
 
 
+class _ReachedHook(Exception):
+    """Raised from a forward hook to end a forward pass once the wanted layer has run."""
+
+
+def run_to_hook(model: nn.Module, inp: torch.Tensor, name: str) -> torch.Tensor:
+    """Hook ``name``'s output for model input ``inp``, computing no layer after it.
+
+    The forward pass is ended by an exception raised from the hook as soon as the
+    layer has run, so an encoder layer costs the encoder prefix, not the whole
+    model (decoder included).  The output is detached; gradients are the caller's
+    choice (call under ``torch.no_grad()`` for speed).
+    """
+    box: dict[str, torch.Tensor] = {}
+
+    def hook(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+        box["acts"] = out.detach()
+        raise _ReachedHook
+
+    handle = find_hook(model, name).register_forward_hook(hook)
+    try:
+        model(inp)
+    except _ReachedHook:
+        pass
+    finally:
+        handle.remove()
+    if "acts" not in box:
+        raise ConfigError(f"layer {name!r} was not reached by the model's forward pass")
+    return box["acts"]
+
+
 @contextmanager
 def splice(model: nn.Module, name: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
     """Replace hook ``name``'s output by ``fn(output)`` during the block."""
@@ -230,23 +260,21 @@ def collect_activations(
         inp = model_input(model, batch)
         if max_frames is not None:
             inp = inp[: max_frames - seen]
-        with capture(model, hook, keep_graph=gradcam) as box:
-            if gradcam:
-                with torch.enable_grad():
-                    out = model(inp)
-                    acts = box["acts"]
-                    if acts.ndim != 4 or mode != "spatial":
-                        raise ConfigError(f"Grad-CAM filtering needs per-position vectors of a spatial "
-                                          f"layer; {hook!r} in {mode} mode has one vector per frame")
-                    grad = torch.autograd.grad(gradcam_target(hook, out), acts)[0]
-                weights = grad.mean(dim=(2, 3), keepdim=True)
-                cam = torch.relu((weights * acts.detach()).sum(1))  # (B, H, W)
-                cams.append(cam.reshape(-1).cpu().numpy())
-                acts = acts.detach()
-            else:
-                with torch.no_grad():
-                    model(inp)
+        if gradcam:
+            with capture(model, hook, keep_graph=True) as box, torch.enable_grad():
+                out = model(inp)
                 acts = box["acts"]
+                if acts.ndim != 4 or mode != "spatial":
+                    raise ConfigError(f"Grad-CAM filtering needs per-position vectors of a spatial "
+                                      f"layer; {hook!r} in {mode} mode has one vector per frame")
+                grad = torch.autograd.grad(gradcam_target(hook, out), acts)[0]
+            weights = grad.mean(dim=(2, 3), keepdim=True)
+            cam = torch.relu((weights * acts.detach()).sum(1))  # (B, H, W)
+            cams.append(cam.reshape(-1).cpu().numpy())
+            acts = acts.detach()
+        else:
+            with torch.no_grad():  # the layers after the hooked one are never run
+                acts = run_to_hook(model, inp, hook)
         layer_shape = tuple(acts.shape[1:])
         b = acts.shape[0]
         vec = to_vectors(acts, mode).float().cpu().numpy()

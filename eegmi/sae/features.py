@@ -38,7 +38,7 @@ from eegmi.errors import DataError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.models.hooks import model_input
 from eegmi.paths import atomic_path
-from eegmi.sae.activations import capture, frame_ids, positions_per_frame, to_vectors
+from eegmi.sae.activations import frame_ids, positions_per_frame, run_to_hook, to_vectors
 from eegmi.sae.model import SparseAutoencoder
 
 N_BINS = 64
@@ -138,8 +138,9 @@ class FeatureAccumulator:
 
     def __init__(self, n_features: int, top_k: int = 16, positions: int = 1) -> None:
         f = n_features
-        self.k, self.p = top_k, positions
-        self.count = torch.zeros(f, dtype=torch.float64)
+        self.k, self.p, self.f = top_k, positions, n_features
+        # running totals in float64 (F values); each batch is summed in float32
+        self.count = torch.zeros(f, dtype=torch.long)
         self.s1 = torch.zeros(f, dtype=torch.float64)
         self.s2 = torch.zeros(f, dtype=torch.float64)
         self.vmax = torch.zeros(f)
@@ -154,38 +155,59 @@ class FeatureAccumulator:
 
     @torch.no_grad()
     def update(self, f: torch.Tensor, frames: np.ndarray | None = None) -> None:
-        """Add feature activations ``(B * positions, F)`` of the next ``B`` frames
+        """Add feature activations ``(B * positions, F)`` (>= 0) of the next ``B`` frames
         (dataset indices ``frames (B,)``; stream positions when None)."""
         f = f.detach().float().cpu()
-        nf = f.shape[1]
-        b = f.shape[0] // self.p
-        active = f > 0
-        self.count += active.sum(0).double()
-        self.s1 += f.double().sum(0)
-        self.s2 += f.double().pow(2).sum(0)
-        bmax = f.max(0).values
+        rows, cols = (f > 0).nonzero(as_tuple=True)
+        self.update_sparse(rows, cols, f[rows, cols], f.shape[0], frames)
+
+    @torch.no_grad()
+    def update_sparse(self, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor,
+                      n_rows: int, frames: np.ndarray | None = None) -> None:
+        """Add the next ``n_rows`` inputs (``n_rows // positions`` frames) given by their
+        positive activations only: ``vals (E,)`` of feature ``cols (E,)`` on input
+        ``rows (E,)`` (row = frame * positions + position); all others are 0.
+
+        Every statistic is a scatter over the ``E`` entries, so the cost follows the
+        number of firing features, not ``n_rows x F``.
+        """
+        rows, cols = rows.cpu().long(), cols.cpu().long()
+        vals = vals.detach().cpu().float()
+        nf, p = self.f, self.p
+        b = n_rows // p
+        self.count += torch.bincount(cols, minlength=nf)
+        self.s1 += torch.zeros(nf).index_add_(0, cols, vals).double()
+        self.s2 += torch.zeros(nf).index_add_(0, cols, vals * vals).double()
+        bmax = torch.zeros(nf).scatter_reduce_(0, cols, vals, "amax")
         self.vmax = torch.maximum(self.vmax, bmax)
-        per_frame = f.reshape(b, self.p, nf)
-        fmax, fpos = per_frame.max(1)  # (B, F)
+        frame, pos = rows // p, rows % p
+        key = frame * nf + cols
+        fmax = torch.zeros(b * nf).scatter_reduce_(0, key, vals, "amax")  # (B*F) max over positions
+        # the first position holding that maximum (0 where the feature is silent)
+        hit = vals == fmax[key]
+        fpos = torch.full((b * nf,), p, dtype=torch.long).scatter_reduce_(0, key[hit], pos[hit], "amin")
+        fpos[fpos == p] = 0
+        fmax, fpos = fmax.view(b, nf), fpos.view(b, nf)
         ids = (torch.arange(self.n_frames, self.n_frames + b) if frames is None
                else torch.as_tensor(np.asarray(frames, dtype=np.int64)))
         if self.maps is not None:
             best_v, best_b = fmax.max(0)
             better = best_v > self.top_v[:, 0]
-            idx = better.nonzero().flatten()
-            if idx.numel():
-                self.maps[idx] = per_frame[best_b[idx], :, idx]
-        vals = torch.cat([self.top_v, fmax.t()], 1)
+            if bool(better.any()):
+                self.maps[better] = 0.0
+                sel = better[cols] & (frame == best_b[cols])
+                self.maps[cols[sel], pos[sel]] = vals[sel]
+        vals_top = torch.cat([self.top_v, fmax.t()], 1)
         cand = torch.cat([self.top_f, ids.expand(nf, b)], 1)
         poss = torch.cat([self.top_p, fpos.t()], 1)
-        self.top_v, order = vals.topk(self.k, dim=1)
+        self.top_v, order = vals_top.topk(self.k, dim=1)
         self.top_f = cand.gather(1, order)
         self.top_p = poss.gather(1, order)
-        self._histogram(f, active, bmax)
-        self.n_inputs += f.shape[0]
+        self._histogram(cols, vals, bmax)
+        self.n_inputs += n_rows
         self.n_frames += b
 
-    def _histogram(self, f: torch.Tensor, active: torch.Tensor, bmax: torch.Tensor) -> None:
+    def _histogram(self, cols: torch.Tensor, vals: torch.Tensor, bmax: torch.Tensor) -> None:
         fresh = (self.cap == 0) & (bmax > 0)
         self.cap[fresh] = bmax[fresh]
         grow = (self.cap > 0) & (bmax > self.cap)
@@ -203,10 +225,8 @@ class FeatureAccumulator:
                     merged = torch.cat([h, torch.zeros((r.numel(), N_BINS - h.shape[1]), dtype=torch.long)], 1)
                 self.hist[r] = merged
                 self.cap[r] *= fold
-        rows, cols = active.nonzero(as_tuple=True)
-        if rows.numel():
-            v = f[rows, cols]
-            bins = (v / self.cap[cols] * N_BINS).long().clamp_(0, N_BINS - 1)
+        if cols.numel():
+            bins = (vals / self.cap[cols] * N_BINS).long().clamp_(0, N_BINS - 1)
             self.hist.view(-1).index_add_(0, cols * N_BINS + bins, torch.ones_like(bins))
 
     def result(self) -> FeatureGallery:
@@ -222,9 +242,9 @@ class FeatureAccumulator:
         top_f[~np.isfinite(top_v)] = -1
         top_v[~np.isfinite(top_v)] = 0.0
         return FeatureGallery(
-            frequency=(self.count / n).numpy(),
+            frequency=(self.count.double() / n).numpy(),
             mean_activation=mean.numpy(),
-            mean_when_active=(self.s1 / self.count.clamp_min(1)).numpy(),
+            mean_when_active=(self.s1 / self.count.clamp_min(1).double()).numpy(),
             max_activation=self.vmax.double().numpy(),
             selectivity=sparse,
             top_frames=top_f,
@@ -248,9 +268,7 @@ def decoder_maps(sae: SparseAutoencoder, layer_shape: tuple[int, ...] | None, mo
 @torch.no_grad()
 def layer_features(model: nn.Module, sae: SparseAutoencoder, hook: str, mode: str, inp: torch.Tensor) -> torch.Tensor:
     """SAE feature activations per frame ``(B, F)`` (max over positions) for model inputs ``inp``."""
-    with capture(model, hook) as box:
-        model(inp)
-    acts = box["acts"]
+    acts = run_to_hook(model, inp, hook)
     dev = next(sae.parameters()).device
     f = sae.encode(to_vectors(acts, mode).to(dev))
     return f.reshape(acts.shape[0], -1, f.shape[1]).max(1).values.cpu()
@@ -286,6 +304,23 @@ def electrode_drive(
     return (f[1:] - f[:1]).t().numpy().astype(np.float32)
 
 
+@torch.no_grad()
+def sparse_codes(sae: SparseAutoencoder, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The positive feature activations of ``x (B, d)`` as ``(rows, cols, vals)`` (each ``(E,)``).
+
+    The same activations as ``sae.encode(x)``, without building the dense ``(B, F)``
+    matrix for a TopK SAE (its ``k`` survivors are the only candidates).
+    """
+    if sae.config.kind == "topk":
+        vals, cols = sae.pre_activations(x).topk(sae.config.k, dim=-1)
+        rows = torch.arange(x.shape[0], device=x.device).unsqueeze(1).expand_as(cols)
+        keep = vals > 0
+        return rows[keep], cols[keep], vals[keep]
+    f = sae.encode(x)
+    rows, cols = (f > 0).nonzero(as_tuple=True)
+    return rows, cols, f[rows, cols]
+
+
 def feature_gallery(
     model: nn.Module,
     sae: SparseAutoencoder,
@@ -318,14 +353,14 @@ def feature_gallery(
         if cancel is not None:
             cancel.raise_if_cancelled()
         inp = model_input(model, batch)[: max_frames - (acc.n_frames if acc else 0)]
-        with capture(model, hook) as box, torch.no_grad():
-            model(inp)
-            acts = box["acts"]
-            f = sae.encode(to_vectors(acts, mode).to(dev))
+        with torch.no_grad():  # the layers after the hooked one are never run
+            acts = run_to_hook(model, inp, hook)
+            vectors = to_vectors(acts, mode).to(dev)
+            codes = sparse_codes(sae, vectors)
         layer_shape = tuple(acts.shape[1:])
         if acc is None:
             acc = FeatureAccumulator(sae.config.n_features, top_k, positions_per_frame(layer_shape, mode))
-        acc.update(f, frame_ids(batch, acc.n_frames, inp.shape[0]))
+        acc.update_sparse(*codes, vectors.shape[0], frame_ids(batch, acc.n_frames, inp.shape[0]))
         yield Progress(i + 1, n_total, f"gallery: {acc.n_frames} frames")
         if acc.n_frames >= max_frames:
             break

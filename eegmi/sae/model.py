@@ -104,7 +104,7 @@ class SparseAutoencoder(nn.Module):
     # ------------------------------------------------------------------ forward
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder pre-activations ``(B, F)`` of raw activations ``x (B, d)``."""
-        return (x / self.scale - self.b_dec) @ self.W_enc.t() + self.b_enc
+        return torch.addmm(self.b_enc, x / self.scale - self.b_dec, self.W_enc.t())
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
         """Feature activations ``(B, F)`` from pre-activations ``(B, F)``."""
@@ -130,23 +130,27 @@ class SparseAutoencoder(nn.Module):
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss on a batch ``x (B, d)``: MSE (in normalised units) + λ·L1.
 
-        Returns the scalar loss and its parts (``mse``, ``l1``, ``f``, ``x_hat``).
+        Returns the scalar loss and its parts (``mse``, ``l1``, ``f``, ``x_hat``,
+        ``f_sum``: each feature's activation summed over the batch, ``(F,)``, detached).
         The MSE is the mean over batch and dimensions of ``(x/s - x_hat/s)²``; the
         L1 term is the batch mean of ``Σ_i f_i ‖d_i‖`` (or ``Σ_i f_i``).
         """
         f = self.encode(x)
         x_hat = self.decode(f)
         mse = ((x - x_hat) / self.scale).pow(2).mean()
+        # the batch mean of Σ_i f_i w_i is Σ_i (Σ_b f_bi) w_i / B: summing over the batch
+        # first keeps every (B, F) product out of the forward and the backward pass
+        f_sum = f.sum(0)
         if self.config.kind == "l1":
             if self.config.l1_decoder_norm:
-                l1 = (f * self.W_dec.norm(dim=0)).sum(-1).mean()
+                l1 = (f_sum * self.W_dec.norm(dim=0)).sum() / x.shape[0]
             else:
-                l1 = f.sum(-1).mean()
+                l1 = f_sum.sum() / x.shape[0]
             loss = mse + self.config.l1 * l1
         else:
-            l1 = f.sum(-1).mean().detach()
+            l1 = f_sum.sum().detach() / x.shape[0]
             loss = mse
-        return loss, {"mse": mse, "l1": l1, "f": f, "x_hat": x_hat}
+        return loss, {"mse": mse, "l1": l1, "f": f, "x_hat": x_hat, "f_sum": f_sum.detach()}
 
     @torch.no_grad()
     def normalize_decoder(self) -> None:

@@ -142,7 +142,7 @@ def train_sae(
         sae.scale.fill_(scale)
         sae.b_dec.copy_((sample.mean(0) / scale).cpu())
     sae.to(device).train()
-    opt = torch.optim.Adam(sae.parameters(), lr=train.lr)
+    opt = _adam(sae.parameters(), train.lr)
     since_fired = torch.zeros(config.n_features, dtype=torch.long, device=device)
     history: list[dict[str, float]] = []
     resampled = 0
@@ -164,7 +164,7 @@ def train_sae(
         opt.step()
         sae.normalize_decoder()
         with torch.no_grad():
-            fired = (parts["f"] > 0).any(0)
+            fired = parts["f_sum"] > 0  # activations are >= 0: a positive sum means one fired
             since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 1)
         if train.dead_steps > 0 and step % train.resample_every == 0 and step < train.steps:
             dead = since_fired >= train.dead_steps
@@ -232,3 +232,13 @@ def _resample(
             if key in state:
                 state[key].index_fill_(dim, index, 0.0)
     return n_dead
+
+
+def _adam(params: Any, lr: float) -> torch.optim.Adam:
+    """Adam with torch's fused kernel (one pass over all parameters per step, on CPU
+    too), falling back to the default implementation where the kernel is missing."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - older torch or unsupported device
+        return torch.optim.Adam(params, lr=lr)

@@ -19,7 +19,8 @@ class Prepared:
     Attributes
     ----------
     values
-        ``(N, n)`` float32 electrode values in montage channel order (unscaled).
+        ``(N, n)`` electrode values in montage channel order (unscaled): a
+        :class:`eegmi.data.dataset.ChannelView` of the recording, read per batch.
     split
         :class:`eegmi.data.dataset.Split` of frame indices (after ``max_frames``).
     operator
@@ -55,6 +56,17 @@ def _subsample(split: Any, max_frames: int, seed: int) -> Any:
     return Split(*parts)
 
 
+def _scaler_rows(train: np.ndarray, n_channels: int) -> np.ndarray:
+    """The training rows :meth:`ClipScaler.fit` would sample from ``values[train]``,
+    chosen before reading, so only they are read (the same rows, the same fit)."""
+    from eegmi.data.preprocess import DEFAULT_MAX_SAMPLES
+
+    if len(train) * n_channels <= DEFAULT_MAX_SAMPLES:
+        return train
+    n_rows = max(1, DEFAULT_MAX_SAMPLES // n_channels)
+    return train[np.sort(np.random.default_rng(0).choice(len(train), n_rows, replace=False))]
+
+
 def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) -> Prepared:
     """Match channels by name, split, subsample, fit the scaler, build the injection.
 
@@ -72,7 +84,7 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
     DataError
         Channels missing from the data, or a montage that does not fit the model.
     """
-    from eegmi.data.dataset import split_frames
+    from eegmi.data.dataset import ChannelView, split_frames
     from eegmi.data.injection import Injection, InjectionConfig
     from eegmi.data.montage import get_montage, match_channels
     from eegmi.data.preprocess import ClipScaler
@@ -85,8 +97,10 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
         raise DataError(f"montage {d.montage!r} has {montage.n_channels} channels but the model "
                         f"takes {m.n_electrodes} electrodes", where)
     order = match_channels(data.ch_names, montage, path=where)
-    values = np.asarray(data.values[:, order], dtype=np.float32)
-    if not np.isfinite(values).all():
+    # channels are reordered per batch (and the check streams), so a memmap-backed
+    # recording is never copied whole into memory
+    values = ChannelView(data.values, order)
+    if not values.all_finite():
         raise DataError("values contain NaN or infinity", where)
     operator = get_operator(montage, size=m.image_size, method=d.method)
     split = split_frames(data, by=d.split_by, fractions=tuple(d.fractions), seed=d.split_seed)
@@ -95,7 +109,9 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
         raise DataError(f"too little data for a train/val/test split ({data.n_frames} frames)",
                         where)
     if scaler is None:
-        scaler = ClipScaler.fit(values[split.train], q_low=d.clip_low, q_high=d.clip_high)
+        scaler = ClipScaler.fit(values.gather(_scaler_rows(split.train, values.shape[1])),
+                                q_low=d.clip_low, q_high=d.clip_high)
+        values.release_pages()
     inj = experiment.injection
     injection = Injection(operator, InjectionConfig(marks=inj.marks, occlusion=inj.occlusion,
                                                     mark_value=inj.mark_value,

@@ -48,6 +48,32 @@ def test_gradient_projection_removes_parallel_component():
     assert parallel.abs().max() < 1e-6
 
 
+@pytest.mark.parametrize("kind, decoder_norm", [("l1", True), ("l1", False), ("topk", True)])
+def test_loss_and_gradients_match_the_per_sample_formula(kind, decoder_norm):
+    # the loss sums features over the batch before weighting them; it must equal, with
+    # the same gradients, the batch mean of each sample's weighted L1
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(SAEConfig(8, 24, kind=kind, k=4, l1=0.3, l1_decoder_norm=decoder_norm),
+                            generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        sae.W_dec.mul_(torch.rand(24) + 0.5)  # columns off unit norm, so the weighting matters
+        sae.scale.fill_(2.0)
+        sae.b_enc.add_(0.2)
+    x = torch.randn(16, 8)
+    loss, parts = sae.loss(x)
+    grads = torch.autograd.grad(loss, list(sae.parameters()))
+    f = sae.encode(x)
+    w = sae.W_dec.norm(dim=0) if decoder_norm and kind == "l1" else torch.ones(24)
+    l1 = (f * w).sum(-1).mean()
+    ref = ((x - sae.decode(f)) / sae.scale).pow(2).mean() + (0.3 * l1 if kind == "l1" else 0.0)
+    ref_grads = torch.autograd.grad(ref, list(sae.parameters()))
+    assert torch.allclose(loss, ref, atol=1e-6)
+    assert torch.allclose(parts["l1"], l1.detach(), atol=1e-6)
+    assert torch.equal(parts["f_sum"] > 0, (f > 0).any(0))
+    for g, r in zip(grads, ref_grads, strict=True):
+        assert torch.allclose(g, r, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind,kw", [("l1", {"l1": 0.05}), ("topk", {"k": 4})])
 def test_recovers_planted_features(planted, kind, kw):
     x, dirs = planted
