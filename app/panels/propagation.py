@@ -175,12 +175,14 @@ class PropagationPanel(Panel):
 
     def current_pick_options(self) -> Any:
         """Pick & interpolate options for the current model: held-out frames come from the
-        model's own training data; only when its card names none, from the loaded dataset."""
+        embedded set when the model was trained on it; otherwise from the loaded dataset
+        (a card naming a file never chooses what is read: the user's loaded data does, and
+        when it is the card's file, its validation split is used)."""
         from eegmi.analysis.inputs import model_data_source
 
         loaded = self.session.model
         own = model_data_source(loaded) if loaded is not None else None
-        data = None if own else (self.session.data_name or None)
+        data = None if own == "synthetic" else (self.session.data_name or None)
         return self.pick_options.options(data)
 
     def run_comparison(self) -> int | None:

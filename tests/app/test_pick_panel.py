@@ -9,7 +9,6 @@ import numpy as np
 import PySide6
 import pytest
 import torch
-from gui_fixtures import write_tiny_data
 
 from app.session import Session
 from eegmi.analysis.pick_report import COLUMNS, share
@@ -19,7 +18,8 @@ if PySide6.__version__ == "6.12.0":  # see tests/app/test_activations.py
 
 
 def _model(folder, data, seed: int):
-    """A tiny untrained VAE whose card names ``data`` as its training source."""
+    """A tiny untrained VAE whose card names ``data`` as its training source (the embedded
+    set: a card naming a file is never followed without an explicit ``--data``)."""
     from eegmi.models import ModelConfig, build_model
     from eegmi.training.checkpoint import save_checkpoint
 
@@ -35,8 +35,7 @@ def _model(folder, data, seed: int):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("pick_panel")
-    data = write_tiny_data(root / "rec.npz", seed=2)
-    return [_model(root / "tiny_a", data, 3), _model(root / "tiny_b", data, 4)]
+    return [_model(root / "tiny_a", "synthetic", 3), _model(root / "tiny_b", "synthetic", 4)]
 
 
 @pytest.fixture

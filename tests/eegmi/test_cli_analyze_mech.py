@@ -151,11 +151,16 @@ def ckpt_with_data(tmp_path_factory):
 
 def test_sanity_defaults_to_held_out_frames_and_prints_the_rule(ckpt_with_data, capsys):
     ckpt, data = ckpt_with_data
-    res = _json(capsys, ["analyze", "sanity", str(ckpt), "--methods", "grad", "--count", "5"])
+    # the card names its data file, but a card never chooses what is read
+    code = main(["analyze", "sanity", str(ckpt), "--methods", "grad", "--count", "5"])
+    assert code == 2 and "--data" in capsys.readouterr().err
+    res = _json(capsys, ["analyze", "sanity", str(ckpt), "--methods", "grad", "--count", "5",
+                         "--data", str(data)])
     assert res["inputs"]["kind"] == "heldout" and res["inputs"]["n"] == 5
     assert str(data) in res["inputs"]["description"]
     assert res["options"]["inputs"] == "heldout" and res["options"]["count"] == 5
-    code = main(["analyze", "sanity", str(ckpt), "--methods", "grad", "--count", "5"])
+    code = main(["analyze", "sanity", str(ckpt), "--methods", "grad", "--count", "5",
+                 "--data", str(data)])
     out, _ = capsys.readouterr()
     assert code == 0
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
@@ -170,8 +175,9 @@ def test_sanity_without_data_says_how_to_get_inputs(ckpt, capsys):
 
 
 def test_saliency_cli_uses_held_out_frames(ckpt_with_data, capsys):
-    ckpt, _ = ckpt_with_data
-    res = _json(capsys, ["analyze", "saliency", str(ckpt), "--method", "grad", "--count", "3"])
+    ckpt, data = ckpt_with_data
+    res = _json(capsys, ["analyze", "saliency", str(ckpt), "--method", "grad", "--count", "3",
+                         "--data", str(data)])
     assert res["n_inputs"] == 3 and res["inputs"]["kind"] == "heldout"
     res = _json(capsys, ["analyze", "saliency", str(ckpt), "--method", "grad", "--inputs", "random",
                          "--count", "2"])
