@@ -84,6 +84,27 @@ def _stop_all() -> None:
         worker.stop(wait_ms=5000)
 
 
+#: Python's cyclic garbage collector, run on the GUI thread only (see _collect_on_gui_thread)
+_GC: Any = None
+
+
+def _collect_on_gui_thread() -> None:
+    """Run cyclic garbage collection on the GUI thread only, never on the worker.
+
+    An automatic collection runs in whichever thread happens to allocate; on the worker
+    it can free Qt objects that belong to the GUI thread (widgets, graphics items caught
+    in reference cycles), which crashes the process (seen as a segfault "Garbage-collecting"
+    while the worker imported a module). pyqtgraph's collector disables the automatic one
+    and collects on a GUI-thread timer instead; reference counting still frees
+    everything that is not in a cycle immediately.
+    """
+    global _GC
+    if _GC is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _GC = GarbageCollector(interval=0.5)
+
+
 class _Relay(QObject):
     """Carries results from the worker thread to the GUI thread."""
 
@@ -118,6 +139,7 @@ class ModelWorker(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        _collect_on_gui_thread()  # before the worker thread runs any Python
         self._cond = threading.Condition()
         self._queue: list[_Request] = []
         self._running: _Request | None = None

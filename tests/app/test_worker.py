@@ -146,3 +146,32 @@ def test_freed_heap_is_handed_back_after_jobs_not_between_clicks(qtbot, worker, 
         worker.submit_job(job, "spectra")
     qtbot.waitUntil(lambda: calls == ["trim", "trim"], timeout=5000)
     worker_module._heap_trimmer()()  # the real one runs (a no-op off glibc)
+
+
+def test_cyclic_garbage_is_collected_on_the_gui_thread_only(qtbot, worker) -> None:
+    """An automatic collection on the worker can free GUI-thread Qt objects (segfault):
+    collection runs on a GUI-thread timer instead, and still runs."""
+    import gc
+
+    assert not gc.isenabled()
+    gui = threading.get_ident()
+    threads: list[int] = []
+
+    def record(phase: str, _info: dict) -> None:
+        if phase == "start":
+            threads.append(threading.get_ident())
+
+    def make_cycles() -> int:
+        for _ in range(50_000):  # far past generation 0's threshold
+            a: list = []
+            a.append(a)
+        return 0
+
+    gc.callbacks.append(record)
+    try:
+        with qtbot.waitSignal(worker.finished, timeout=20000):
+            worker.submit(make_cycles, kind="cycles")
+        qtbot.waitUntil(lambda: bool(threads), timeout=5000)
+    finally:
+        gc.callbacks.remove(record)
+    assert set(threads) == {gui}
