@@ -132,3 +132,15 @@ def run_with_bar(job: Job[T], label: str) -> T:
         return run_job(job, on_progress=bar)
     finally:
         bar.close()
+
+
+def scaled_progress(job: Job[T], lo: float, hi: float, label: str) -> Job[T]:
+    """Run ``job`` as one part of a longer one: its progress re-emitted into the fraction
+    ``[lo, hi]`` of the whole, each message prefixed with ``label``; returns its result."""
+    while True:
+        try:
+            p = next(job)
+        except StopIteration as stop:
+            return stop.value
+        frac = p.fraction or 0.0
+        yield Progress(lo + (hi - lo) * frac, 1.0, f"{label}: {p.message}")

@@ -24,6 +24,7 @@ from app.widgets.analysis_job import JobControl
 from eegmi.analysis.powerlaw import SEED_FIT_RANGE
 from eegmi.analysis.spectra_options import SpectraOptions, depth_layers
 from eegmi.errors import EegmiError
+from eegmi.jobs import scaled_progress
 
 #: layers whose projection trajectories are drawn (when the model has them)
 TRAJECTORY_LAYERS = ("input", "enc.act1", "enc.act2", "enc.act3", "latent.mu",
@@ -57,19 +58,6 @@ def panel_options(loaded: Any, session_data: str, n_inputs: int, max_dim: int,
                    fit=replace(DEFAULTS.fit, fit_range=fit_range), null_seeds=null_seeds)
 
 
-def _scaled(job: Any, lo: float, hi: float, label: str) -> Any:
-    """Re-emit a job's progress mapped into ``[lo, hi]`` of the whole run; return its result."""
-    from eegmi.jobs import Progress
-
-    while True:
-        try:
-            p = next(job)
-        except StopIteration as stop:
-            return stop.value
-        frac = p.fraction or 0.0
-        yield Progress(lo + (hi - lo) * frac, 1.0, f"{label}: {p.message}")
-
-
 def spectra_job(current: tuple[str, Any], others: list[str], options: SpectraOptions,
                 session_data: str, n_projections: int, device: str, cancel: Any) -> Any:
     """Spectra of the current model with its null and input (+ other bundled models, without
@@ -97,7 +85,7 @@ def spectra_job(current: tuple[str, Any], others: list[str], options: SpectraOpt
             ld = load_checkpoint(lab, device=device)
         opts = options if lab == label else replace(options, null_seeds=0)  # the null is the current model's
         width = (1 + opts.null_seeds) / steps
-        reports[lab] = yield from _scaled(model_spectra(ld, opts, label=lab, cancel=cancel),
+        reports[lab] = yield from scaled_progress(model_spectra(ld, opts, label=lab, cancel=cancel),
                                           lo, lo + width, lab)
         lo += width
     stim = make_stimulus("dipole", loaded.operator, n_frames=100)
@@ -108,7 +96,7 @@ def spectra_job(current: tuple[str, Any], others: list[str], options: SpectraOpt
         inputs = stim.images if pipe.injection is None else np.asarray(
             pipe.injection.apply_np(stim.images), dtype=np.float32)
     names = depth_layers(list(loaded.model.hook_names()), loaded.config.kind)
-    proj = yield from _scaled(projection_analysis(loaded.model, inputs, names, n_projections=n_projections,
+    proj = yield from scaled_progress(projection_analysis(loaded.model, inputs, names, n_projections=n_projections,
                                                   seed=options.seed, stimulus="dipole", cancel=cancel),
                               lo, 1.0, "projections")
     rep = reports[label]

@@ -35,7 +35,7 @@ from eegmi.analysis.spectra_options import (
     layer_names,
 )
 from eegmi.errors import ConfigError
-from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.jobs import CancelToken, Job, Progress, scaled_progress
 
 
 @dataclass
@@ -133,16 +133,6 @@ def model_batches(loaded: Any, values: np.ndarray, batch_size: int = 256) -> lis
     return out
 
 
-def _scaled(job: Job[Any], lo: float, hi: float, label: str) -> Job[Any]:
-    while True:
-        try:
-            p = next(job)
-        except StopIteration as stop:
-            return stop.value
-        frac = p.fraction or 0.0
-        yield Progress(lo + (hi - lo) * frac, 1.0, f"{label}: {p.message}")
-
-
 def untrained(loaded: Any, seed: int) -> torch.nn.Module:
     """A network of ``loaded``'s architecture initialised under ``torch.manual_seed(seed)``
     (the global random state is restored afterwards), on the model's device, eval mode."""
@@ -193,12 +183,12 @@ def model_spectra(
                                   seed=opts.seed, cancel=cancel)
     seeds = opts.null_seed_list()
     steps = 1 + len(seeds)
-    trained = yield from _scaled(layer_spectra(model, batches, names, label=label, **kwargs),
+    trained = yield from scaled_progress(layer_spectra(model, batches, names, label=label, **kwargs),
                                  0.0, 1 / steps, label)
     null_spectra: list[LayerSpectra] = []
     for i, s in enumerate(seeds):
         net = untrained(loaded, s)
-        null_spectra.append((yield from _scaled(
+        null_spectra.append((yield from scaled_progress(
             layer_spectra(net, batches, names, label=f"untrained seed {s}", **kwargs),
             (i + 1) / steps, (i + 2) / steps, f"untrained seed {s}")))
         del net

@@ -1,4 +1,5 @@
-"""GUI tests: keep QSettings (window layout, recent files, theme) out of the user's home."""
+"""GUI tests: keep QSettings (window layout, recent files, theme) out of the user's home;
+the main window as a user sees it."""
 
 from __future__ import annotations
 
@@ -15,3 +16,15 @@ def isolated_settings(tmp_path, qapp):
     yield settings
     settings.clear()
 
+
+@pytest.fixture
+def window(qtbot, isolated_settings):
+    """The shown main window (closed after the test)."""
+    from app.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()

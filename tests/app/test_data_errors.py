@@ -8,24 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from gui_fixtures import write_tiny_data
 
-from app.main_window import MainWindow
 from eegmi.data.montage import DEAP_CHANNELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eegmi"))
 from hostile_files import tuple_dag_key_pickle  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, isolated_settings):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 def _bad_files(root: Path) -> list[tuple[Path, str]]:

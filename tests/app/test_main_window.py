@@ -23,14 +23,6 @@ def files(tmp_path_factory):
     }
 
 
-@pytest.fixture
-def window(qtbot, isolated_settings):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 def _load(qtbot, w: MainWindow, data=None, model=None) -> None:

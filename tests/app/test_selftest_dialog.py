@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import pytest
 from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot, isolated_settings):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 def _menu_action(w: MainWindow, menu_title: str, text: str):
