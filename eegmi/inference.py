@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from eegmi.errors import CheckpointError, DataError
+from eegmi.models.adapter import adapt, injection_for, recon_of
 
 
 @dataclass
@@ -94,14 +95,6 @@ def configure_worker_threads(cpu_count: int | None = None) -> int:
     return n
 
 
-def _injection_for(operator: Any, config: Any) -> Any:
-    if config is None or not (getattr(config, "marks", False) or getattr(config, "occlusion", False)):
-        return None
-    from eegmi.data.injection import Injection
-
-    return Injection(operator, config)
-
-
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two (H, W) images in [0, 1], data range 1 (as the training metrics)."""
     from skimage.metrics import structural_similarity
@@ -120,7 +113,7 @@ def preview(operator: Any, values: np.ndarray, injection_config: Any = None) -> 
     """
     values = np.asarray(values, dtype=np.float32).reshape(-1)
     image = operator.render(values).astype(np.float32)
-    inj = _injection_for(operator, injection_config)
+    inj = injection_for(operator, injection_config)
     model_input = image if inj is None else np.asarray(inj.apply_np(image), dtype=np.float32)
     return ForwardResult(values=values, image=image, model_input=model_input)
 
@@ -144,8 +137,9 @@ class Inference:
         self.operator = operator if operator is not None else loaded_model.operator
         self.device = torch.device(device)
         self.model.to(self.device).eval()
-        self.kind = getattr(loaded_model.config, "kind", "vae")
-        self.injection = _injection_for(self.operator, getattr(loaded_model, "injection_config", None))
+        self.adapter = adapt(loaded_model, self.operator)
+        self.kind = self.adapter.kind
+        self.injection = self.adapter.injection
         n = self.operator.montage.n_channels
         if int(getattr(loaded_model.config, "n_electrodes", n)) != n:
             raise CheckpointError(
@@ -174,15 +168,14 @@ class Inference:
         vals = torch.from_numpy(values).to(self.device)
         clean = self.operator.render_torch(vals)  # (B, 1, H, W)
         model_in = self.injection.apply(clean) if self.injection is not None else clean
-        x = vals if self.kind == "decoder" else model_in
+        x = vals if self.adapter.takes_values else model_in
         if x.ndim == 4 and x.device.type == "cpu":
             # channels-last images take oneDNN's faster convolutions on CPU (the model's
             # forward pass about 15 % faster for one sample; results equal to ~1e-7),
             # and the model itself is left as it is
             x = x.contiguous(memory_format=torch.channels_last)
         out, cache = self.model.run_with_cache(x, self._names)
-        recon_t = out if isinstance(out, torch.Tensor) else out.recon
-        recon = recon_t.detach().float().cpu().contiguous().numpy()[:, 0]
+        recon = recon_of(out).detach().float().cpu().contiguous().numpy()[:, 0]
         image = clean.float().cpu().numpy()[:, 0]
         minput = model_in.float().cpu().numpy()[:, 0]
         acts = {k: v.detach().float().cpu().contiguous().numpy() for k, v in cache.items()}
@@ -193,8 +186,8 @@ class Inference:
             results.append(ForwardResult(
                 values=values[b].copy(), image=image[b], model_input=minput[b],
                 activations=per, recon=recon[b],
-                mu=per.get("latent.mu") if self.kind != "decoder" else None,
-                logvar=per.get("latent.logvar") if self.kind != "decoder" else None,
+                mu=per.get("latent.mu") if self.adapter.has_variance else None,
+                logvar=per.get("latent.logvar") if self.adapter.has_variance else None,
                 mse=float(np.mean(diff ** 2)),
                 ssim=_ssim(np.clip(image[b], 0, 1), np.clip(recon[b], 0, 1)),
             ))
@@ -222,23 +215,7 @@ class Inference:
         if z.shape[0] != self.latent_dim or not np.all(np.isfinite(z)):
             raise DataError(f"latent vector must be finite with {self.latent_dim} values, got {z.shape}")
         zt = torch.from_numpy(z).to(self.device)[None]
-        cache: dict[str, torch.Tensor] = {}
-        handles = []
-        # decode() bypasses run_with_cache, so hook the decoder's own hook points directly
-        for module in self.model.modules():
-            name = getattr(module, "name", None)
-            if type(module).__name__ == "HookPoint" and isinstance(name, str) and (
-                    name.startswith("dec.") or name == "out"):
-                handles.append(module.register_forward_hook(
-                    lambda _m, _i, o, _n=name: cache.__setitem__(_n, o.detach())))
-        try:
-            if self.kind == "decoder":
-                out = self.model(zt)
-            else:
-                out = self.model.decode(zt)
-        finally:
-            for h in handles:
-                h.remove()
-        recon_t = out if isinstance(out, torch.Tensor) else out.recon
+        with self.adapter.capture(self.adapter.decoder_hooks()) as cache:
+            recon_t = recon_of(self.adapter.decode(zt))
         acts = {k: v.float().cpu().numpy()[0] for k, v in cache.items()}
         return DecodeResult(z=z, recon=recon_t.float().cpu().numpy()[0, 0], activations=acts)

@@ -24,70 +24,12 @@ import torch
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.adapter import ModelAdapter, adapt
 
-
-@dataclass
-class InputPipeline:
-    """Turns scaled electrode vectors into the model's input.
-
-    Attributes
-    ----------
-    kind
-        ``"vae"`` (image input) or ``"decoder"`` (the vector itself is the input, E1).
-    operator
-        The topomap operator (``render_torch``, ``matrix``, ``head_mask``...).
-    injection
-        The model's injection layer, or None when it uses neither marks nor occlusion.
-    """
-
-    kind: str
-    operator: Any
-    injection: Any = None
-
-    @property
-    def ch_names(self) -> tuple[str, ...]:
-        return tuple(self.operator.montage.ch_names)
-
-    @property
-    def n_electrodes(self) -> int:
-        return len(self.ch_names)
-
-    def images(self, values: torch.Tensor) -> torch.Tensor:
-        """Clean rendered images of electrode vectors.
-
-        Parameters
-        ----------
-        values
-            ``(B, n)`` scaled electrode values.
-
-        Returns
-        -------
-        Tensor ``(B, 1, H, W)`` (differentiable in ``values``).
-        """
-        return self.operator.render_torch(values)
-
-    def inject(self, images: torch.Tensor) -> torch.Tensor:
-        """Apply the injection layer (identity when the model has none)."""
-        return images if self.injection is None else self.injection.apply(images)
-
-    def model_input(self, values: torch.Tensor) -> torch.Tensor:
-        """The model input for ``values (B, n)``: ``(B, n)`` for decoders, else ``(B,1,H,W)``."""
-        if self.kind == "decoder":
-            return values
-        return self.inject(self.images(values))
-
-
-def pipeline_for(loaded: Any) -> InputPipeline:
-    """Build the :class:`InputPipeline` of a ``LoadedModel`` (see ``load_checkpoint``)."""
-    injection = None
-    cfg = getattr(loaded, "injection_config", None)
-    if cfg is not None and (getattr(cfg, "marks", False) or getattr(cfg, "occlusion", False)):
-        from eegmi.data.injection import Injection
-
-        injection = Injection(loaded.operator, cfg)
-    return InputPipeline(kind=loaded.config.kind, operator=loaded.operator, injection=injection)
-
-
+#: the input pipeline of a model: :class:`eegmi.models.adapter.ModelAdapter`
+InputPipeline = ModelAdapter
+#: build it from a ``LoadedModel``
+pipeline_for = adapt
 
 
 def forward_cache(

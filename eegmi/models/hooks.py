@@ -13,7 +13,8 @@ uses torch forward hooks, as replacing an activation needs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -112,14 +113,26 @@ class HookedModel(nn.Module):
         output, cache
             The model's normal output and ``{name: Tensor (B, ...)}``.
         """
+        with self.capture(names, detach=detach) as cache:
+            output = self(x)
+        return output, cache
+
+    @contextmanager
+    def capture(self, names: Iterable[str] | None = None,
+                detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+        """Record the named hook points of every forward pass run inside the block.
+
+        Whatever entry point the block calls (``forward``, ``decode``, a sub-module),
+        the hook points it passes record into the yielded dict ``{name: Tensor (B, ...)}``;
+        the recorder is removed on exit, even when the block raises.
+        """
         cache: dict[str, torch.Tensor] = {}
         points = {id(point): name for name, point in self._select(names).items()}
         token = _RECORDERS.set((*_RECORDERS.get(), _Recorder(points, cache, detach)))
         try:
-            output = self(x)
+            yield cache
         finally:
             _RECORDERS.reset(token)
-        return output, cache
 
     def run_with_hooks(self, x: torch.Tensor, hooks: Mapping[str, HookFn]) -> Any:
         """Run the model with functions that may replace activations (ablation, patching).
