@@ -29,14 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.export import export_panel
-from app.panels import available_panels
-from app.session import INTERACTIVE_KINDS, Session
+from app.jobs import JobHandle
+from app.panels import PANELS
+from app.session import Session
 from app.sources import SourcesMixin, bundled_models
 from app.theme import apply_theme
 
 ORG, APP = "eegmi", "workbench"
-#: Worker request kinds the window itself starts; their failures get a dialog.
-WINDOW_KINDS = frozenset({"load_model", "load_data", "figure_set"})
 
 
 class MainWindow(SourcesMixin, QMainWindow):
@@ -61,7 +60,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self.last_error = ""
         self.error_box: QMessageBox | None = None
-        self._job_id: int | None = None
         self.selftest_dialog: QDialog | None = None
         self.theme = str(self.settings.value("theme", "light"))
         apply_theme(self.theme)
@@ -79,19 +77,17 @@ class MainWindow(SourcesMixin, QMainWindow):
         apply_theme(self.theme, self)
         s = self.session
         s.error.connect(self._on_error)
-        s.worker.failed.connect(self._on_failed)
         s.busy.connect(self._on_busy)
         s.device_changed.connect(lambda d: self.device_label.setText(f"device: {d.upper()}"))
         s.model_changed.connect(self._refresh_labels)
         s.data_changed.connect(self._refresh_labels)
-        s.worker.started.connect(self._on_started)
         self._refresh_labels()
 
     # -- construction ----------------------------------------------------------------
     def _build_docks(self) -> None:
         first_in_area: dict[Qt.DockWidgetArea, QDockWidget] = {}
-        for spec, cls in available_panels():
-            panel = cls(self.session)
+        for spec in PANELS:
+            panel = spec.cls(self.session)
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(f"dock_{spec.name}")
             # a scroll area lets a dock shrink below its panel's minimum size, so one
@@ -202,16 +198,11 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.check_tools_action = self._act(mb.addMenu("&Help"), "Check the tools…", self.check_tools)
 
     # -- jobs, errors, status ---------------------------------------------------------------
-    def _on_started(self, rid: int, kind: str) -> None:
-        if kind not in INTERACTIVE_KINDS and kind != "device":
-            self._job_id = rid
-
     def _on_busy(self, message: str, fraction: float) -> None:
         done = fraction >= 1.0
         self.progress.setVisible(not done)
         self.cancel_btn.setVisible(not done)
         if done:
-            self._job_id = None
             self.statusBar().clearMessage()
             return
         if fraction < 0:
@@ -221,24 +212,25 @@ class MainWindow(SourcesMixin, QMainWindow):
             self.progress.setValue(int(1000 * fraction))
         self.statusBar().showMessage(message)
 
-    def cancel_job(self) -> None:
-        """Cancel the long job shown in the status bar (queued or running)."""
-        worker = self.session.worker
-        if self._job_id is not None and worker.cancel(self._job_id):
-            return
-        running = worker.running_job()
-        if running is not None and running[1] not in INTERACTIVE_KINDS:
-            worker.cancel(running[0])
+    def cancel_job(self) -> bool:
+        """Cancel the long job shown in the status bar (queued, paused or running)."""
+        job = self.session.current_job()
+        return job is not None and job.cancel()
 
     def _on_error(self, message: str) -> None:
         self.last_error = message
         self.statusBar().showMessage(f"Error: {message}", 10000)
 
-    def _on_failed(self, _rid: int, kind: str, message: str) -> None:
-        # only the window's own requests get a dialog: interactive failures go to the
-        # status bar, and panels show the failures of their jobs in their own views
-        if kind not in WINDOW_KINDS:
-            return
+    def report_failure(self, handle: JobHandle) -> JobHandle:
+        """Show a dialog when ``handle`` (a load or job the window started) fails.
+
+        Interactive failures go to the status bar only, and panels show the failures
+        of their own jobs in their own views.
+        """
+        handle.failed.connect(self._show_error_box)
+        return handle
+
+    def _show_error_box(self, message: str) -> None:
         box = self.error_box
         if box is None:
             # one box, reused for every error: a box per error would stay alive (it is
@@ -287,7 +279,7 @@ class MainWindow(SourcesMixin, QMainWindow):
             self.figure_set(folder)
 
     def figure_set(self, folder: str | Path, models: list[str] | None = None,
-                   frames: list[int] | None = None) -> int:
+                   frames: list[int] | None = None) -> JobHandle:
         """Render paper-style figures for ``models`` (default: all bundled) on the worker."""
         from eegmi.figures import figure_set_job
 
@@ -295,11 +287,10 @@ class MainWindow(SourcesMixin, QMainWindow):
             [self.session.model_name] if self.session.model_name else []))
         spec = self.session.data_name or "synthetic"
         device = self.session.device
-        self._job_id = self.session.run_job(
+        handle = self.session.submit(
             lambda token: figure_set_job(folder, models, spec, frames, device=device, cancel=token),
-            "figure_set")
-        self._on_busy("figure set queued", -1.0)
-        return self._job_id
+            "figure set")
+        return self.report_failure(handle)
 
     def check_tools(self) -> QDialog:
         """Show the self-test dialog (every analysis on planted ground truths and controls)."""
@@ -324,14 +315,12 @@ class MainWindow(SourcesMixin, QMainWindow):
             dock.setVisible(True)
 
     def _step(self, n: int) -> None:
-        scalp = self.panels.get("scalp")
-        if scalp is not None:
-            scalp.step_frame(n)
+        """Move ``n`` frames through the dataset (Input menu, arrow keys)."""
+        if self.session.data is not None:
+            self.session.workbench.step_frame(n)
 
     def _reset_input(self) -> None:
-        scalp = self.panels.get("scalp")
-        if scalp is not None:
-            scalp.reset_input()
+        self.session.workbench.reset_input()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("layout/geometry", self.saveGeometry())

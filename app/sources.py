@@ -69,14 +69,14 @@ class SourcesMixin:
         spec = str(spec)
         if spec != "synthetic":
             self.add_recent(spec)
-        self.session.set_data(spec)
+        self.report_failure(self.session.set_data(spec))
 
     def open_model(self, spec: str | Path) -> None:
         """Load a bundled model name or a checkpoint folder/file."""
         p = Path(str(spec))
         if p.is_file():
             p = p.parent  # a file inside a checkpoint folder
-        self.session.set_model(str(p) if p.exists() else str(spec))
+        self.report_failure(self.session.set_model(str(p) if p.exists() else str(spec)))
 
     def open_data_dialog(self) -> None:
         name, _ = QFileDialog.getOpenFileName(

@@ -242,8 +242,8 @@ class Soak:
     def idle(self) -> bool:
         worker = self.s.worker
         training = self.panel("training")
-        return (worker.running_job() is None and worker.pending() == 0
-                and (training is None or training._step_id is None))
+        return (worker.running() is None and worker.pending() == 0
+                and (training is None or training.handle is None))
 
     def quiesce(self, timeout_s: float = 60.0) -> None:
         """Cancel every job and wait until the worker is idle (before a measurement)."""

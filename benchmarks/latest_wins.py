@@ -40,14 +40,12 @@ def replay(worker: ModelWorker, inf: Inference, n_events: int, interval_ms: int,
     """Fire ``n_events`` forward requests on a timer; time the last one's result."""
     rng = np.random.default_rng(0)
     inputs = rng.random((n_events, 32), dtype=np.float32)
-    state = {"sent": 0, "done": 0, "t_last_sent": 0.0, "t_last_shown": 0.0, "last_id": -1}
+    state = {"sent": 0, "done": 0, "t_last_sent": 0.0, "t_last_shown": 0.0, "last": None}
     loop = QEventLoop()
 
-    def on_finished(rid: int, kind: str, _result: object) -> None:
-        if kind != "forward":
-            return
+    def on_finished(handle: object) -> None:
         state["done"] += 1
-        if rid == state["last_id"]:
+        if state["sent"] == n_events and handle is state["last"]:
             state["t_last_shown"] = time.perf_counter()
             loop.quit()
 
@@ -56,22 +54,21 @@ def replay(worker: ModelWorker, inf: Inference, n_events: int, interval_ms: int,
         if k == 0:
             state["t_first_sent"] = time.perf_counter()
         v = inputs[k]
-        rid = worker.submit(lambda v=v: inf.forward_values(v), kind="forward",
-                            key="forward" if keyed else None)
+        handle = worker.submit(lambda v=v: inf.forward_values(v), "forward",
+                               key="forward" if keyed else None)
+        handle.finished.connect(lambda _r, h=handle: on_finished(h))
         state["sent"] += 1
         if state["sent"] == n_events:
             timer.stop()
-            state["last_id"] = rid
+            state["last"] = handle
             state["t_last_sent"] = time.perf_counter()
 
-    worker.finished.connect(on_finished)
     timer = QTimer()
     timer.setInterval(interval_ms)
     timer.timeout.connect(fire)
     timer.start()
     QTimer.singleShot(600_000, loop.quit)
     loop.exec()
-    worker.finished.disconnect(on_finished)
     return {"forwards_run": state["done"],
             "burst_ms": 1000 * (state["t_last_sent"] - state["t_first_sent"]),
             "lag_ms": 1000 * (state["t_last_shown"] - state["t_last_sent"])}

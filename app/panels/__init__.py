@@ -1,26 +1,34 @@
-"""The panel registry the main window builds its docks from.
+"""The panels of the workbench window, in the order their docks are built.
 
-Each entry names a module and a QWidget class taking ``session``; modules that
-are not part of this build yet are skipped, so panels written in parallel can
-land independently.
+Every panel is imported here statically: a panel that fails to import stops the
+window with its own error, rather than silently disappearing from the menus.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+
+from app.panels.activations import ActivationsPanel
+from app.panels.latents import LatentsPanel
+from app.panels.propagation import PropagationPanel
+from app.panels.reconstruction import ReconstructionPanel
+from app.panels.sae_gallery import SaeGalleryPanel
+from app.panels.saliency import SaliencyPanel
+from app.panels.scalp import ScalpPanel
+from app.panels.spectra import SpectraPanel
+from app.panels.training import TrainingPanel
 
 
 @dataclass(frozen=True)
 class PanelSpec:
-    """Where a panel class lives and where its dock starts."""
+    """A panel class and where its dock starts."""
 
     name: str
     title: str
-    module: str
-    cls: str
+    cls: type[QWidget]
     area: Qt.DockWidgetArea = Qt.DockWidgetArea.LeftDockWidgetArea
 
 
@@ -29,30 +37,13 @@ R = Qt.DockWidgetArea.RightDockWidgetArea
 B = Qt.DockWidgetArea.BottomDockWidgetArea
 
 PANELS: tuple[PanelSpec, ...] = (
-    PanelSpec("scalp", "Scalp map and input", "app.panels.scalp", "ScalpPanel", L),
-    PanelSpec("reconstruction", "Reconstruction", "app.panels.reconstruction",
-              "ReconstructionPanel", R),
-    PanelSpec("activations", "Activations", "app.panels.activations", "ActivationsPanel", R),
-    PanelSpec("latents", "Latents", "app.panels.latents", "LatentsPanel", B),
-    PanelSpec("training", "Training", "app.panels.training", "TrainingPanel", B),
-    PanelSpec("propagation", "Propagation", "app.panels.propagation", "PropagationPanel", B),
-    PanelSpec("spectra", "Eigenspectra", "app.panels.spectra", "SpectraPanel", B),
-    PanelSpec("saliency", "Saliency", "app.panels.saliency", "SaliencyPanel", B),
-    PanelSpec("sae", "SAE features", "app.panels.sae_gallery", "SaeGalleryPanel", B),
+    PanelSpec("scalp", "Scalp map and input", ScalpPanel, L),
+    PanelSpec("reconstruction", "Reconstruction", ReconstructionPanel, R),
+    PanelSpec("activations", "Activations", ActivationsPanel, R),
+    PanelSpec("latents", "Latents", LatentsPanel, B),
+    PanelSpec("training", "Training", TrainingPanel, B),
+    PanelSpec("propagation", "Propagation", PropagationPanel, B),
+    PanelSpec("spectra", "Eigenspectra", SpectraPanel, B),
+    PanelSpec("saliency", "Saliency", SaliencyPanel, B),
+    PanelSpec("sae", "SAE features", SaeGalleryPanel, B),
 )
-
-
-def available_panels() -> list[tuple[PanelSpec, type]]:
-    """(spec, class) for every registered panel whose module exists in this build."""
-    out = []
-    for spec in PANELS:
-        try:
-            module = importlib.import_module(spec.module)
-        except ModuleNotFoundError as exc:
-            if exc.name == spec.module:
-                continue  # not written yet
-            raise
-        cls = getattr(module, spec.cls, None)
-        if cls is not None:
-            out.append((spec, cls))
-    return out

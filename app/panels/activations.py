@@ -20,6 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from app.widgets.channel_zoom import ChannelZoom
 from app.widgets.mosaic import (
     MosaicLayout,
     as_maps,
@@ -80,6 +81,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         session.forward_ready.connect(self.set_result)
         session.baseline_ready.connect(self.set_baseline)
         session.model_changed.connect(self._on_model_changed)
+        session.input_changed.connect(self._on_input)
 
     # ---- construction -------------------------------------------------
     def _build_ui(self) -> None:
@@ -93,8 +95,10 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.baseline_box = QtWidgets.QComboBox()
         self.baseline_box.addItems(["zero", "mean"])
         self.baseline_box.setToolTip("Reference input: all-zero electrodes or the dataset's mean frame")
-        self.baseline_box.setCurrentText(str(getattr(self.session, "baseline", "zero")))
-        self.baseline_box.currentTextChanged.connect(self._on_baseline_choice)
+        self.baseline_box.setCurrentText(self.session.input.baseline)
+        # the workbench holds the one baseline: this box and the scalp panel's show it
+        self.baseline_box.activated.connect(
+            lambda i: self._on_baseline_choice(self.baseline_box.itemText(i)))
         self.baseline_label = QtWidgets.QLabel("")
         self.shared_scale.toggled.connect(self.redraw)
         self.difference.toggled.connect(self._on_difference_toggled)
@@ -124,19 +128,16 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.scroll.horizontalScrollBar().valueChanged.connect(self._draw_on_screen)
         self.view.sigDeviceRangeChanged.connect(self._on_view_resized)
         split.addWidget(self.scroll)
-        self.zoom_view = pg.GraphicsLayoutWidget()
-        self.zoom_view.setBackground("w")
-        self.zoom_plot, self.zoom_image, self.zoom_bar = image_plot(
-            "click a channel to enlarge it", SEQUENTIAL_CMAP)
-        self.zoom_view.addItem(self.zoom_plot)
-        self.zoom_view.scene().sigMouseMoved.connect(self._on_zoom_mouse_moved)
+        self.zoom_view = ChannelZoom(SEQUENTIAL_CMAP)
+        self.zoom_plot, self.zoom_image, self.zoom_bar = (
+            self.zoom_view.plot, self.zoom_view.image, self.zoom_view.bar)
         split.addWidget(self.zoom_view)
-        self.zoom_view.setMinimumWidth(160)
         split.setSizes([700, 260])
         outer.addWidget(split, 1)
         self.hover_label = QtWidgets.QLabel("hover over a tile")
         self.hover_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.hover_label)
+        self.zoom_view.hovered.connect(self.hover_label.setText)
 
     def _ensure_layers(self, arrays: dict[str, np.ndarray]) -> None:
         """Create (only when the model's layers or shapes change) one view per layer."""
@@ -148,6 +149,7 @@ class ActivationsPanel(QtWidgets.QWidget):
             lv.checkbox.deleteLater()
         self._layers.clear()
         self._zoom = None
+        self.zoom_view.reset()
         cmap = DIVERGING_CMAP if self.difference.isChecked() else SEQUENTIAL_CMAP
         for name, layout in wanted.items():
             shape = arrays[name].shape
@@ -203,14 +205,21 @@ class ActivationsPanel(QtWidgets.QWidget):
         """Keep the reference ForwardResult (``session.baseline_ready``)."""
         self.baseline_result = result
         self._baseline = layer_arrays(result)
-        self.baseline_label.setText(f"baseline: {getattr(self.session, 'baseline', '?')}")
+        self.baseline_label.setText(f"baseline: {self.session.input.baseline}")
         if self.difference.isChecked():
             self.redraw()
 
     def _on_baseline_choice(self, which: str) -> None:
-        if getattr(self.session, "baseline", which) != which and hasattr(self.session, "set_baseline"):
+        if self.session.input.baseline != which:
             self.baseline_label.setText("baseline: computing…")
-            self.session.set_baseline(which)
+            self.session.workbench.set_baseline(which)
+
+    def _on_input(self, state: Any) -> None:
+        if self.baseline_box.currentText() != state.baseline:
+            self.baseline_box.blockSignals(True)
+            self.baseline_box.setCurrentText(state.baseline)
+            self.baseline_box.blockSignals(False)
+            self.baseline_label.setText("baseline: computing…")
 
     def _on_model_changed(self) -> None:
         self.result = None
@@ -220,6 +229,10 @@ class ActivationsPanel(QtWidgets.QWidget):
         # layers not drawn yet have nothing left to draw (their names may not even
         # exist in the new model: a VAE's latent.mu, the decoder-only E1's dec.act1)
         self._stale.clear()
+        # the enlarged channel belonged to the old model: nothing shown (nor exported)
+        # until the user picks a channel of the new one
+        self._zoom = None
+        self.zoom_view.reset()
 
     def _on_difference_toggled(self, on: bool) -> None:
         if on and not self._baseline:
@@ -309,21 +322,10 @@ class ActivationsPanel(QtWidgets.QWidget):
         QtCore.QTimer.singleShot(0, self._draw_on_screen)
 
     def _draw_zoom(self) -> None:
-        if self._zoom is None or self._zoom[0] not in self._shown:
-            return
-        name, ch = self._zoom
-        maps = as_maps(self._shown[name])
-        if ch >= maps.shape[0]:
-            return
-        img = maps[ch]
-        if img.shape[0] == 1 and img.shape[1] == 1:
-            img = maps[:, 0, 0][None, :]  # a vector: show the whole strip
-        levels = finite_range([img], symmetric=self.difference.isChecked())
-        self._zoom_levels = levels
-        self.zoom_image.setImage(img, autoLevels=False, levels=levels)
-        self.zoom_bar.setLevels(values=levels, update_items=False)
-        self.zoom_plot.setTitle(f"{name}  channel {ch}", size="9pt")
-        self.zoom_plot.getViewBox().autoRange(padding=0.02)
+        if self._zoom is not None and self._zoom[0] in self._shown:
+            self.zoom_view.show_channel(*self._zoom, self._shown[self._zoom[0]],
+                                        symmetric=self.difference.isChecked())
+            self._zoom_levels = self.zoom_view.levels
 
     def enlarge(self, layer: str, channel: int) -> None:
         """Show ``channel`` of ``layer`` in the large view with its own colour bar."""
@@ -394,17 +396,6 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.view.setToolTip(text)
         self.hovered.emit(info)
 
-    def _on_zoom_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
-        if self._zoom is None or self._zoom[0] not in self._shown:
-            return
-        img = self.zoom_image.image
-        p = self.zoom_plot.getViewBox().mapSceneToView(scene_pos)
-        r, c = math.floor(p.y()), math.floor(p.x())
-        if img is None or not (0 <= r < img.shape[0] and 0 <= c < img.shape[1]):
-            return
-        self.hover_label.setText(f"{self._zoom[0]}  channel {self._zoom[1]}  "
-                                 f"(row {r}, col {c})  value {float(img[r, c]):.4g}")
-
     def _on_mouse_clicked(self, event: Any) -> None:
         info = self._hit(event.scenePos())
         if info is not None:
@@ -429,26 +420,16 @@ class ActivationsPanel(QtWidgets.QWidget):
         return items
 
     def state(self) -> dict:
-        """What produced the view (model, data, frame, toggles, zoom)."""
-        s = self.session
-        values = getattr(s, "values", None)
-        return {
-            "panel": "activations",
-            "model": str(getattr(s, "model_name", "")),
-            "data": str(getattr(s, "data_name", "")),
-            "frame_index": getattr(s, "frame_index", None),
-            "values": None if values is None else np.asarray(values, dtype=float).tolist(),
+        """What produced the view (the workbench's model, data and input; toggles, zoom)."""
+        st = dict(self.session.state())
+        st.update(
+            panel="activations",
             # the layers whose numbers are exported (none between a model switch and
             # the new model's first result)
-            "layers": [n for n in self.visible_layers() if n in self._shown],
-            "shared_scale": self.shared_scale.isChecked(),
-            "difference": self.difference.isChecked(),
-            "baseline": getattr(s, "baseline", None),
-            "zoom": list(self._zoom) if self._zoom else None,
-            "colormap": DIVERGING_CMAP if self.difference.isChecked() else SEQUENTIAL_CMAP,
-        }
-
-    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        from app.export import export_menu
-
-        export_menu(self, event)
+            layers=[n for n in self.visible_layers() if n in self._shown],
+            shared_scale=self.shared_scale.isChecked(),
+            difference=self.difference.isChecked(),
+            zoom=list(self._zoom) if self._zoom else None,
+            colormap=DIVERGING_CMAP if self.difference.isChecked() else SEQUENTIAL_CMAP,
+        )
+        return st

@@ -140,7 +140,7 @@ class LatentsPanel(QtWidgets.QWidget):
         self.last_decode: Any = None
         self.decodes_sent = 0
         self._bulk = False
-        self._stats_request: int | None = None
+        self._stats_request: Any = None
         self._stats_model: Any = None
         self._rng = np.random.default_rng(seed)
         self._build_ui()
@@ -148,7 +148,6 @@ class LatentsPanel(QtWidgets.QWidget):
         session.data_changed.connect(self._request_stats)
         session.forward_ready.connect(self._on_forward)
         session.decode_ready.connect(self.set_decoded)
-        session.worker.finished.connect(self._on_worker_finished)
         if getattr(session, "inference", None) is not None:
             self.rebuild()
 
@@ -252,11 +251,14 @@ class LatentsPanel(QtWidgets.QWidget):
         scaled = np.asarray(scaler.transform(np.asarray(data.values[idx], dtype=np.float32)),
                             dtype=np.float32)
         self._stats_model = inference
-        self._stats_request = s.worker.submit(
-            lambda: dataset_latent_stats(inference, scaled), kind="latent_stats")
+        if self._stats_request is not None:
+            self._stats_request.cancel()  # superseded by this model/data
+        self._stats_request = handle = s.call(
+            lambda: dataset_latent_stats(inference, scaled), "latent statistics")
+        handle.finished.connect(lambda result, h=handle: self._on_stats(h, result))
 
-    def _on_worker_finished(self, rid: int, _kind: str, result: Any) -> None:
-        if rid != self._stats_request:
+    def _on_stats(self, handle: Any, result: Any) -> None:
+        if handle is not self._stats_request:
             return
         self._stats_request = None
         mean, std = result

@@ -272,14 +272,12 @@ class PropagationPanel(Panel):
 
     # ---- linking -----------------------------------------------------------
     def inject_electrode(self, row: int) -> None:
-        """Make electrode ``row``'s one-hot (amplitude 1) the session input."""
-        from eegmi.data.injection import one_hot
-
+        """Inject electrode ``row`` alone (amplitude 1, on the current baseline): the
+        workbench input, so the scalp map and every view show it."""
         montage = self.session.operator.montage
         if not 0 <= row < montage.n_channels:
             return
-        self.session.input_source = "inject"
-        self.session.set_values(one_hot(montage, int(row)))
+        self.session.workbench.inject({montage.ch_names[int(row)]: 1.0})
         self.hint.setText(f"input: one-hot {montage.ch_names[row]}")
 
     # ---- comparison ----------------------------------------------------------

@@ -5,6 +5,11 @@ adds (or removes) electrodes, the wheel over an electrode or the spin box sets
 its amplitude; the input is ``baseline + sum(amplitude * one_hot)``.  Dataset
 mode: the frame slider and the trial strip pick a recorded frame.  The image
 the model sees (after the injection layer) is shown beside the head.
+
+The panel keeps no input of its own: every control writes the workbench state
+(``session.workbench``) and every view follows ``session.input_changed``, so an
+input chosen elsewhere (a propagation row, an SAE card, a loaded recording) shows
+here too.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ from superqt import QLabeledSlider
 from app.panels.base import Panel
 from app.widgets.image_view import TopoImagePlot, make_layout
 from app.widgets.scalp_map import ScalpMap, head_geometry
+from eegmi.workbench import AMPLITUDE_RANGE, BASELINES, MODES, InputState
 
 WHEEL_STEP = 0.1
-AMP_RANGE = (-2.0, 2.0)
+AMP_RANGE = AMPLITUDE_RANGE
+MODE_TEXT = {"inject": "Inject electrodes", "dataset": "Dataset frames"}
 
 
 class ScalpPanel(Panel):
@@ -41,15 +48,13 @@ class ScalpPanel(Panel):
 
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
-        self.mix: dict[int, float] = {}
         self._trial_starts = np.zeros(1, dtype=np.int64)
-        self._seen_data = False
         self._strip_key: tuple = ()
 
         self.mode = QComboBox()
-        self.mode.addItems(["Inject electrodes", "Dataset frames"])
+        self.mode.addItems([MODE_TEXT[m] for m in MODES])
         self.baseline = QComboBox()
-        self.baseline.addItems(["zero", "mean"])
+        self.baseline.addItems(list(BASELINES))
         self.amp = QDoubleSpinBox()
         self.amp.setRange(*AMP_RANGE)
         self.amp.setSingleStep(WHEEL_STEP)
@@ -105,48 +110,46 @@ class ScalpPanel(Panel):
         self.scalp.electrodeHovered.connect(self._on_hover)
         self.amp.valueChanged.connect(self._on_amp)
         self.reset_btn.clicked.connect(self.reset_input)
-        self.mode.currentIndexChanged.connect(self._on_mode)
-        self.baseline.currentTextChanged.connect(self._on_baseline)
+        self.mode.activated.connect(self._on_mode)
+        self.baseline.activated.connect(self._on_baseline)
         self.slider.valueChanged.connect(self._on_slider)
         self.cursor.sigPositionChangeFinished.connect(self._on_cursor)
         session.forward_ready.connect(self._on_forward)
         session.model_changed.connect(self._on_geometry)
         session.data_changed.connect(self._on_data)
+        session.input_changed.connect(self._on_input)
         self._on_geometry()
         self._on_data()
-        self._on_mode(0)
+        self._on_input(session.input)
+
+    # -- the input, as the workbench holds it ---------------------------------------
+    @property
+    def workbench(self) -> Any:
+        return self.session.workbench
+
+    @property
+    def mix(self) -> dict[int, float]:
+        """Injected electrodes shown on the map: index -> amplitude (empty for a frame)."""
+        state = self.session.input
+        if state.mode != "inject":
+            return {}
+        names = [c.lower() for c in self.session.operator.montage.ch_names]
+        return {names.index(k.lower()): float(v) for k, v in state.mix.items()
+                if k.lower() in names}
 
     # -- public actions (also used by shortcuts) ---------------------------------
     def reset_input(self) -> None:
         """Clear injected electrodes and go back to the baseline input."""
-        self.mix = {}
-        if self.mode.currentIndex() != 0:
-            self.mode.setCurrentIndex(0)
-        self._push_mix()
+        self.workbench.reset_input()
 
     def step_frame(self, step: int) -> None:
         """Move ``step`` frames in dataset mode (switching to it if needed)."""
-        if self.session.data is None:
-            return
-        if self.mode.currentIndex() != 1:
-            self.mode.setCurrentIndex(1)
-        self.slider.setValue(int(np.clip(self.slider.value() + step, 0, self.slider.maximum())))
+        if self.session.data is not None:
+            self.workbench.step_frame(step)
 
     def click_electrode(self, index: int, add: bool = False) -> None:
         """What a click on electrode ``index`` does (``add`` = shift/ctrl held)."""
-        if self.mode.currentIndex() != 0:
-            self.mode.blockSignals(True)
-            self.mode.setCurrentIndex(0)
-            self.mode.blockSignals(False)
-            self._show_mode(0)
-        if add:
-            if index in self.mix and len(self.mix) > 1:
-                del self.mix[index]
-            else:
-                self.mix[index] = self.mix.get(index, self.amp.value())
-        else:
-            self.mix = {index: self.amp.value()}
-        self._push_mix()
+        self.workbench.click(index, add)
 
     # -- handlers ----------------------------------------------------------------
     def _on_click(self, index: int, modifiers: int) -> None:
@@ -155,67 +158,60 @@ class ScalpPanel(Panel):
         self.click_electrode(index, add)
 
     def _on_wheel(self, index: int, steps: int) -> None:
-        if self.mode.currentIndex() != 0:
-            self.click_electrode(index)
-        amp = float(np.clip(self.mix.get(index, 0.0) + WHEEL_STEP * steps, *AMP_RANGE))
-        self.mix[index] = round(amp, 6)
-        self.amp.blockSignals(True)
-        self.amp.setValue(amp)
-        self.amp.blockSignals(False)
-        self._push_mix()
+        self.workbench.nudge(index, WHEEL_STEP * steps)
 
     def _on_amp(self, value: float) -> None:
-        if not self.mix or self.mode.currentIndex() != 0:
-            return
-        for i in self.mix:
-            self.mix[i] = float(value)
-        self._push_mix()
-
-    def _mix_values(self, mix: dict[int, float]) -> np.ndarray:
-        """The input (n,) that ``mix`` (electrode -> amplitude) puts on the baseline."""
-        values = self.session.baseline_values().copy()
-        for i, a in mix.items():
-            values[i] += a
-        return values
+        self.workbench.set_amplitude(value)
 
     def _on_hover(self, index: int) -> None:
         # the pointer rests on an electrode: let the worker compute what a plain click
         # there would show, so the click itself only has to paint
         if index >= 0:
-            self.session.prefetch(self._mix_values({index: self.amp.value()}))
-
-    def _push_mix(self) -> None:
-        values = self._mix_values(self.mix)
-        self.session.input_source = "inject"
-        self.session.set_values(values)
-        # the map and the label follow in _on_forward, painted in the same pass as every
-        # grid: painting now would hold the GIL the model worker needs for this very input
+            state = self.session.input
+            click = InputState(mode="inject", mix={self.session.operator.montage.ch_names[index]:
+                                                   state.amplitude}, baseline=state.baseline)
+            self.session.prefetch(self.workbench.values_for(click))
 
     def _on_mode(self, index: int) -> None:
-        self._show_mode(index)
-        if index == 1 and self.session.data is not None:
-            self.session.set_frame(self.slider.value())
-        elif index == 0:
-            self._push_mix()
+        mode = MODES[index]
+        if mode == "dataset" and self.session.data is None:
+            self._on_input(self.session.input)  # nothing to show: the box goes back
+            self.session.error.emit("no dataset loaded: load data first (File › Open data…)")
+            return
+        self.workbench.set_mode(mode)
 
-    def _show_mode(self, index: int) -> None:
-        self.dataset_box.setVisible(index == 1)
-
-    def _on_baseline(self, which: str) -> None:
-        self.session.set_baseline(which)
-        if self.mode.currentIndex() == 0:
-            self._push_mix()
+    def _on_baseline(self, index: int) -> None:
+        self.workbench.set_baseline(BASELINES[index])
 
     def _on_slider(self, value: int) -> None:
         if self.session.data is None:
             return
-        if self.mode.currentIndex() == 1:
-            self.session.set_frame(value)
-        self._update_strip(value)
+        if value != self.session.input.frame or self.session.input.mode != "dataset":
+            self.workbench.set_frame(value)
 
     def _on_cursor(self) -> None:
         seg = self._segment(self.slider.value())
         self.slider.setValue(int(np.clip(seg[0] + round(self.cursor.value()), seg[0], seg[1] - 1)))
+
+    def _on_input(self, state: InputState) -> None:
+        """Every control shows the workbench's input (whoever changed it)."""
+        for box, text in ((self.mode, MODE_TEXT[state.mode]), (self.baseline, state.baseline)):
+            if box.currentText() != text:
+                box.blockSignals(True)
+                box.setCurrentText(text)
+                box.blockSignals(False)
+        if abs(self.amp.value() - state.amplitude) > 1e-9:
+            self.amp.blockSignals(True)
+            self.amp.setValue(state.amplitude)
+            self.amp.blockSignals(False)
+        self.dataset_box.setVisible(state.mode == "dataset")
+        if self.session.data is not None and self.slider.value() != state.frame:
+            self.slider.blockSignals(True)
+            self.slider.setValue(state.frame)
+            self.slider.blockSignals(False)
+        self._update_strip(self.slider.value())
+        # the map, the markers and the footer follow in _on_forward, painted in the same
+        # pass as every grid: painting now would hold the GIL the worker needs for the input
 
     def _on_geometry(self) -> None:
         op = self.session.operator
@@ -223,13 +219,9 @@ class ScalpPanel(Panel):
         self.scalp.set_geometry(list(op.montage.ch_names), op.electrode_xy, center, radius)
         self.input_plot.set_head(center, radius)
         self.scalp.set_values(self.session.values, self.mix)
-        inj = self.session.injection_config
-        if inj is not None and getattr(inj, "marks", False):
-            from eegmi.data.injection import Injection
-
-            self.input_plot.set_marks(Injection(op, inj).mark_mask)
-        else:
-            self.input_plot.set_marks(None)
+        adapter = self.session.adapter
+        inj = None if adapter is None else adapter.injection
+        self.input_plot.set_marks(inj.mark_mask if inj is not None and inj.config.marks else None)
 
     def _on_data(self) -> None:
         data = self.session.data
@@ -240,14 +232,10 @@ class ScalpPanel(Panel):
         self._trial_starts = np.concatenate([[0], np.nonzero(np.diff(key))[0] + 1])
         self.slider.blockSignals(True)
         self.slider.setRange(0, data.n_frames - 1)
-        self.slider.setValue(min(self.session.frame_index, data.n_frames - 1))
+        self.slider.setValue(min(self.session.input.frame, data.n_frames - 1))
         self.slider.blockSignals(False)
+        self._strip_key = ()
         self._update_strip(self.slider.value())
-        if not self._seen_data and not self.mix and self.mode.currentIndex() == 0:
-            # open on real frames (the first window shows the recording, not a blank input)
-            self._seen_data = True
-            self.mode.setCurrentIndex(1)
-        self._seen_data = True
 
     def _segment(self, frame: int) -> tuple[int, int]:
         starts = self._trial_starts
@@ -281,17 +269,13 @@ class ScalpPanel(Panel):
             f"t={(frame - lo) / data.sfreq:.2f}s")
 
     def _on_forward(self, result: Any) -> None:
-        if self.mode.currentIndex() == 1:
-            self.selection_label.setText(f"dataset frame {self.session.frame_index}")
-        else:
-            names = self.session.operator.montage.ch_names
-            self.selection_label.setText(
-                ", ".join(f"{names[i]}={a:+.2f}" for i, a in self.mix.items()) or "baseline input")
+        state = self.session.input
+        self.selection_label.setText(state.describe())
         self.input_plot.set_image(result.model_input)
-        self.scalp.set_values(result.values if result.values is not None else self.session.values,
-                              self.mix if self.mode.currentIndex() == 0 else {})
+        mix = self.mix
+        self.scalp.set_values(result.values if result.values is not None else self.session.values, mix)
         op = self.session.operator
-        idx = list(self.mix) if self.mode.currentIndex() == 0 else []
+        idx = list(mix)
         self.input_plot.set_markers(np.asarray(op.electrode_xy)[idx] if idx else None)
 
     # -- export --------------------------------------------------------------------

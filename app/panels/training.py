@@ -1,13 +1,13 @@
 """Training panel: run a preset on the session's data with live curves.
 
 The training job (``eegmi.training.loop.train``) is a generator of
-:class:`~eegmi.jobs.Progress`.  The panel advances it ONE report per worker
-request instead of handing the whole generator to the worker, so that
+:class:`~eegmi.jobs.Progress` submitted with ``session.submit``; the panel follows
+its :class:`app.jobs.JobHandle`:
 
-* pause simply means "do not ask for the next report" (the worker stays free
-  for clicks and slider drags while a run is paused), and resume asks again;
-* cancel sets the job's CancelToken (the loop stops at its next check) and
-  closes the generator on the worker thread, so its ``finally`` blocks run;
+* pause parks the job at its next report (the worker stays free for clicks and
+  slider drags while a run is paused), and resume queues it again;
+* cancel sets the job's token (the loop stops at its next check) and the worker
+  closes the generator on its thread, so its ``finally`` blocks run;
 * a cancelled run can be continued with ``train(..., resume=True)`` from the
   checkpoint folder.
 
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from app.jobs import JobHandle
 from app.widgets.curves import CurvePlot
-from eegmi.errors import Cancelled
 from eegmi.jobs import CancelToken
 from eegmi.training.experiments import PRESETS
 
@@ -48,17 +48,6 @@ def _default_loader(name: str) -> Any:
     from eegmi.training.experiments import load_experiment
 
     return load_experiment(name)
-
-
-def _advance(gen: Any) -> tuple[str, Any]:
-    """Pull the next report from ``gen`` (runs on the worker thread)."""
-    try:
-        return "progress", next(gen)
-    except StopIteration as stop:
-        return "done", stop.value
-    except Cancelled:
-        gen.close()
-        return "cancelled", None
 
 
 class TrainingPanel(QtWidgets.QWidget):
@@ -94,13 +83,8 @@ class TrainingPanel(QtWidgets.QWidget):
         self.result: Any = None
         self.experiment: Any = None
         self.out_dir: Path | None = None
-        self._gen: Any = None
-        self._token: CancelToken | None = None
-        self._step_id: int | None = None
+        self.handle: JobHandle | None = None
         self._build_ui()
-        session.worker.finished.connect(self._on_finished)
-        session.worker.failed.connect(self._on_failed)
-        session.worker.cancelled.connect(self._on_cancelled)
         if hasattr(session, "data_changed"):
             session.data_changed.connect(self._update_data_label)
         self._update_data_label()
@@ -216,95 +200,66 @@ class TrainingPanel(QtWidgets.QWidget):
             for plot in (self.loss_plot, self.error_plot, self.ssim_plot):
                 plot.clear_points()
         self.result = None
-        self._token = CancelToken()
-        self._gen = self.train_fn(exp, data, self.out_dir, resume=resume, cancel=self._token)
+        train_fn, out_dir = self.train_fn, self.out_dir
+        handle = self.session.submit(
+            lambda token: train_fn(exp, data, out_dir, resume=resume, cancel=token),
+            f"train {exp.name}")
+        self.handle = handle
+        handle.progress.connect(self._on_report)
+        handle.paused.connect(self._on_paused)
+        handle.finished.connect(self._on_finished)
+        handle.failed.connect(self._on_failed)
+        handle.cancelled.connect(self._on_cancelled)
         self.status.setText(f"{'resuming' if resume else 'training'} {exp.name} "
                             f"for {exp.training.epochs} epochs into {self.out_dir}")
         self._set_state("running")
-        self._request_step()
 
     def toggle_pause(self) -> None:
-        """Pause after the current report, or resume a paused run."""
+        """Pause at the next progress report, or resume a paused run."""
+        if self.handle is None:
+            return
         if self.run_state == "running":
-            self._set_state("pausing" if self._step_id is not None else "paused")
-            self.status.setText("pausing after the current epoch…")
-        elif self.run_state == "pausing":
-            self._set_state("running")
-        elif self.run_state == "paused":
+            if self.handle.pause():
+                self._set_state("pausing")
+                self.status.setText("pausing after the current step…")
+        elif self.run_state in ("pausing", "paused") and self.handle.resume():
             self._set_state("running")
             self.status.setText("training")
-            self._request_step()
 
     def cancel(self) -> None:
         """Stop the run; the checkpoint folder keeps what was saved so far."""
-        if self.run_state not in ("running", "pausing", "paused"):
+        if self.run_state not in ("running", "pausing", "paused") or self.handle is None:
             return
-        if self._token is not None:
-            self._token.cancel()
-        if self._step_id is None:
-            self._close_generator()
-        else:
-            self._set_state("cancelling")  # the running step returns soon
+        self._set_state("cancelling")  # the running step returns soon
+        self.handle.cancel()
 
     def open_in_workbench(self) -> None:
         """Load the finished model into the session."""
         if self.out_dir is not None:
             self.session.set_model(str(self.out_dir))
 
-    def _request_step(self) -> None:
-        gen = self._gen
-        self._step_id = self.session.worker.submit(lambda: _advance(gen), kind="train_step")
-
-    def _close_generator(self) -> None:
-        gen, self._gen = self._gen, None
-        if gen is not None:
-            # close on the worker so the loop's finally blocks never race a running step
-            self.session.worker.submit(gen.close, kind="train_close")
-        self._finish("cancelled", "cancelled")
-
     def _finish(self, state: str, message: str) -> None:
-        self._step_id = None
-        self._gen = None
+        self.handle = None
         self._set_state(state)
         self.status.setText(message)
         self.run_finished.emit(state)
 
-    # ---- worker results ------------------------------------------------------
-    def _on_finished(self, rid: int, _kind: str, result: Any) -> None:
-        if rid != self._step_id:
-            return
-        self._step_id = None
-        what, value = result
-        if what == "done":
-            self.result = value
-            self._gen = None
-            self.progress.setValue(self.progress.maximum())
-            self._finish("done", f"finished: model saved in {self.out_dir}"
-                         f"{_test_summary(getattr(value, 'metrics', None))}")
-            return
-        if what == "cancelled":
-            self._gen = None
-            self._finish("cancelled", "cancelled; 'Resume from checkpoint' continues the run")
-            return
-        self._on_report(value)
-        if self.run_state == "cancelling":
-            self._close_generator()
-        elif self.run_state == "pausing":
-            self._set_state("paused")
-            self.status.setText("paused")
-        elif self.run_state == "running":
-            self._request_step()
+    # ---- job events (this run's handle only) ---------------------------------------
+    def _on_paused(self) -> None:
+        self._set_state("paused")
+        self.status.setText("paused")
 
-    def _on_failed(self, rid: int, _kind: str, message: str) -> None:
-        if rid != self._step_id:
-            return
-        self._gen = None
+    def _on_finished(self, result: Any) -> None:
+        self.result = result
+        self.progress.setValue(self.progress.maximum())
+        self._finish("done", f"finished: model saved in {self.out_dir}"
+                     f"{_test_summary(getattr(result, 'metrics', None))}")
+
+    def _on_failed(self, message: str) -> None:
         self._finish("failed", f"training failed: {message}")
 
-    def _on_cancelled(self, rid: int, _kind: str) -> None:
-        if rid == self._step_id:
-            self._gen = None
-            self._finish("cancelled", "cancelled")
+    def _on_cancelled(self) -> None:
+        self._finish("cancelled", "cancelled; 'Resume from checkpoint' continues the run")
 
     def _on_report(self, report: Any) -> None:
         frac = report.fraction
@@ -346,11 +301,6 @@ class TrainingPanel(QtWidgets.QWidget):
             "out_dir": None if self.out_dir is None else str(self.out_dir),
             "run_state": self.run_state,
         }
-
-    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        from app.export import export_menu
-
-        export_menu(self, event)
 
 
 def _test_summary(metrics: Any) -> str:

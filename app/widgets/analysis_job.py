@@ -1,10 +1,10 @@
 """Run / Cancel / progress strip for one long analysis job on the model worker.
 
-A panel hands :meth:`JobControl.start` a job factory (``token -> generator``);
-the strip submits it through ``session.run_job``, follows only its own request
-id on the worker's signals (several panels share one worker), shows the
-progress reports and re-emits the outcome as ``done(result)``,
-``failed(message)`` or ``cancelled()``.  It never touches the job's result.
+A panel hands :meth:`JobControl.start` a job factory (``token -> generator``); the
+strip submits it with ``session.submit``, follows the returned
+:class:`app.jobs.JobHandle` (whose signals concern that job only), shows its
+progress reports and re-emits the outcome as ``done(result)``, ``failed(message)``
+or ``cancelled()``. It never touches the job's result.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
+from app.jobs import JobHandle
+
 
 class JobControl(QtWidgets.QWidget):
     """A Run button, a Cancel button, a progress bar and a status line.
@@ -21,7 +23,7 @@ class JobControl(QtWidgets.QWidget):
     Parameters
     ----------
     session
-        ``app.session.Session`` (``run_job``, ``worker``).
+        ``app.session.Session`` (``submit``).
     run_text
         Label of the run button.
 
@@ -40,8 +42,7 @@ class JobControl(QtWidgets.QWidget):
                  parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.request_id: int | None = None
-        self.kind = ""
+        self.handle: JobHandle | None = None
         self.last_error = ""
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -61,67 +62,66 @@ class JobControl(QtWidgets.QWidget):
         lay.addWidget(self.status, 1)
         self.run_button.clicked.connect(self.run_clicked)
         self.cancel_button.clicked.connect(self.cancel)
-        worker = session.worker
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.progress.connect(self._on_progress)
-        worker.cancelled.connect(self._on_cancelled)
 
     @property
     def running(self) -> bool:
         """True while this strip's job is queued or running."""
-        return self.request_id is not None
+        return self.handle is not None and self.handle.active
 
-    def start(self, gen_factory: Callable[[Any], Any], kind: str, message: str = "") -> int:
-        """Submit ``gen_factory(token)`` as a long job; returns the request id."""
-        if self.request_id is not None:
-            self.session.worker.cancel(self.request_id)
-        self.kind = kind
-        self.request_id = self.session.run_job(gen_factory, kind)
+    def start(self, gen_factory: Callable[[Any], Any], label: str, message: str = "") -> JobHandle:
+        """Submit ``gen_factory(token)`` as a long job (a running one is cancelled first)."""
+        if self.handle is not None:
+            self.handle.cancel()
+        handle = self.session.submit(gen_factory, label)
+        self.handle = handle
+        handle.progress.connect(lambda report, h=handle: self._on_progress(h, report))
+        handle.finished.connect(lambda result, h=handle: self._on_finished(h, result))
+        handle.failed.connect(lambda message, h=handle: self._on_failed(h, message))
+        handle.cancelled.connect(lambda h=handle: self._on_cancelled(h))
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.bar.setRange(0, 0)  # busy until the first report says how far it is
-        self.status.setText(message or f"{kind.replace('_', ' ')}: queued")
-        return self.request_id
+        self.status.setText(message or f"{label}: queued")
+        return handle
 
     def cancel(self) -> bool:
-        """Ask the worker to stop this job (it stops at its next progress report)."""
-        if self.request_id is None:
+        """Cancel this strip's job (it stops at its next progress report)."""
+        if self.handle is None or not self.handle.active:
             return False
         self.status.setText("cancelling…")
-        return bool(self.session.worker.cancel(self.request_id))
+        return self.handle.cancel()
 
     def _finish(self, text: str) -> None:
-        self.request_id = None
+        self.handle = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.bar.setRange(0, 1000)
         self.status.setText(text)
 
-    def _on_finished(self, rid: int, _kind: str, result: Any) -> None:
-        if rid != self.request_id:
-            return
+    def _on_finished(self, handle: JobHandle, result: Any) -> None:
+        if handle is not self.handle:
+            return  # a job this strip replaced
         self._finish("done")
         self.bar.setValue(1000)
         self.done.emit(result)
 
-    def _on_failed(self, rid: int, _kind: str, message: str) -> None:
-        if rid != self.request_id:
+    def _on_failed(self, handle: JobHandle, message: str) -> None:
+        if handle is not self.handle:
             return
         self.last_error = message
         self._finish(f"failed: {message}")
         self.bar.setValue(0)
         self.failed.emit(message)
 
-    def _on_cancelled(self, rid: int, _kind: str) -> None:
-        if rid != self.request_id:
+    def _on_cancelled(self, handle: JobHandle) -> None:
+        if handle is not self.handle:
             return
         self._finish("cancelled")
         self.bar.setValue(0)
         self.cancelled.emit()
 
-    def _on_progress(self, rid: int, _kind: str, report: Any) -> None:
-        if rid != self.request_id:
+    def _on_progress(self, handle: JobHandle, report: Any) -> None:
+        if handle is not self.handle:
             return
         frac = getattr(report, "fraction", None)
         msg = str(getattr(report, "message", "") or "")

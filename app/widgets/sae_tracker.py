@@ -31,49 +31,37 @@ class JobTracker(QObject):
     def __init__(self, session: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self._job: tuple[int, str, Any] | None = None
-        w = session.worker
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
-        w.progress.connect(self._on_progress)
+        self._job: tuple[Any, str, Any] | None = None
 
     @property
     def busy(self) -> bool:
         return self._job is not None
 
-    def start(self, factory: Any, what: str, extra: Any = None) -> int:
-        """Submit ``factory(token)`` as job kind ``sae_<what>``; returns its request id."""
+    def start(self, factory: Any, what: str, extra: Any = None) -> Any:
+        """Submit ``factory(token)`` as a long job labelled ``SAE <what>``; returns its handle."""
         if self._job is not None:
             raise RuntimeError(f"a {self._job[1]} job is still running")
-        rid = self.session.run_job(factory, f"sae_{what}")
-        self._job = (rid, what, extra)
-        return rid
+        handle = self.session.submit(factory, f"SAE {what}")
+        self._job = (handle, what, extra)
+        handle.progress.connect(self._on_progress)
+        handle.finished.connect(lambda result: self._end(self.finished, result))
+        handle.failed.connect(lambda message: self._end(self.failed, message))
+        handle.cancelled.connect(lambda: self._end(self.cancelled))
+        return handle
 
     def cancel(self) -> None:
         if self._job is not None:
-            self.session.worker.cancel(self._job[0])
+            self._job[0].cancel()
 
-    def _take(self, rid: int) -> tuple[str, Any] | None:
-        if self._job is None or self._job[0] != rid:
-            return None
+    def _on_progress(self, report: Any) -> None:
+        frac = report.fraction
+        self.progress.emit(-1.0 if frac is None else float(frac), report.message or "")
+
+    def _end(self, signal: Any, *payload: Any) -> None:
+        assert self._job is not None
         _, what, extra = self._job
         self._job = None
-        return what, extra
-
-    def _on_progress(self, rid: int, _kind: str, report: Any) -> None:
-        if self._job is not None and self._job[0] == rid:
-            frac = report.fraction
-            self.progress.emit(-1.0 if frac is None else float(frac), report.message or "")
-
-    def _on_finished(self, rid: int, _kind: str, result: Any) -> None:
-        if (job := self._take(rid)) is not None:
-            self.finished.emit(job[0], job[1], result)
-
-    def _on_failed(self, rid: int, _kind: str, message: str) -> None:
-        if (job := self._take(rid)) is not None:
-            self.failed.emit(job[0], message)
-
-    def _on_cancelled(self, rid: int, _kind: str) -> None:
-        if (job := self._take(rid)) is not None:
-            self.cancelled.emit(job[0])
+        if signal is self.finished:
+            signal.emit(what, extra, payload[0])
+        else:
+            signal.emit(what, *payload)

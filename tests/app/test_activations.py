@@ -15,6 +15,7 @@ from app.widgets.mosaic import as_maps, finite_range, layer_arrays, layout_for, 
 from eegmi.inference import ForwardResult, Inference
 from eegmi.models.config import ModelConfig
 from eegmi.models.vae import build_model
+from eegmi.workbench import InputState
 
 
 class FakeSession(QtCore.QObject):
@@ -23,14 +24,16 @@ class FakeSession(QtCore.QObject):
     forward_ready = QtCore.Signal(object)
     baseline_ready = QtCore.Signal(object)
     model_changed = QtCore.Signal()
+    input_changed = QtCore.Signal(object)
 
     def __init__(self) -> None:
         super().__init__()
-        self.baseline = "zero"
-        self.model_name = "fake"
-        self.data_name = "none"
-        self.frame_index = 0
+        self.input = InputState()
         self.values = np.zeros(32, np.float32)
+
+    def state(self) -> dict:
+        return {"model": "fake", "data": "none", "input": self.input.to_json(),
+                "values": self.values.tolist()}
 
 
 SHAPES = {
@@ -56,9 +59,7 @@ def attach_tiny_model(session: Session, kind: str = "vae") -> None:
     cfg = ModelConfig(kind=kind, latent_dim=8 if kind == "vae" else 32, filters=(4, 8, 8))
     loaded = SimpleNamespace(model=build_model(cfg), config=cfg, operator=session.operator,
                              injection_config=None, scaler=None)
-    session.model, session.model_name = loaded, f"tiny-{kind}"
-    session.inference = Inference(loaded, session.operator, "cpu")
-    session.model_changed.emit()
+    session.use_model(f"tiny-{kind}", loaded, Inference(loaded, session.operator, "cpu"))
 
 
 def test_tile_places_each_channel_at_its_origin() -> None:
@@ -208,8 +209,13 @@ def test_real_session_forward_and_baseline_difference(real, qtbot) -> None:
     values[session.operator.montage.index("Cz")] = 1.0  # a one-hot click on Cz
     with qtbot.waitSignal(session.baseline_ready, timeout=20000):
         p.baseline_box.setCurrentText("mean")  # no data loaded: the mean falls back to zeros
+        p.baseline_box.activated.emit(p.baseline_box.currentIndex())
+    assert session.input.baseline == "mean"
+    with qtbot.waitSignal(session.baseline_ready, timeout=20000):
         session.set_baseline("zero")
-    with qtbot.waitSignal(session.forward_ready, timeout=20000):
+    assert p.baseline_box.currentText() == "zero"
+    with qtbot.waitSignal(session.forward_ready, timeout=20000,
+                          check_params_cb=lambda r: np.allclose(r.values, values)):
         session.set_values(values)
     expected = session.inference.forward_values(values)
     base = session.inference.forward_values(np.zeros(32, np.float32))
@@ -227,7 +233,8 @@ def test_decoder_only_model_shows_input_vector(real, qtbot) -> None:
     p, session = real
     attach_tiny_model(session, "decoder")
     values = np.linspace(0, 1, 32).astype(np.float32)
-    with qtbot.waitSignal(session.forward_ready, timeout=20000):
+    with qtbot.waitSignal(session.forward_ready, timeout=20000,
+                          check_params_cb=lambda r: np.allclose(r.values, values)):
         session.set_values(values)
     assert "enc.act1" not in p.visible_layers() and "latent.z" in p.visible_layers()
     np.testing.assert_allclose(p.layer_image("input"), session.operator.render(values), atol=1e-5)

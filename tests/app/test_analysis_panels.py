@@ -289,18 +289,16 @@ def test_cancel_stops_a_run(qtbot, sal_panel, session) -> None:
     p = sal_panel
     gate = threading.Event()
     # occupy the worker so the sanity job is still queued when it is cancelled
-    session.worker.submit(lambda: gate.wait(30), kind="test_block")
-    finished = []
-    session.worker.finished.connect(lambda rid, kind, _r: finished.append(kind))
-    rid = p.run_sanity()
+    block = session.call(lambda: gate.wait(30), "test block")
+    handle = p.run_sanity()
     assert p.sanity_job_ctl.running and p.sanity_job_ctl.cancel_button.isEnabled()
     with qtbot.waitSignal(p.sanity_job_ctl.cancelled, timeout=10000):
         p.sanity_job_ctl.cancel_button.click()
-    gate.set()
-    qtbot.waitUntil(lambda: "test_block" in finished, timeout=10000)
+    with qtbot.waitSignal(block.finished, timeout=10000):
+        gate.set()
     assert not p.sanity_job_ctl.running and p.sanity_job_ctl.run_button.isEnabled()
     assert p.sanity_job_ctl.status.text() == "cancelled"
-    assert "sanity" not in finished and p.sanity is None and rid is not None
+    assert handle is not None and handle.state == "cancelled" and p.sanity is None
 
 
 def test_bundled_comparisons_use_the_analysis(qtbot, session, files, tmp_path, monkeypatch) -> None:

@@ -51,6 +51,16 @@ def _gated(gate: threading.Event):
     return factory
 
 
+def _held(gate: threading.Event):
+    """A job whose first step holds the worker until ``gate`` is set (nothing else can run
+    meanwhile, not even a click: interactive requests wait for the step to end)."""
+    def factory(_token):
+        gate.wait(30)
+        yield Progress(1.0, 1.0, "held")
+        return "done"
+    return factory
+
+
 def _top_levels() -> list:
     for _ in range(2):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
@@ -73,14 +83,15 @@ def test_switch_vae_to_decoder_only_while_jobs_run_then_export_and_scroll(qtbot,
     assert acts._stale, "precondition: some layers are below the fold, not drawn yet"
     first, second = threading.Event(), threading.Event()
     try:
-        with qtbot.waitSignal(s.worker.started, timeout=5000):
-            s.run_job(_gated(first), "propagation")  # the user's running analysis
+        running = s.submit(_gated(first), "propagation")  # the user's running analysis
+        with qtbot.waitSignal(running.started, timeout=5000):
+            pass
         _choose_model(window, "E1")  # queued behind it
-        s.run_job(_gated(second), "saliency")  # and the next analysis, behind the load
+        s.submit(_held(second), "saliency")  # and the next analysis, behind the load
         first.set()
         with qtbot.waitSignal(s.model_changed, timeout=30000):
             pass
-        assert s.model_name == "E1" and acts.result is None  # E1's forward waits behind the job
+        assert s.model_name == "E1" and acts.result is None  # E1's forward waits behind the step
         files = export_panel(acts, tmp_path / "acts", FORMATS)
         doc = json.loads(files[-1].read_text())
         assert doc["state"]["model"] == "E1" and doc["state"]["layers"] == [] and doc["arrays"] == []

@@ -27,19 +27,15 @@ def attach_tiny_model(session: Session, kind: str, latent_dim: int) -> None:
     cfg = ModelConfig(kind=kind, latent_dim=latent_dim if kind == "vae" else N, filters=(4, 8, 8))
     loaded = SimpleNamespace(model=build_model(cfg), config=cfg, operator=session.operator,
                              injection_config=None, scaler=ClipScaler(lo=-2.0, hi=2.0))
-    session.model, session.model_name = loaded, f"tiny-{kind}"
-    session.inference = Inference(loaded, session.operator, "cpu")
-    session.model_changed.emit()
+    session.use_model(f"tiny-{kind}", loaded, Inference(loaded, session.operator, "cpu"))
 
 
 def attach_data(session: Session) -> None:
     rng = np.random.default_rng(1)
     n = 64
-    session.data = EEGData(values=rng.normal(size=(n, N)).astype(np.float32),
-                           ch_names=tuple(DEAP_CHANNELS), sfreq=128.0,
-                           subject=np.zeros(n, np.int16), trial=np.zeros(n, np.int32))
-    session.data_name = "random"
-    session.data_changed.emit()
+    session.use_data("random", EEGData(values=rng.normal(size=(n, N)).astype(np.float32),
+                                       ch_names=tuple(DEAP_CHANNELS), sfreq=128.0,
+                                       subject=np.zeros(n, np.int16), trial=np.zeros(n, np.int32)))
 
 
 @pytest.fixture
@@ -149,7 +145,8 @@ def test_marker_follows_slider_range_and_explains_itself(qtbot, session) -> None
     """The input-latent triangle sits at mu within the slider's range; hovering names mu."""
     panel = make_panel(qtbot, session)
     values = np.linspace(-1.0, 1.0, N).astype(np.float32)
-    with qtbot.waitSignal(session.forward_ready, timeout=10000) as blocker:
+    with qtbot.waitSignal(session.forward_ready, timeout=10000,
+                          check_params_cb=lambda r: np.allclose(r.values, values)) as blocker:
         session.set_values(values)
     mu = latent_of(blocker.args[0])
     marker, slider = panel.markers[2], panel.sliders[2]

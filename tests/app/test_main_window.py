@@ -10,6 +10,7 @@ from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
+from eegmi.errors import DataError
 
 
 @pytest.fixture
@@ -86,9 +87,9 @@ def test_failed_job_shows_message_and_app_keeps_working(qtbot, window, files, tm
     assert s.model_name == str(files["plain"])  # the loaded model stays
     # an interactive failure goes to the status bar only
     window.error_box.close()
-    with qtbot.waitSignal(s.error, timeout=10000):
+    # a non-finite input never enters the workbench: refused on the spot, nothing queued
+    with pytest.raises(DataError, match="finite"):
         s.set_values(np.full(32, np.nan, np.float32))
-    assert "finite" in window.statusBar().currentMessage()
     assert not window.error_box.isVisible()
     good = np.linspace(0, 1, 32, dtype=np.float32)
     with qtbot.waitSignal(s.forward_ready, timeout=10000) as blocker:
@@ -102,8 +103,9 @@ def test_latest_wins_burst_shows_the_last_request(qtbot, window, files) -> None:
     s = window.session
     _load(qtbot, window, files["data"], files["plain"])
     gate = threading.Event()
-    with qtbot.waitSignal(s.worker.started, timeout=5000):
-        s.worker.submit(gate.wait, kind="block")
+    block = s.call(gate.wait, "block")
+    with qtbot.waitSignal(block.started, timeout=5000):
+        pass
     results = []
     s.forward_ready.connect(results.append)
     executed = s.worker.executed
@@ -170,23 +172,24 @@ def test_figure_set_runs_on_worker_and_can_be_cancelled(qtbot, window, files, tm
     s = window.session
     _load(qtbot, window, files["data"], files["plain"])
     out = tmp_path / "figs"
-    with qtbot.waitSignal(s.worker.finished, timeout=60000,
-                          check_params_cb=lambda _i, k, _r: k == "figure_set") as done:
-        window.figure_set(out, models=[str(files["plain"])], frames=[1, 2])
-        assert window.progress.isVisible() and window.cancel_btn.isVisible()
-    assert done.args[2]["frames"] == [1, 2]
+    handle = window.figure_set(out, models=[str(files["plain"])], frames=[1, 2])
+    assert window.progress.isVisible() and window.cancel_btn.isVisible()
+    with qtbot.waitSignal(handle.finished, timeout=60000) as done:
+        pass
+    assert done.args[0]["frames"] == [1, 2]
     assert (out / "plain.png").exists() and (out / "plain.pdf").exists()
     qtbot.waitUntil(lambda: not window.progress.isVisible())
     # cancel while it waits behind another request: nothing is written
     gate = threading.Event()
-    with qtbot.waitSignal(s.worker.started, timeout=5000):
-        s.worker.submit(gate.wait, kind="block")
-    window.figure_set(tmp_path / "cancelled", models=[str(files["plain"])])
-    with qtbot.waitSignal(s.worker.cancelled, timeout=10000):
+    block = s.call(gate.wait, "block")
+    with qtbot.waitSignal(block.started, timeout=5000):
+        pass
+    handle = window.figure_set(tmp_path / "cancelled", models=[str(files["plain"])])
+    with qtbot.waitSignal(handle.cancelled, timeout=10000):
         qtbot.mouseClick(window.cancel_btn, Qt.MouseButton.LeftButton)
     gate.set()
     with qtbot.waitSignal(s.forward_ready, timeout=10000):
-        s.set_values(np.zeros(32, np.float32))
+        s.set_values(np.full(32, 0.25, np.float32))
     assert not (tmp_path / "cancelled").exists()
     assert not window.progress.isVisible()
 
@@ -200,7 +203,7 @@ def test_a_failing_panel_job_opens_no_dialog(qtbot, window) -> None:
         yield  # pragma: no cover - makes this a generator
 
     with qtbot.waitSignal(s.error, timeout=10000) as blocker:
-        s.run_job(job, "propagation_run")
+        s.submit(job, "propagation")
     assert "panel job broke" in blocker.args[0]
     assert window.error_box is None
 

@@ -64,8 +64,11 @@ def test_prefetch_for_another_input_or_model_is_not_used(qtbot, panel, tmp_path)
                     timeout=10000)
     with qtbot.waitSignal(s.model_changed, timeout=20000):
         s.set_model(write_tiny_model(tmp_path / "other", seed=5))
+    qtbot.waitUntil(lambda: s.last_forward is not None and np.argmax(s.last_forward.values) == b,
+                    timeout=10000)  # the new model's forward pass of the input on screen
     executed = s.worker.executed
-    with qtbot.waitSignal(s.forward_ready, timeout=10000) as blocker:
+    with qtbot.waitSignal(s.forward_ready, timeout=10000,
+                          check_params_cb=lambda r: int(np.argmax(r.values)) == a) as blocker:
         panel.click_electrode(a)
     assert s.worker.executed > executed
     np.testing.assert_allclose(blocker.args[0].recon,

@@ -15,11 +15,9 @@ def test_busy_clears_after_a_panel_job(qtbot) -> None:
             yield Progress(i + 1, 3, "step")
         return 42
 
-    results: list[object] = []
-    session.worker.finished.connect(lambda _rid, kind, res: results.append(res)
-                                    if kind == "panel_job" else None)
-    with qtbot.waitSignal(session.worker.finished, timeout=10000):
-        session.run_job(job, "panel_job")
-    qtbot.waitUntil(lambda: results == [42], timeout=5000)
+    handle = session.submit(job, "panel job")
+    with qtbot.waitSignal(handle.finished, timeout=10000) as blocker:
+        pass
+    assert blocker.args == [42]
     assert seen and seen[-1] == ("", 1.0)
     session.shutdown()

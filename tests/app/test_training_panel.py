@@ -31,7 +31,7 @@ def tiny_experiment(name: str):
 @pytest.fixture
 def panel(qtbot, tmp_path):
     session = Session()
-    session.data, session.data_name = tiny_data(), "tiny"
+    session.use_data("tiny", tiny_data())
     p = TrainingPanel(session, experiment_loader=tiny_experiment)
     qtbot.addWidget(p)
     p.out_edit.setText(str(tmp_path / "run"))
@@ -75,8 +75,9 @@ def test_pause_stops_pulling_and_resume_continues(panel, qtbot) -> None:
     n_paused = len(panel.history)
     assert n_paused < 3 and panel.pause_button.text() == "Resume"
     # paused: the worker is free for other requests and no epoch is trained
-    with qtbot.waitSignal(panel.session.worker.finished, timeout=10000):
-        panel.session.worker.submit(lambda: 42, kind="probe")
+    probe = panel.session.call(lambda: 42, "probe")
+    with qtbot.waitSignal(probe.finished, timeout=10000):
+        pass
     assert len(panel.history) == n_paused
     with qtbot.waitSignal(panel.run_finished, timeout=60000) as done:
         panel.pause_button.click()

@@ -1,7 +1,9 @@
-"""ModelWorker: latest-wins, long jobs with progress/cancel, failures leave it working."""
+"""ModelWorker: job handles, latest-wins, long jobs with progress/pause/cancel,
+interactive requests between job steps, failures leave it working."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 import pytest
@@ -18,44 +20,54 @@ def worker(qtbot):
     w.stop()
 
 
-def test_latest_wins_runs_few_and_delivers_last(qtbot, worker) -> None:
+def _block(qtbot, worker):
+    """Hold the worker thread until the returned event is set."""
     gate = threading.Event()
-    with qtbot.waitSignal(worker.started, timeout=5000):
-        worker.submit(gate.wait, kind="block")  # holds the thread while the burst is queued
+    handle = worker.submit(gate.wait, "block")
+    with qtbot.waitSignal(handle.started, timeout=5000):
+        pass
+    return gate, handle
+
+
+def test_latest_wins_runs_few_and_delivers_last(qtbot, worker) -> None:
+    gate, _ = _block(qtbot, worker)
     ran: list[int] = []
-    results: list[int] = []
-    worker.finished.connect(lambda _i, kind, r: results.append(r) if kind == "forward" else None)
-    ids = [worker.submit(lambda k=k: ran.append(k) or k, kind="forward", key="forward")
-           for k in range(50)]
+    handles = [worker.submit(lambda k=k: ran.append(k) or k, "forward", key="forward")
+               for k in range(50)]
     assert worker.pending() == 1
-    with qtbot.waitSignal(worker.finished, check_params_cb=lambda i, *_: i == ids[-1],
-                          timeout=5000):
+    with qtbot.waitSignal(handles[-1].finished, timeout=5000) as blocker:
         gate.set()
-    assert ran == [49]
-    assert results[-1] == 49
+    assert ran == [49] and blocker.args == [49]
     assert worker.replaced == 49
+    # every replaced request's handle ended as cancelled: no handle is left hanging
+    qtbot.waitUntil(lambda: all(h.done for h in handles), timeout=5000)
+    assert [h.state for h in handles[:-1]] == ["cancelled"] * 49
 
 
 def test_results_arrive_on_gui_thread(qtbot, worker) -> None:
     seen: list[bool] = []
     gui = threading.current_thread()
-    worker.finished.connect(lambda *_: seen.append(threading.current_thread() is gui))
-    with qtbot.waitSignal(worker.finished, timeout=5000) as blocker:
-        worker.submit(lambda: threading.current_thread().name, kind="probe")
-    assert blocker.args[2] != gui.name  # fn ran elsewhere
-    assert seen == [True]
+    handle = worker.submit(lambda: threading.current_thread().name, "probe")
+    handle.finished.connect(lambda _r: seen.append(threading.current_thread() is gui))
+    with qtbot.waitSignal(handle.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args[0] != gui.name  # fn ran elsewhere
+    assert seen == [True] and handle.result == blocker.args[0]
 
 
 def test_failure_reports_message_and_worker_keeps_running(qtbot, worker) -> None:
     def boom() -> None:
         raise DataError("bad frame", path="x.npz")
 
-    with qtbot.waitSignal(worker.failed, timeout=5000) as blocker:
-        worker.submit(boom, kind="forward")
-    assert blocker.args[1:] == ["forward", "x.npz: bad frame"]
-    with qtbot.waitSignal(worker.finished, timeout=5000) as ok:
-        worker.submit(lambda: 7, kind="forward")
-    assert ok.args[2] == 7
+    bad = worker.submit(boom, "forward")
+    with qtbot.waitSignal(bad.failed, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["x.npz: bad frame"]
+    assert bad.state == "failed" and "DataError" in bad.traceback
+    ok = worker.submit(lambda: 7, "forward")
+    with qtbot.waitSignal(ok.finished, timeout=5000) as done:
+        pass
+    assert done.args == [7]
 
 
 def test_job_progress_and_result(qtbot, worker) -> None:
@@ -65,11 +77,12 @@ def test_job_progress_and_result(qtbot, worker) -> None:
             yield Progress(i + 1, 3, f"step {i}")
         return "done"
 
+    handle = worker.submit_job(job, "job")
     reports = []
-    worker.progress.connect(lambda _i, _k, p: reports.append(p.done))
-    with qtbot.waitSignal(worker.finished, timeout=5000) as blocker:
-        worker.submit_job(job, "job")
-    assert blocker.args[2] == "done"
+    handle.progress.connect(lambda p: reports.append(p.done))
+    with qtbot.waitSignal(handle.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["done"]
     # reports are rate-limited, but arrive in order and the final one always arrives
     assert reports[0] == 1 and reports[-1] == 3 and reports == sorted(reports)
 
@@ -87,35 +100,129 @@ def test_cancel_running_job(qtbot, worker) -> None:
         finally:
             closed.set()
 
-    with qtbot.waitSignal(worker.cancelled, timeout=5000):
-        rid = worker.submit_job(job, "job")
-        started.wait(5)
-        assert worker.cancel(rid)
-    assert closed.is_set()
-    with qtbot.waitSignal(worker.finished, timeout=5000):
-        worker.submit(lambda: 1, kind="after")
+    handle = worker.submit_job(job, "job")
+    assert started.wait(5)
+    with qtbot.waitSignal(handle.cancelled, timeout=5000):
+        assert handle.cancel()
+    assert closed.wait(5)
+    assert handle.state == "cancelled" and not handle.cancel()
+    after = worker.submit(lambda: 1, "after")
+    with qtbot.waitSignal(after.finished, timeout=5000):
+        pass
 
 
 def test_cancel_queued_request(qtbot, worker) -> None:
-    gate = threading.Event()
-    with qtbot.waitSignal(worker.started, timeout=5000):
-        worker.submit(gate.wait, kind="block")
+    gate, block = _block(qtbot, worker)
     ran = []
-    rid = worker.submit(lambda: ran.append(1), kind="later")
-    assert worker.cancel(rid)
-    with qtbot.waitSignal(worker.finished, check_params_cb=lambda _i, k, _r: k == "block",
-                          timeout=5000):
+    later = worker.submit(lambda: ran.append(1), "later")
+    with qtbot.waitSignal(later.cancelled, timeout=5000):
+        assert later.cancel()
+    with qtbot.waitSignal(block.finished, timeout=5000):
         gate.set()
-    with qtbot.waitSignal(worker.finished, timeout=5000):
-        worker.submit(lambda: None, kind="flush")
+    flush = worker.submit(lambda: None, "flush")
+    with qtbot.waitSignal(flush.finished, timeout=5000):
+        pass
     assert ran == []
+
+
+def test_interactive_requests_run_between_steps_of_a_long_job(qtbot, worker) -> None:
+    """A click is served while an analysis runs: the worker takes it between two steps."""
+    steps = threading.Semaphore(0)
+    order: list[str] = []
+
+    def job(_token):
+        for i in range(3):
+            steps.acquire(timeout=5)
+            order.append(f"step{i}")
+            yield Progress(i + 1, 3, "")
+        return "job"
+
+    handle = worker.submit_job(job, "long")
+    steps.release()
+    qtbot.waitUntil(lambda: order == ["step0"], timeout=5000)
+    click = worker.submit(lambda: order.append("click") or "clicked", "forward", key="forward")
+    steps.release()
+    steps.release()
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        pass
+    assert click.result == "clicked"
+    assert order.index("click") < order.index("step2")
+
+
+def test_pause_parks_a_job_and_the_worker_serves_others(qtbot, worker) -> None:
+    steps: list[int] = []
+    stop = threading.Event()
+
+    def job(_token):
+        while not stop.is_set():
+            steps.append(len(steps))
+            yield Progress(0, 0, "")
+        return len(steps)
+
+    handle = worker.submit_job(job, "training")
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=5000)
+    with qtbot.waitSignal(handle.paused, timeout=5000):
+        assert handle.pause()
+    frozen = len(steps)
+    other = worker.submit(lambda: "free", "other")
+    with qtbot.waitSignal(other.finished, timeout=5000):
+        pass
+    assert len(steps) == frozen and handle.state == "paused"
+    assert handle.resume()
+    qtbot.waitUntil(lambda: len(steps) > frozen, timeout=5000)
+    with qtbot.waitSignal(handle.finished, timeout=10000) as blocker:
+        stop.set()
+    assert blocker.args[0] == len(steps)
+
+
+def test_cancel_a_paused_job_closes_its_generator(qtbot, worker) -> None:
+    closed = threading.Event()
+
+    def job(_token):
+        try:
+            while True:
+                yield Progress(0, 0, "")
+        finally:
+            closed.set()
+
+    handle = worker.submit_job(job, "job")
+    with qtbot.waitSignal(handle.progress, timeout=5000):
+        pass  # started: its generator holds a finally block
+    with qtbot.waitSignal(handle.paused, timeout=5000):
+        handle.pause()
+    with qtbot.waitSignal(handle.cancelled, timeout=5000):
+        assert handle.cancel()
+    assert closed.wait(5)
+
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("test_var", default="none")
+
+
+def test_a_jobs_context_does_not_leak_into_interleaved_requests(qtbot, worker) -> None:
+    """Hook recorders live in a context variable: a job suspended inside a capture block
+    must not make the click served between its steps record into the job's cache."""
+    seen: list[str] = []
+
+    def job(_token):
+        VAR.set("job")
+        yield Progress(1, 3, "")
+        seen.append(VAR.get())
+        yield Progress(2, 3, "")
+        return None
+
+    handle = worker.submit_job(job, "job")
+    click = worker.submit(lambda: VAR.get(), "forward", key="forward")
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        pass
+    assert click.result == "none" and seen == ["job"]
 
 
 def test_requests_after_stop_are_dropped(qtbot) -> None:
     w = ModelWorker()
     w.stop()
     ran = []
-    assert w.submit(lambda: ran.append(1), kind="late") == -1
+    handle = w.submit(lambda: ran.append(1), "late")
+    assert handle.state == "cancelled"
     assert w.pending() == 0 and ran == []
 
 
@@ -126,24 +233,23 @@ def test_freed_heap_is_handed_back_after_jobs_not_between_clicks(qtbot, worker, 
 
     calls: list[str] = []
     monkeypatch.setattr(worker_module, "release_free_memory", lambda: calls.append("trim"))
-    gate = threading.Event()
-    with qtbot.waitSignal(worker.started, timeout=5000):
-        worker.submit(gate.wait, kind="block")
-    worker.submit(lambda: 1, kind="load_model")  # waits behind: no trim between the two
-    with qtbot.waitSignal(worker.finished, check_params_cb=lambda _i, k, _r: k == "load_model",
-                          timeout=5000):
+    gate, _ = _block(qtbot, worker)
+    load = worker.submit(lambda: 1, "load model")  # waits behind: no trim between the two
+    with qtbot.waitSignal(load.finished, timeout=5000):
         gate.set()
     qtbot.waitUntil(lambda: calls == ["trim"], timeout=5000)
     for k in range(3):
-        with qtbot.waitSignal(worker.finished, timeout=5000):
-            worker.submit(lambda k=k: k, kind="forward", key="forward")
+        h = worker.submit(lambda k=k: k, "forward", key="forward")
+        with qtbot.waitSignal(h.finished, timeout=5000):
+            pass
 
     def job(_token):
         yield Progress(1, 1, "done")
         return 2
 
-    with qtbot.waitSignal(worker.finished, timeout=5000):
-        worker.submit_job(job, "spectra")
+    h = worker.submit_job(job, "spectra")
+    with qtbot.waitSignal(h.finished, timeout=5000):
+        pass
     qtbot.waitUntil(lambda: calls == ["trim", "trim"], timeout=5000)
     worker_module._heap_trimmer()()  # the real one runs (a no-op off glibc)
 
@@ -169,8 +275,9 @@ def test_cyclic_garbage_is_collected_on_the_gui_thread_only(qtbot, worker) -> No
 
     gc.callbacks.append(record)
     try:
-        with qtbot.waitSignal(worker.finished, timeout=20000):
-            worker.submit(make_cycles, kind="cycles")
+        h = worker.submit(make_cycles, "cycles")
+        with qtbot.waitSignal(h.finished, timeout=20000):
+            pass
         qtbot.waitUntil(lambda: bool(threads), timeout=5000)
     finally:
         gc.callbacks.remove(record)
