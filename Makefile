@@ -25,6 +25,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check eegmi app tests benchmarks
+	$(VENV)/bin/lint-imports
 
 selftest: setup
 	$(VENV)/bin/eegmi selftest $(ARGS)

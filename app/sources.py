@@ -17,14 +17,9 @@ OPEN_FILE, OPEN_CKPT, NO_MODEL = "Open file…", "Open checkpoint…", "(no mode
 
 def bundled_models() -> list[str]:
     """Names of the bundled models (E1..E5) present in this install."""
-    try:
-        from eegmi.training.checkpoint import list_bundled
-    except ModuleNotFoundError:
-        return []
-    try:
-        return [str(m.get("name")) for m in list_bundled() if m.get("name")]
-    except Exception:  # noqa: BLE001 - a broken resources folder must not stop the window
-        return []
+    from eegmi.training.catalog import bundled_names
+
+    return bundled_names()
 
 
 def is_checkpoint(path: Path) -> bool:

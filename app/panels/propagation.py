@@ -22,6 +22,7 @@ from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from app.widgets.heatmap import HeatmapWidget
 from app.widgets.pick_view import PickComparisonTable, PickOptionsBar, PickResultTable
+from eegmi.training.catalog import bundled_names
 
 SUMMARY_COLUMNS = ("layer", "units", "mono", "poly", "dead", "selectivity", "linearity R²")
 
@@ -77,16 +78,6 @@ def compare_bundled_job(names: list[str], device: str, options: Any, cancel: Any
         models.append((name, load_checkpoint(name, device=device)))
     results = yield from compare_models(models, options, cancel=cancel)
     return results
-
-
-def bundled_names() -> list[str]:
-    """Names of the bundled models (reads model cards only)."""
-    try:
-        from eegmi.training.checkpoint import list_bundled
-
-        return [str(m["name"]) for m in list_bundled()]
-    except Exception:  # noqa: BLE001 - a broken resources folder must not break the panel
-        return []
 
 
 class PropagationPanel(Panel):

@@ -19,12 +19,12 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from app.panels.base import Panel
-from app.panels.propagation import bundled_names
 from app.widgets.analysis_job import JobControl
 from eegmi.analysis.powerlaw import SEED_FIT_RANGE
 from eegmi.analysis.spectra_options import SpectraOptions, depth_layers
 from eegmi.errors import EegmiError
 from eegmi.jobs import scaled_progress
+from eegmi.training.catalog import bundled_names
 
 #: layers whose projection trajectories are drawn (when the model has them)
 TRAJECTORY_LAYERS = ("input", "enc.act1", "enc.act2", "enc.act3", "latent.mu",

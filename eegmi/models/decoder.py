@@ -7,9 +7,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from eegmi.models.activations import make_activation
 from eegmi.models.config import ModelConfig
 from eegmi.models.hooks import HookedModel, HookPoint
+from eegmi.models.nonlinearities import make_activation
 
 
 class VAEOutput(NamedTuple):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eegmi.models.activations import make_activation
 from eegmi.models.config import ModelConfig
 from eegmi.models.decoder import ConvDecoder, DecoderOnly, VAEOutput
 from eegmi.models.hooks import HookedModel, HookPoint
+from eegmi.models.nonlinearities import make_activation
 
 __all__ = ["ConvVAE", "VAEOutput", "build_model"]
 

@@ -68,6 +68,15 @@ def list_bundled() -> list[dict[str, Any]]:
     return out
 
 
+def bundled_names() -> list[str]:
+    """Names of the bundled models (E1..E5) present in this install, in catalogue order;
+    empty when the resources folder is missing or unreadable (the GUI lists what it can)."""
+    try:
+        return [str(m["name"]) for m in list_bundled() if m.get("name")]
+    except Exception:  # noqa: BLE001 - a broken resources folder must not break a window
+        return []
+
+
 def read_card(card: Path) -> dict[str, Any]:
     """Parse ``model.json`` (bounded size and nesting); malformed raises :class:`CheckpointError`."""
     meta = read_json_card(Path(card), CheckpointError, "model card")

@@ -1,0 +1,1 @@
+"""Training: experiments, the validation-steered loop, checkpoints and run folders."""
