@@ -51,10 +51,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from eegmi.data.montage import DEAP_CHANNELS, Montage, get_montage
 from eegmi.data.topomap import TopomapOperator
@@ -195,6 +197,8 @@ class Injection:
         return self.config.marks or self.config.occlusion
 
     def _masks(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch  # here, not at module level: rendering and mixing never need it
+
         key = str(device)
         with self._lock:
             masks = self._torch.get(key)
@@ -221,6 +225,8 @@ class Injection:
         self._check_shape(tuple(images.shape))
         if not self.active:
             return images
+        import torch
+
         keep, mark = self._masks(images.device)
         out = images
         if self.config.occlusion:

@@ -62,8 +62,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.polynomial.legendre import legval
-from scipy.interpolate import CloughTocher2DInterpolator, LinearNDInterpolator
-from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from eegmi.data.montage import Montage, get_montage
 from eegmi.data.projection import (
@@ -75,6 +73,7 @@ from eegmi.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: the GUI shows its scalp map without it
     import torch
+    from scipy.spatial import Delaunay
 
 METHODS = ("cubic", "linear", "nearest", "spline")
 FILL_VALUE = 0.0
@@ -149,6 +148,11 @@ class TopomapOperator:
         self.electrode_xy = np.c_[self.projected[:, 0] / step + c0, c0 - self.projected[:, 1] / step]
         self.head_mask = np.hypot(self.grid_x, self.grid_y) <= self.head_radius
 
+        # scipy is imported here, not at module level: an operator read from the disk
+        # cache (eegmi.data.operator_cache) needs none of it
+        from scipy.interpolate import LinearNDInterpolator
+        from scipy.spatial import Delaunay, QhullError
+
         pixels = np.c_[self.grid_x.ravel(), self.grid_y.ravel()]
         try:
             tri = Delaunay(self.projected)
@@ -163,11 +167,31 @@ class TopomapOperator:
         matrix = _build_matrix(method, tri, self.projected, pixels, self.head_mask.ravel(),
                                montage.pos - center)
         self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        for arr in (self.matrix, self.head_mask, self.hull_mask, self.electrode_xy,
-                    self.electrode_pixels, self.projected, self.grid_x, self.grid_y):
-            arr.setflags(write=False)
+        self._freeze()
+
+    #: the arrays that make an operator (besides montage, size, method, pixel_size,
+    #: head_radius): what the disk cache stores
+    ARRAYS = ("matrix", "head_mask", "hull_mask", "electrode_xy", "electrode_pixels",
+              "projected", "grid_x", "grid_y")
+
+    def _freeze(self) -> None:
+        for name in self.ARRAYS:
+            getattr(self, name).setflags(write=False)
         self._torch: dict[tuple[str, torch.dtype], torch.Tensor] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_arrays(cls, montage: Montage, size: int, method: str, pixel_size: float,
+                    head_radius: float, arrays: dict[str, np.ndarray]) -> TopomapOperator:
+        """An operator from its stored parts (see :mod:`eegmi.data.operator_cache`),
+        without recomputing the interpolation."""
+        op = cls.__new__(cls)
+        op.montage, op.size, op.method = montage, int(size), str(method)
+        op.pixel_size, op.head_radius = float(pixel_size), float(head_radius)
+        for name in cls.ARRAYS:
+            setattr(op, name, np.array(arrays[name]))
+        op._freeze()
+        return op
 
     @property
     def n_channels(self) -> int:
@@ -269,12 +293,18 @@ def _build_matrix(method: str, tri: Delaunay, points: np.ndarray, pixels: np.nda
     if method == "cubic":
         # Same interpolator and defaults as griddata(method="cubic"); each identity
         # column is one electrode's influence image.
+        from scipy.interpolate import CloughTocher2DInterpolator
+
         return CloughTocher2DInterpolator(tri, eye, fill_value=FILL_VALUE)(pixels)
     if method == "linear":
+        from scipy.interpolate import LinearNDInterpolator
+
         return LinearNDInterpolator(tri, eye, fill_value=FILL_VALUE)(pixels)
     matrix = np.zeros((len(pixels), n))
     rows = np.flatnonzero(in_head)
     if method == "nearest":
+        from scipy.spatial import cKDTree
+
         _, nearest = cKDTree(points).query(pixels[rows])
         matrix[rows, nearest] = 1.0
         return matrix
@@ -327,6 +357,17 @@ def get_operator(montage: str | Montage = "biosemi32", size: int = 40,
     """
     if method not in METHODS:
         raise ConfigError(f"unknown topomap method {method!r}; use one of {', '.join(METHODS)}")
+    if isinstance(montage, str):
+        # a built-in montage built before: read from the disk cache, which needs neither
+        # MNE nor scipy (the GUI window shows its scalp map ~3 s sooner)
+        from eegmi.data import operator_cache
+
+        with _CACHE_LOCK:
+            op = _NAMED.get((montage.strip().lower(), size, method))
+        if op is None:
+            op = operator_cache.load(montage, size, method)
+        if op is not None:
+            return _remember(op, montage)
     mont = montage if isinstance(montage, Montage) else get_montage(montage)
     key = (mont.key(), size, method)
     with _CACHE_LOCK:
@@ -334,4 +375,21 @@ def get_operator(montage: str | Montage = "biosemi32", size: int = 40,
         if op is None:
             op = TopomapOperator(mont, size, method)
             _CACHE[key] = op
+    if isinstance(montage, str):
+        from eegmi.data import operator_cache
+
+        operator_cache.store(op, montage)
+        _remember(op, montage)
+    return op
+
+
+#: operators by the built-in montage name they were asked for (name, size, method)
+_NAMED: dict[tuple[str, int, str], TopomapOperator] = {}
+
+
+def _remember(op: TopomapOperator, name: str) -> TopomapOperator:
+    """Keep ``op`` under its name and its geometry, so both routes give one object."""
+    with _CACHE_LOCK:
+        op = _CACHE.setdefault((op.montage.key(), op.size, op.method), op)
+        _NAMED[(name.strip().lower(), op.size, op.method)] = op
     return op

@@ -1,14 +1,32 @@
-"""Hooked models: the conv VAE of the paper, the decoder-only E1 model, hook points."""
+"""Hooked models: the conv VAE of the paper, the decoder-only E1 model, hook points.
+
+Names are imported on first use (PEP 562): ``eegmi.models.config`` (what experiment
+presets and model cards need) never pulls in torch, so the GUI window and the
+commands that need no model start without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from eegmi.models.config import ACTIVATIONS, KINDS, ModelConfig
-from eegmi.models.decoder import ConvDecoder, DecoderOnly, VAEOutput
-from eegmi.models.hooks import HookedModel, HookPoint
-from eegmi.models.nonlinearities import SoLULayerNorm, make_activation
-from eegmi.models.pick import pick_initialise
-from eegmi.models.vae import ConvVAE, build_model
 
-__all__ = [
-    "ACTIVATIONS", "KINDS", "ConvDecoder", "ConvVAE", "DecoderOnly", "HookPoint",
-    "HookedModel", "ModelConfig", "SoLULayerNorm", "VAEOutput", "build_model",
-    "make_activation", "pick_initialise",
-]
+#: public name -> module holding it (imported lazily)
+_LAZY = {
+    "ConvDecoder": "decoder", "DecoderOnly": "decoder", "VAEOutput": "decoder",
+    "HookedModel": "hooks", "HookPoint": "hooks",
+    "SoLULayerNorm": "nonlinearities", "make_activation": "nonlinearities",
+    "pick_initialise": "pick", "ConvVAE": "vae", "build_model": "vae",
+}
+
+__all__ = ["ACTIVATIONS", "KINDS", "ModelConfig", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eegmi.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"eegmi.models.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
