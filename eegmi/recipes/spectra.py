@@ -78,14 +78,15 @@ def run_spectra(options: SpectraOptions, context: RecipeContext,
     # the CLI names models as it printed them (``extra["label"]``); else the spec's name
     label = str(context.extra.get("label") or (model_label(context.model) if context.model
                                                  else getattr(loaded, "name", "") or "model"))
-    others = [c for c in options.compare if model_label(c) != label]
+    # compared models are labelled as named (bundled names: E1..E5)
+    others = [c for c in options.compare if c not in (context.model, label)]
     # progress steps: the current model and each null network, one per compared model,
     # one for the projections
     steps = 1 + options.null_seeds + len(others) + (1 if options.projections else 0)
     reports: dict[str, Any] = {}
     lo = 0.0
     for spec in [None, *others]:
-        lab = label if spec is None else model_label(spec)
+        lab = label if spec is None else spec
         ld = loaded if spec is None else load_checkpoint(spec, device=context.device)
         # the null belongs to the current model; compared models show their trained α only
         opts = options if spec is None else replace(options, null_seeds=0)
