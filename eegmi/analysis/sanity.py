@@ -55,6 +55,8 @@ def target_layers(model: nn.Module, pipeline: ModelAdapter, target: Target,
     """
     order: list[str] = []
     names = {m: n for n, m in model.named_modules()}
+    # module hooks, not ModelAdapter.capture: this records the execution order of the
+    # weighted torch modules (what gets re-initialised), which are not hook points
     handles = [m.register_forward_hook(lambda mod, _i, _o: order.append(names[mod]))
                for m in model.modules() if isinstance(m, _WEIGHTED)]
     try:
