@@ -147,6 +147,14 @@ def test_saliency_panel_state_reruns_to_the_shown_map(qtbot, session, tmp_path, 
     assert headless["methods"]["input_x_gradient"]["map_abs_sum"] == pytest.approx(
         float(np.abs(p.current_map()).sum()), rel=1e-9)
     assert headless["target"] == p.result.target
+    # File › Export panel writes the state into its .json: that file re-runs too
+    from app.export import export_panel
+    from eegmi.cli import main
+
+    (exported,) = export_panel(p, tmp_path / "saliency_export", ["json"])
+    capsys.readouterr()
+    assert main(["rerun", str(exported), "--json"]) == 0
+    assert_same(json.loads(capsys.readouterr().out)["summary"], headless)
 
 
 def test_sanity_verdicts_equal_wherever_they_run(qtbot, session, tmp_path, capsys) -> None:
