@@ -20,6 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.jobs import JobHandle
 from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from app.widgets.analysis_pick import (
@@ -258,7 +259,7 @@ class SaliencyPanel(Panel):
             self.input_image.setImage(np.asarray(image, np.float32), autoLevels=True)
 
     # ---- running ----------------------------------------------------------------------
-    def run(self) -> int | None:
+    def run(self) -> JobHandle | None:
         """Compute the chosen method's map for the chosen target and the current input."""
         loaded = self.session.model
         if loaded is None:
@@ -277,11 +278,12 @@ class SaliencyPanel(Panel):
 
     def options(self) -> SaliencyOptions:
         """The recipe's options for the chosen method and target and the current input."""
-        values = np.asarray(self.session.values, np.float64).ravel()
+        # the workbench's current input: the injected mix on its baseline, or the frame
+        values = np.asarray(self.session.workbench.input_values(), np.float64).ravel()
         return replace(DEFAULTS, methods=(self.method(),), target=self.target_spec(),
                        values=tuple(float(v) for v in values))
 
-    def run_sanity(self) -> int | None:
+    def run_sanity(self) -> JobHandle | None:
         """The sanity check of all six methods for the chosen target (held-out inputs by
         default, the same options and verdicts as ``eegmi analyze sanity``)."""
         return self.sanity_box.run(self.target_spec(), tuple(m for m, _ in METHOD_LABELS))

@@ -17,6 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from app.jobs import JobHandle
 from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from eegmi.analysis.powerlaw import SEED_FIT_RANGE
@@ -175,7 +176,7 @@ class SpectraPanel(Panel):
         return [n for n, b in self.model_boxes.items() if b.isChecked()]
 
     # ---- running -----------------------------------------------------------
-    def run(self) -> Any:
+    def run(self) -> JobHandle | None:
         """Start the recipe with the boxes' options (progress and Cancel in the strip)."""
         s = self.session
         if s.model is None:

@@ -15,6 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.jobs import JobHandle
 from app.widgets.analysis_job import JobControl
 from eegmi.analysis.inputs import model_data_source
 from eegmi.analysis.sanity_options import SanityOptions
@@ -125,7 +126,7 @@ class SanityView(QtWidgets.QWidget):
                                 "inputs": kind, "count": int(self.count_spin.value()),
                                 "seed": int(self.seed_spin.value()), "data": data})
 
-    def run(self, target: str, methods: tuple[str, ...] | None = None) -> int | None:
+    def run(self, target: str, methods: tuple[str, ...] | None = None) -> JobHandle | None:
         """Start the check for ``target`` (a spec string); None without a model."""
         loaded = self.session.model
         if loaded is None:
