@@ -50,12 +50,14 @@ def setup(model_name: str, n_inputs: int) -> tuple[Any, list[torch.Tensor], list
     from eegmi.analysis.inputs import InputSpec, analysis_inputs
     from eegmi.analysis.spectra import model_batches
     from eegmi.analysis.spectra_options import depth_layers
+    from eegmi.models.adapter import adapt
     from eegmi.training.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(model_name)
     inputs = analysis_inputs(loaded, InputSpec(count=n_inputs))
     batches = model_batches(loaded, inputs.values)
-    names = depth_layers(list(loaded.model.hook_names()), loaded.config.kind)
+    adapter = adapt(loaded)
+    names = depth_layers(adapter.hook_names(), adapter.latent_hook)
     return loaded.model.eval(), batches, names, inputs.description
 
 

@@ -1,10 +1,11 @@
 """Saliency panel: attribution maps over the current input and the cascading
 randomisation sanity check.
 
-Maps come from :func:`eegmi.analysis.saliency.saliency`, run on the model worker for
-the session's current input vector.  The sanity check (:mod:`app.widgets.sanity_view`)
-runs :func:`eegmi.analysis.sanity_options.sanity_check` with the CLI's options and
-inputs (held-out frames by default), for the panel's target.  The target is a latent
+Maps come from the core recipe ``saliency`` (:mod:`eegmi.recipes.saliency`), run on
+the model worker for the session's current input vector; the method box starts from
+:class:`~eegmi.analysis.saliency_options.SaliencyOptions` (the CLI's defaults).  The
+sanity check (:mod:`app.widgets.sanity_view`) runs the recipe ``sanity`` with the
+CLI's options and inputs (held-out frames by default), for the panel's target.  The target is a latent
 dimension, an output pixel (click the output image) or an output region (drag
 a rectangle on it); targets travel as the analysis' spec strings
 (``latent:K``, ``pixel:R,C``, ``region:R0,C0,R1,C1``).
@@ -12,12 +13,14 @@ a rectangle on it); targets travel as the analysis' spec strings
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.jobs import JobHandle
 from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from app.widgets.analysis_pick import (
@@ -28,6 +31,10 @@ from app.widgets.analysis_pick import (
     symmetric_levels,
 )
 from app.widgets.sanity_view import SanityView
+from eegmi.analysis.saliency_options import SaliencyOptions
+from eegmi.errors import EegmiError
+from eegmi.recipes.base import RecipeContext, state_of
+from eegmi.recipes.saliency import SALIENCY
 
 #: (analysis name, label) in the order of the method chooser
 METHOD_LABELS = (
@@ -38,19 +45,8 @@ METHOD_LABELS = (
     ("guided_backprop", "Guided Backprop"),
     ("gradcam", "Grad-CAM"),
 )
-
-
-def saliency_job(loaded: Any, values: np.ndarray, method: str, target_spec: str, cancel: Any) -> Any:
-    """Attribution of ``target_spec`` for one input ``values (n,)`` (a job generator)."""
-    from eegmi.analysis.propagation import pipeline_for
-    from eegmi.analysis.saliency import Target, saliency
-
-    pipe = pipeline_for(loaded)
-    latent = "latent.z" if loaded.config.kind == "decoder" else "latent.mu"
-    target = Target.parse(target_spec, int(loaded.operator.size), latent)
-    result = yield from saliency(loaded.model, pipe, np.asarray(values, np.float32)[None], [method],
-                                 target, cancel=cancel)
-    return result
+#: the recipe's defaults (method, target, method settings), the CLI's too
+DEFAULTS = SaliencyOptions()
 
 
 def is_mix(values: np.ndarray) -> bool:
@@ -75,6 +71,9 @@ class SaliencyPanel(Panel):
         self._label_items: list[Any] = []
         self._head_items: list[tuple[Any, Any]] = []
         self._pending_forward: Any = None
+        #: the recipe state of the map shown (``eegmi rerun`` input), or None
+        self.analysis: dict[str, Any] | None = None
+        self._started: dict[str, Any] | None = None
         self._build_ui()
         session.forward_ready.connect(self._on_forward)
         session.model_changed.connect(self._on_model_changed)
@@ -92,6 +91,7 @@ class SaliencyPanel(Panel):
         self.method_box = QtWidgets.QComboBox()
         for name, label in METHOD_LABELS:
             self.method_box.addItem(label, name)
+        self.method_box.setCurrentIndex(self.method_box.findData(DEFAULTS.methods[0]))
         row.addWidget(self.method_box)
         row.addWidget(QtWidgets.QLabel("target"))
         self.target_box = QtWidgets.QComboBox()
@@ -222,11 +222,11 @@ class SaliencyPanel(Panel):
     # ---- session -------------------------------------------------------------------
     def _on_model_changed(self) -> None:
         loaded = self.session.model
+        # a decoder-only model's latent is its electrode vector: latent_dim says so too
         d = int(getattr(getattr(loaded, "config", None), "latent_dim", 1) or 1)
-        if getattr(getattr(loaded, "config", None), "kind", "vae") == "decoder":
-            d = int(self.session.operator.montage.n_channels)
         self.latent_spin.setRange(0, max(d - 1, 0))
         self.result = None
+        self.analysis = self._started = None
         self.sanity_box.clear()
         self._setup_geometry()
 
@@ -259,17 +259,31 @@ class SaliencyPanel(Panel):
             self.input_image.setImage(np.asarray(image, np.float32), autoLevels=True)
 
     # ---- running ----------------------------------------------------------------------
-    def run(self) -> int | None:
+    def run(self) -> JobHandle | None:
         """Compute the chosen method's map for the chosen target and the current input."""
         loaded = self.session.model
         if loaded is None:
             self.job.status.setText("load a model first")
             return None
-        values = np.asarray(self.session.values, np.float32).copy()
-        method, spec = self.method(), self.target_spec()
-        return self.job.start(lambda tok: saliency_job(loaded, values, method, spec, tok), "saliency")
+        s = self.session
+        try:
+            opts = self.options()
+        except EegmiError as exc:
+            self.job.status.setText(exc.line())
+            return None
+        context = RecipeContext(model=str(s.model_name), loaded=loaded,
+                                data=str(s.data_name) if s.data_name else None, device=s.device)
+        self._started = state_of(SALIENCY, opts, context)
+        return self.job.start(lambda tok: SALIENCY.run(opts, context, tok), "saliency")
 
-    def run_sanity(self) -> int | None:
+    def options(self) -> SaliencyOptions:
+        """The recipe's options for the chosen method and target and the current input."""
+        # the workbench's current input: the injected mix on its baseline, or the frame
+        values = np.asarray(self.session.workbench.input_values(), np.float64).ravel()
+        return replace(DEFAULTS, methods=(self.method(),), target=self.target_spec(),
+                       values=tuple(float(v) for v in values))
+
+    def run_sanity(self) -> JobHandle | None:
         """The sanity check of all six methods for the chosen target (held-out inputs by
         default, the same options and verdicts as ``eegmi analyze sanity``)."""
         return self.sanity_box.run(self.target_spec(), tuple(m for m, _ in METHOD_LABELS))
@@ -299,6 +313,7 @@ class SaliencyPanel(Panel):
 
     def _on_done(self, result: Any) -> None:
         self.result = result
+        self.analysis = self._started
         self._result_method = next(iter(result.electrodes))
         values = np.asarray(result.values[0], np.float32)
         op = self.session.operator
@@ -348,7 +363,7 @@ class SaliencyPanel(Panel):
             items["input_image"] = np.asarray(self.input_image.image)
         if self.sanity is not None:
             items["sanity"] = self.sanity.to_json()
-            items["sanity_cli"] = self.sanity_box.cli(self.session.model_name)
+            items["sanity_cli"] = self.sanity_box.cli(self.session.model_name, self.target_spec())
             for k, v in self.sanity.arrays().items():
                 if not k.startswith("maps/"):
                     items[f"sanity/{k}"] = v
@@ -359,6 +374,10 @@ class SaliencyPanel(Panel):
         s.update({"panel": "saliency", "method": self.method(), "target": self.target_spec(),
                   "cli": f"eegmi analyze saliency {self.session.model_name} "
                          f"--method {self.method()} --target {self.target_spec()}",
-                  "sanity_cli": self.sanity_box.cli(self.session.model_name)})
+                  "sanity_cli": self.sanity_box.cli(self.session.model_name, self.target_spec())})
+        if self.analysis is not None:
+            s["analysis"] = self.analysis
+        if self.sanity_box.state() is not None:
+            s["sanity_analysis"] = self.sanity_box.state()
         return s
 

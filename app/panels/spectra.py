@@ -1,29 +1,30 @@
 """Eigenspectra panel: per-layer PCA spectra with their power-law fit, α against
 depth for several models, and random projections of a moving stimulus.
 
-The numbers come from :func:`eegmi.analysis.spectra.model_spectra` (each layer's
-α next to untrained networks of the same architecture and to the input, effective
-rank and fit warnings; the CLI's defaults, :class:`SpectraOptions`) and
-:func:`eegmi.analysis.projections.projection_analysis`, run as one job on the
-model worker over the analysis input set (held-out frames of the model's data).
+The panel runs the core recipe ``spectra`` (:mod:`eegmi.recipes.spectra`: each
+layer's α next to untrained networks of the same architecture and to the input,
+effective rank and fit warnings, projections) on the model worker; its boxes start
+from :class:`SpectraOptions` (the defaults ``eegmi analyze eigenspectrum`` uses) and
+its ``state()["analysis"]`` re-runs headless with ``eegmi rerun``.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from app.jobs import JobHandle
 from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from eegmi.analysis.powerlaw import SEED_FIT_RANGE
-from eegmi.analysis.spectra_options import SpectraOptions, depth_layers
+from eegmi.analysis.spectra_options import SpectraOptions
 from eegmi.errors import EegmiError
-from eegmi.jobs import scaled_progress
+from eegmi.recipes.base import RecipeContext, state_of
+from eegmi.recipes.spectra import SPECTRA, SpectraRun
 from eegmi.training.catalog import bundled_names
 
 #: layers whose projection trajectories are drawn (when the model has them)
@@ -31,7 +32,8 @@ TRAJECTORY_LAYERS = ("input", "enc.act1", "enc.act2", "enc.act3", "latent.mu",
                      "dec.act1", "dec.act2", "out")
 MODEL_PENS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14),
               (140, 86, 75))
-#: the analysis defaults the CLI uses too (inputs, layers, dimension cap, seed, null)
+#: the recipe's defaults (inputs, layers, the seed's 8000-dim cap, seed, null, projections):
+#: the boxes start from them, the CLI's arguments default to them
 DEFAULTS = SpectraOptions()
 FIT_CHOICES = {"10–50 (seed)": SEED_FIT_RANGE, "auto (below effective rank)": "auto"}
 ALPHA_AXIS = "α   (λ_k ∝ k^-α; seed 001 plots -α)"
@@ -47,62 +49,12 @@ def short_name(layer: str) -> str:
     return f"{head}{digits}" if digits else layer
 
 
-def panel_options(loaded: Any, session_data: str, n_inputs: int, max_dim: int,
-                  fit_range: Any, null_seeds: int) -> SpectraOptions:
-    """The CLI's options with the panel's boxes; the dataset is the model's own training
-    source, or the session's dataset when the model card names none."""
+def panel_data(loaded: Any, session_data: str) -> str | None:
+    """The dataset of the held-out frames: the model's own training source (None), or
+    the session's dataset when the model card names none."""
     from eegmi.analysis.inputs import model_data_source
 
-    data = None if model_data_source(loaded) else (session_data or None)
-    return replace(DEFAULTS, count=n_inputs, max_dim=max_dim, data=data,
-                   fit=replace(DEFAULTS.fit, fit_range=fit_range), null_seeds=null_seeds)
-
-
-def spectra_job(current: tuple[str, Any], others: list[str], options: SpectraOptions,
-                session_data: str, n_projections: int, device: str, cancel: Any) -> Any:
-    """Spectra of the current model with its null and input (+ other bundled models, without
-    null) and projections of the current one.
-
-    Returns (as the job's result)
-    -----------------------------
-    dict: ``reports`` label -> SpectraReport, ``spectra`` label -> LayerSpectra,
-    ``projections`` ProjectionAnalysis of the current model, ``current`` its label,
-    ``n_inputs`` inputs used, ``inputs`` their description.
-    """
-    from eegmi.analysis.projections import projection_analysis
-    from eegmi.analysis.propagation import pipeline_for
-    from eegmi.analysis.spectra import model_spectra
-    from eegmi.analysis.stimuli import make_stimulus
-    from eegmi.training.checkpoint import load_checkpoint
-
-    label, loaded = current
-    steps = len(others) + 2 + options.null_seeds
-    reports: dict[str, Any] = {}
-    models = [(label, loaded)] + [(name, None) for name in others]
-    lo = 0.0
-    for lab, ld in models:
-        if ld is None:
-            ld = load_checkpoint(lab, device=device)
-        opts = options if lab == label else replace(options, null_seeds=0)  # the null is the current model's
-        width = (1 + opts.null_seeds) / steps
-        reports[lab] = yield from scaled_progress(model_spectra(ld, opts, label=lab, cancel=cancel),
-                                          lo, lo + width, lab)
-        lo += width
-    stim = make_stimulus("dipole", loaded.operator, n_frames=100)
-    pipe = pipeline_for(loaded)
-    if loaded.config.kind == "decoder":
-        inputs = stim.values
-    else:
-        inputs = stim.images if pipe.injection is None else np.asarray(
-            pipe.injection.apply_np(stim.images), dtype=np.float32)
-    names = depth_layers(list(loaded.model.hook_names()), loaded.config.kind)
-    proj = yield from scaled_progress(projection_analysis(loaded.model, inputs, names, n_projections=n_projections,
-                                                  seed=options.seed, stimulus="dipole", cancel=cancel),
-                              lo, 1.0, "projections")
-    rep = reports[label]
-    return {"reports": reports, "spectra": {lab: r.trained for lab, r in reports.items()},
-            "projections": proj, "current": label, "n_inputs": int(rep.inputs["n"]),
-            "inputs": rep.inputs["description"]}
+    return None if model_data_source(loaded) else (session_data or None)
 
 
 class SpectraPanel(Panel):
@@ -113,7 +65,10 @@ class SpectraPanel(Panel):
 
     def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(session, parent)
-        self.result: dict[str, Any] | None = None
+        self.result: SpectraRun | None = None
+        #: the recipe state of the run shown (or started last): what ``state()`` exports
+        self.analysis: dict[str, Any] | None = None
+        self._started: dict[str, Any] | None = None
         self.model_boxes: dict[str, QtWidgets.QCheckBox] = {}
         self._build_ui()
         session.model_changed.connect(self._refresh_models)
@@ -136,8 +91,8 @@ class SpectraPanel(Panel):
         top.addWidget(self.n_inputs)
         top.addWidget(QtWidgets.QLabel("projections"))
         self.n_proj = QtWidgets.QSpinBox()
-        self.n_proj.setRange(1, 10000)
-        self.n_proj.setValue(200)
+        self.n_proj.setRange(0, 10000)
+        self.n_proj.setValue(DEFAULTS.projections)
         top.addWidget(self.n_proj)
         top.addWidget(QtWidgets.QLabel("max dims"))
         self.max_dim = QtWidgets.QSpinBox()
@@ -149,6 +104,7 @@ class SpectraPanel(Panel):
         top.addWidget(QtWidgets.QLabel("fit"))
         self.fit_box = QtWidgets.QComboBox()
         self.fit_box.addItems(list(FIT_CHOICES))
+        self.fit_box.setCurrentIndex(list(FIT_CHOICES.values()).index(DEFAULTS.fit.fit_range))
         self.fit_box.setToolTip("Components of the power-law fit: the seed's 10–50, or the "
                                 "seed's window ended below each layer's effective rank")
         top.addWidget(self.fit_box)
@@ -220,37 +176,41 @@ class SpectraPanel(Panel):
         return [n for n, b in self.model_boxes.items() if b.isChecked()]
 
     # ---- running -----------------------------------------------------------
-    def run(self) -> int | None:
-        """Start the spectra + projections job."""
+    def run(self) -> JobHandle | None:
+        """Start the recipe with the boxes' options (progress and Cancel in the strip)."""
         s = self.session
         if s.model is None:
             self.job.status.setText("load a model first")
             return None
-        current = (Path(s.model_name).name or "current", s.model)
         try:
             opts = self.options()
         except EegmiError as exc:
             self.job.status.setText(exc.line())
             return None
-        others, n_proj, device, data = self.checked_models(), int(self.n_proj.value()), s.device, \
-            s.data_name
-        return self.job.start(
-            lambda tok: spectra_job(current, others, opts, data, n_proj, device, tok),
-            "eigenspectra")
+        context = RecipeContext(model=str(s.model_name), loaded=s.model,
+                                data=str(s.data_name) if s.data_name else None, device=s.device)
+        self._started = state_of(SPECTRA, opts, context)
+        return self.job.start(lambda tok: SPECTRA.run(opts, context, tok), "eigenspectra")
 
     def options(self) -> SpectraOptions:
-        """The analysis options the boxes say (CLI defaults otherwise)."""
-        return panel_options(self.session.model, self.session.data_name,
-                             int(self.n_inputs.value()), int(self.max_dim.value()),
-                             FIT_CHOICES[self.fit_box.currentText()], int(self.null_seeds.value()))
+        """The recipe's options the boxes say (its defaults otherwise)."""
+        fit = FIT_CHOICES[self.fit_box.currentText()]
+        return replace(DEFAULTS, count=int(self.n_inputs.value()),
+                       max_dim=int(self.max_dim.value()),
+                       data=panel_data(self.session.model, self.session.data_name),
+                       fit=replace(DEFAULTS.fit, fit_range=fit),
+                       null_seeds=int(self.null_seeds.value()),
+                       projections=int(self.n_proj.value()),
+                       compare=tuple(self.checked_models()))
 
     def cancel(self) -> None:
         self.job.cancel()
 
     # ---- showing -----------------------------------------------------------
-    def _on_done(self, result: dict[str, Any]) -> None:
+    def _on_done(self, result: SpectraRun) -> None:
         self.result = result
-        layers = list(result["spectra"][result["current"]].spectra)
+        self.analysis = self._started
+        layers = list(result.report.spectra)
         keep = self.layer_box.currentText()
         self.layer_box.blockSignals(True)
         self.layer_box.clear()
@@ -267,13 +227,13 @@ class SpectraPanel(Panel):
         """α per layer of model ``label`` (default the current model), as fitted by the analysis."""
         if self.result is None:
             return {}
-        return self.result["spectra"][label or self.result["current"]].alphas()
+        return self.result.reports[label or self.result.current].alphas()
 
     def report(self, label: str | None = None) -> Any:
         """The :class:`~eegmi.analysis.spectra.SpectraReport` of model ``label`` (default current)."""
         if self.result is None:
             return None
-        return self.result["reports"][label or self.result["current"]]
+        return self.result.reports[label or self.result.current]
 
     def _draw_spectrum(self, layer: str) -> None:
         if self.result is None or not layer:
@@ -311,15 +271,15 @@ class SpectraPanel(Panel):
         self.alpha_label.setText(
             f"{layer}: α = {es.fit.alpha:.4f}{null_txt}{inp}  (λ_k ∝ k^-α; R² {es.fit.r2:.3f}, "
             f"{es.fit.n_used} components {lo}–{hi}, effective rank {rank}; "
-            f"{self.result['inputs']})")
+            f"{self.result.inputs})")
 
     def _draw_alphas(self) -> None:
         assert self.result is not None
         self.alpha_plot.clear()
-        current = self.result["current"]
+        current = self.result.current
         depth = list(self.report().spectra)
         xs = np.arange(1, len(depth) + 1, dtype=float)
-        for i, (lab, rep) in enumerate(self.result["reports"].items()):
+        for i, (lab, rep) in enumerate(self.result.reports.items()):
             colour = MODEL_PENS[i % len(MODEL_PENS)]
             al = rep.alphas()
             # layers without a fit (too few components) leave a gap instead of a bridge
@@ -360,17 +320,19 @@ class SpectraPanel(Panel):
 
     def _draw_projections(self) -> None:
         assert self.result is not None
-        proj = self.result["projections"]
+        proj = self.result.projections
+        self.action_plot.clear()
+        self.traj.clear()
+        if proj is None:  # 0 projections asked for
+            return
         names = list(proj.layers)
         actions = [proj.layers[n].action_mean for n in names]
-        self.action_plot.clear()
         acts = np.asarray(actions, dtype=float)
         acts = np.where(acts > 0, acts, np.nan)  # a dead layer has no place on a log axis
         self.action_plot.plot(np.arange(len(names)), acts, pen=pg.mkPen((31, 119, 180), width=2),
                               symbol="o", symbolSize=6, symbolBrush=(31, 119, 180), connect="finite")
         self.action_plot.getAxis("bottom").setTicks([[(j, short_name(n)) for j, n in enumerate(names)]])
         self.action_plot.setXRange(-0.5, len(names) - 0.5, padding=0.0)
-        self.traj.clear()
         shown = [n for n in TRAJECTORY_LAYERS if n in proj.layers]
         cmap = pg.colormap.get("viridis")
         for col, name in enumerate(shown):
@@ -391,17 +353,18 @@ class SpectraPanel(Panel):
         items: dict[str, object] = {}
         if self.result is None:
             return items
-        for lab, rep in self.result["reports"].items():
+        for lab, rep in self.result.reports.items():
             items[f"alpha/{lab}"] = {n: a for n, a in rep.alphas().items()}
             items[f"eigenspectrum/{lab}"] = rep.to_json()
             for n, es in rep.spectra.items():
                 items[f"spectrum/{lab}/{n}"] = np.asarray(es.explained_variance)
             items[f"spectrum/{lab}/input"] = np.asarray(rep.input.explained_variance)
-        proj = self.result["projections"]
-        items["projections"] = proj.to_json()
-        for n, res in proj.layers.items():
-            items[f"trajectory/{n}"] = np.asarray(res.examples)
-        items["n_inputs"] = self.result["n_inputs"]
+        proj = self.result.projections
+        if proj is not None:
+            items["projections"] = proj.to_json()
+            for n, res in proj.layers.items():
+                items[f"trajectory/{n}"] = np.asarray(res.examples)
+        items["n_inputs"] = self.result.n_inputs
         return items
 
     def state(self) -> dict:
@@ -412,4 +375,6 @@ class SpectraPanel(Panel):
                   "compare": self.checked_models(), "stimulus": "dipole",
                   "fit_range": FIT_CHOICES[self.fit_box.currentText()],
                   "null_seeds": int(self.null_seeds.value()), "seed": DEFAULTS.seed})
+        if self.analysis is not None:
+            s["analysis"] = self.analysis
         return s

@@ -1,9 +1,10 @@
 """The saliency sanity check in the GUI: input options, run strip, verdict table, the
 selected method's per-stage curves against the baseline band, and the rule.
 
-It runs :func:`eegmi.analysis.sanity_options.sanity_check` on the model worker with a
-:class:`eegmi.analysis.sanity_options.SanityOptions` built from the same defaults as
-``eegmi analyze sanity``, so the verdicts are the CLI's for the same model and options.
+It runs the core recipe ``sanity`` (:mod:`eegmi.recipes.saliency`) on the model worker
+with a :class:`eegmi.analysis.sanity_options.SanityOptions` built from the same defaults
+as ``eegmi analyze sanity``, so the verdicts are the CLI's (and ``eegmi rerun``'s, from
+:meth:`SanityView.state`) for the same model and options.
 """
 
 from __future__ import annotations
@@ -14,21 +15,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.jobs import JobHandle
 from app.widgets.analysis_job import JobControl
 from eegmi.analysis.inputs import model_data_source
 from eegmi.analysis.sanity_options import SanityOptions
+from eegmi.recipes.base import RecipeContext, state_of
+from eegmi.recipes.saliency import SANITY
 
 #: the statistics in eegmi.analysis.sanity_rule.STATISTICS order, as plot titles
 STAT_TITLES = ("|ρ| of |maps|", "|ρ| of signed maps", "SSIM of rank |maps|")
 _PASS, _FAIL = QtGui.QColor(30, 130, 50), QtGui.QColor(190, 30, 30)
-
-
-def sanity_job(loaded: Any, options: SanityOptions, cancel: Any) -> Any:
-    """The sanity check of ``loaded`` with ``options`` (a job generator for the worker)."""
-    from eegmi.analysis.sanity_options import sanity_check
-
-    result = yield from sanity_check(loaded, options, cancel)
-    return result
 
 
 class SanityView(QtWidgets.QWidget):
@@ -49,6 +45,9 @@ class SanityView(QtWidgets.QWidget):
         self.labels = dict(labels or {})
         self.result: Any = None
         self.options_used: SanityOptions | None = None
+        #: the recipe state of the shown result (``eegmi rerun`` input), or None
+        self.analysis: dict[str, Any] | None = None
+        self._started: dict[str, Any] | None = None
         self.method = ""
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -127,7 +126,7 @@ class SanityView(QtWidgets.QWidget):
                                 "inputs": kind, "count": int(self.count_spin.value()),
                                 "seed": int(self.seed_spin.value()), "data": data})
 
-    def run(self, target: str, methods: tuple[str, ...] | None = None) -> int | None:
+    def run(self, target: str, methods: tuple[str, ...] | None = None) -> JobHandle | None:
         """Start the check for ``target`` (a spec string); None without a model."""
         loaded = self.session.model
         if loaded is None:
@@ -135,16 +134,26 @@ class SanityView(QtWidgets.QWidget):
             return None
         opts = self.options(target, methods)
         self.options_used = opts
-        return self.job_ctl.start(lambda tok: sanity_job(loaded, opts, tok), "sanity")
+        s = self.session
+        context = RecipeContext(model=str(s.model_name), loaded=loaded,
+                                data=str(s.data_name) if s.data_name else None, device=s.device)
+        self._started = state_of(SANITY, opts, context)
+        return self.job_ctl.start(lambda tok: SANITY.run(opts, context, tok), "sanity")
 
-    def cli(self, model: str) -> str:
-        """The command line computing what is shown (or what a run would compute)."""
-        opts = self.options_used or self.options(SanityOptions().target)
+    def cli(self, model: str, target: str | None = None) -> str:
+        """The command line computing what is shown, or what a run for ``target``
+        (default the recipe's) would compute."""
+        opts = self.options_used or self.options(target or SanityOptions().target)
         return opts.cli(model)
+
+    def state(self) -> dict[str, Any] | None:
+        """The recipe state of the shown result (re-runs headless with ``eegmi rerun``)."""
+        return self.analysis
 
     def clear(self) -> None:
         """Forget the shown result (the model changed)."""
         self.result, self.options_used, self.method = None, None, ""
+        self.analysis = self._started = None
         self.table.setRowCount(0)
         for p in self.plots:
             p.clear()
@@ -164,6 +173,7 @@ class SanityView(QtWidgets.QWidget):
     def show_result(self, result: Any) -> None:
         """Fill the table and show the first method's curves."""
         self.result = result
+        self.analysis = self._started
         self._set_rule_text(result.rule.text(), str(result.inputs.get("description", "")))
         self.table.blockSignals(True)
         self.table.setRowCount(len(result.methods))

@@ -7,8 +7,8 @@ each batch with ``run_with_cache`` (the hook-point contract of
 ``(B, m)`` float32 and optionally keeps every ``s``-th dimension (the seed
 paper's sub-sampling, see :func:`eegmi.analysis.eigenspectrum.subsample_stride`).
 :func:`layer_spectra` streams those activations into one float64 covariance
-accumulator per layer and returns every layer's eigenspectrum
-(:func:`compare_spectra` does it for several models).
+accumulator per layer and returns every layer's eigenspectrum (the ``spectra`` recipe,
+:mod:`eegmi.recipes.spectra`, runs it for several models).
 
 The model is only duck-typed (``run_with_cache(x, names)`` and ``parameters()``),
 so this module does not import ``eegmi.models``.
@@ -299,31 +299,3 @@ def layer_spectra(
             yield Progress((g + 1) * per_pass, total, f"eigendecomposition of {n}")
             spectra[n] = accs.pop(n).spectrum(max_components, fit_range, strict=False, seed=seed)
     return LayerSpectra({n: spectra[n] for n in names}, label)
-
-
-def compare_spectra(
-    models: Mapping[str, Any],
-    batches: Iterable[Any],
-    hook_names: Iterable[str] | None = None,
-    **kwargs: Any,
-) -> Job[dict[str, LayerSpectra]]:
-    """:func:`layer_spectra` for several models (e.g. dropout 0, 0.2, 0.5) over the same inputs.
-
-    Returns
-    -------
-    Job[dict[str, LayerSpectra]]
-        ``label -> LayerSpectra``; progress messages are prefixed by the label.
-    """
-    out: dict[str, LayerSpectra] = {}
-    names = None if hook_names is None else list(hook_names)
-    for i, (label, model) in enumerate(models.items()):
-        job = layer_spectra(model, batches, names, label=label, **kwargs)
-        while True:
-            try:
-                p = next(job)
-            except StopIteration as stop:
-                out[label] = stop.value
-                break
-            frac = p.fraction or 0.0
-            yield Progress(i + frac, float(len(models)), f"{label}: {p.message}")
-    return out

@@ -37,11 +37,11 @@ from captum.attr import (
 )
 from torch import nn
 
-from eegmi.analysis.propagation import InputPipeline
 from eegmi.analysis.saliency_methods import ALIASES, METHODS, AttributionOptions, method_name
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.adapter import ModelAdapter
 
 __all__ = ["ALIASES", "METHODS", "AttributionOptions", "SaliencyResult", "Target",
            "attribute_electrodes", "attribute_images", "method_name", "saliency"]
@@ -173,7 +173,7 @@ def _attribute(model: Any, target: Target, method: str, inputs: torch.Tensor,
     raise ConfigError(f"unknown saliency method {method!r}")
 
 
-def attribute_images(model: Any, pipeline: InputPipeline, images: np.ndarray | torch.Tensor,
+def attribute_images(model: Any, pipeline: ModelAdapter, images: np.ndarray | torch.Tensor,
                      method: str, target: Target,
                      options: AttributionOptions | None = None) -> np.ndarray:
     """Attribution maps over clean topomaps.
@@ -189,7 +189,7 @@ def attribute_images(model: Any, pipeline: InputPipeline, images: np.ndarray | t
     -------
     ``(B, H, W)`` float32 maps (signed; Grad-CAM non-negative and upsampled bilinearly).
     """
-    if pipeline.kind == "decoder":
+    if pipeline.takes_values:
         raise ConfigError("image saliency needs an image-input model; use electrode attribution")
     method = method_name(method)
     opts = options or AttributionOptions()
@@ -202,7 +202,7 @@ def attribute_images(model: Any, pipeline: InputPipeline, images: np.ndarray | t
     return attr[:, 0].detach().float().cpu().numpy()
 
 
-def attribute_electrodes(model: Any, pipeline: InputPipeline, values: np.ndarray | torch.Tensor,
+def attribute_electrodes(model: Any, pipeline: ModelAdapter, values: np.ndarray | torch.Tensor,
                          method: str, target: Target,
                          options: AttributionOptions | None = None) -> np.ndarray:
     """Attribution per electrode, differentiating through the operator and injection.
@@ -243,6 +243,9 @@ class SaliencyResult:
         method -> ``(B, H, W)`` maps over the clean topomap (absent for decoder-only models).
     electrodes
         method -> ``(B, n)`` per-electrode attributions.
+    inputs
+        Provenance of an input set (:class:`~eegmi.analysis.inputs.InputSet` JSON), or
+        None for an explicit vector.
     """
 
     target: str
@@ -250,6 +253,7 @@ class SaliencyResult:
     values: np.ndarray
     maps: dict[str, np.ndarray]
     electrodes: dict[str, np.ndarray]
+    inputs: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"analysis": "saliency", "target": self.target,
@@ -277,7 +281,7 @@ class SaliencyResult:
         return out
 
 
-def saliency(model: Any, pipeline: InputPipeline, values: np.ndarray, methods: Sequence[str],
+def saliency(model: Any, pipeline: ModelAdapter, values: np.ndarray, methods: Sequence[str],
              target: Target, options: AttributionOptions | None = None, batch_size: int = 16,
              cancel: CancelToken | None = None) -> Job[SaliencyResult]:
     """Maps (over the topomap) and electrode attributions for several methods (a job).
@@ -297,7 +301,7 @@ def saliency(model: Any, pipeline: InputPipeline, values: np.ndarray, methods: S
     if values.ndim != 2 or values.shape[1] != pipeline.n_electrodes:
         raise ConfigError(f"values must be (B, {pipeline.n_electrodes}), got {values.shape}")
     canon = [method_name(m) for m in methods]
-    if pipeline.kind == "decoder" and "gradcam" in canon:
+    if pipeline.takes_values and "gradcam" in canon:
         raise ConfigError("Grad-CAM needs an encoder layer; this is a decoder-only model")
     was_training = model.training
     model.eval()
@@ -312,7 +316,7 @@ def saliency(model: Any, pipeline: InputPipeline, values: np.ndarray, methods: S
                     cancel.raise_if_cancelled()
                 v = values[start:start + batch_size]
                 elec[method].append(attribute_electrodes(model, pipeline, v, method, target, options))
-                if pipeline.kind != "decoder":
+                if not pipeline.takes_values:
                     with torch.no_grad():
                         imgs = pipeline.images(torch.as_tensor(v).to(model_device(model)))[:, 0]
                     maps[method].append(attribute_images(model, pipeline, imgs, method, target, options))

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from eegmi.analysis.propagation import InputPipeline
 from eegmi.analysis.saliency import AttributionOptions, Target, attribute_images, method_name
 from eegmi.analysis.sanity_rule import (
     BASELINES,
@@ -36,15 +35,16 @@ from eegmi.analysis.sanity_rule import (
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.adapter import ModelAdapter
 
 _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 #: ``fn(model, pipeline, images (B, H, W), target) -> (B, H, W)`` maps: an attribution
 #: method that is not one of :data:`eegmi.analysis.saliency.METHODS` (planted controls)
-AttributionFn = Callable[[nn.Module, InputPipeline, torch.Tensor, Target], np.ndarray]
+AttributionFn = Callable[[nn.Module, ModelAdapter, torch.Tensor, Target], np.ndarray]
 
 
-def target_layers(model: nn.Module, pipeline: InputPipeline, target: Target,
+def target_layers(model: nn.Module, pipeline: ModelAdapter, target: Target,
                   images: torch.Tensor) -> list[tuple[str, nn.Module]]:
     """Weighted layers that influence ``target``, ordered from the top (last executed) down.
 
@@ -55,6 +55,8 @@ def target_layers(model: nn.Module, pipeline: InputPipeline, target: Target,
     """
     order: list[str] = []
     names = {m: n for n, m in model.named_modules()}
+    # module hooks, not ModelAdapter.capture: this records the execution order of the
+    # weighted torch modules (what gets re-initialised), which are not hook points
     handles = [m.register_forward_hook(lambda mod, _i, _o: order.append(names[mod]))
                for m in model.modules() if isinstance(m, _WEIGHTED)]
     try:
@@ -75,7 +77,7 @@ def target_layers(model: nn.Module, pipeline: InputPipeline, target: Target,
 
 
 
-def compared_pixels(pipeline: InputPipeline) -> np.ndarray:
+def compared_pixels(pipeline: ModelAdapter) -> np.ndarray:
     """``(H, W)`` bool: head-disc pixels whose value reaches the model.
 
     Pixels the injection layer overwrites (reference marks) or zeroes (occlusion) get
@@ -212,7 +214,7 @@ class SanityResult:
 
 def cascading_randomization(
     model: nn.Module,
-    pipeline: InputPipeline,
+    pipeline: ModelAdapter,
     values: np.ndarray,
     target: Target,
     methods: Sequence[str] = ("saliency", "input_x_gradient", "smoothgrad",
@@ -252,7 +254,7 @@ def cascading_randomization(
     -----------------------------
     :class:`SanityResult`
     """
-    if pipeline.kind == "decoder":
+    if pipeline.takes_values:
         raise ConfigError("sanity checks compare image maps; this is a decoder-only model")
     fns: dict[str, AttributionFn | None] = {method_name(m): None for m in methods}
     fns.update(dict(extra_methods or {}))

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from eegmi.analysis.inputs import InputSpec, analysis_inputs
+from eegmi.analysis.options_json import as_tuple, known_fields
 from eegmi.analysis.saliency_methods import METHODS, AttributionOptions, method_name
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job
@@ -60,7 +61,11 @@ class SanityOptions:
     layer: str = AttributionOptions.layer
 
     def __post_init__(self) -> None:
+        if isinstance(self.methods, str):
+            object.__setattr__(self, "methods", (self.methods,))
         object.__setattr__(self, "methods", tuple(dict.fromkeys(method_name(m) for m in self.methods)))
+        if self.inputs not in ("heldout", "random"):
+            raise ConfigError(f"inputs must be 'heldout' or 'random', got {self.inputs!r}")
         if not self.methods:
             raise ConfigError("sanity check needs at least one method")
         if self.count < 2:
@@ -91,6 +96,17 @@ class SanityOptions:
         d["methods"] = list(self.methods)
         return d
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SanityOptions:
+        """The options of :meth:`to_json` output; unknown keys raise ConfigError."""
+        kw = known_fields(cls, d, "sanity")
+        if "methods" in kw:
+            kw["methods"] = as_tuple(kw["methods"], "sanity options 'methods'")
+        try:
+            return cls(**kw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"sanity options: {exc}") from None
+
     def cli(self, model: str) -> str:
         """The ``eegmi analyze sanity`` command line computing the same thing."""
         parts = ["eegmi", "analyze", "sanity", model, "--methods", *self.methods]
@@ -108,11 +124,14 @@ class SanityOptions:
 
 
 def parse_target(loaded: Any, spec: str) -> Target:
-    """The :class:`Target` of ``spec`` for a loaded model, bounds checked."""
+    """The :class:`Target` of ``spec`` for a loaded model, bounds checked (the latent
+    hook and its width come from the model's :class:`~eegmi.models.adapter.ModelAdapter`:
+    ``latent.mu`` of a VAE, ``latent.z`` of a decoder-only model)."""
     from eegmi.analysis.saliency import Target
+    from eegmi.models.adapter import adapt
 
-    latent = "latent.z" if loaded.config.kind == "decoder" else "latent.mu"
-    target = Target.parse(spec, size=int(loaded.operator.size), latent_name=latent)
+    adapter = adapt(loaded)
+    target = Target.parse(spec, size=int(adapter.operator.size), latent_name=adapter.latent_hook)
     if target.kind == "latent":
         k = int(spec.split(":")[1])
         if k >= int(loaded.config.latent_dim):
@@ -135,12 +154,12 @@ def sanity_check(loaded: Any, options: SanityOptions | None = None,
     -----------------------------
     :class:`eegmi.analysis.sanity.SanityResult`
     """
-    from eegmi.analysis.propagation import pipeline_for
     from eegmi.analysis.sanity import cascading_randomization
+    from eegmi.models.adapter import adapt
 
     opts = options or SanityOptions()
-    pipe = pipeline_for(loaded)
-    if pipe.kind == "decoder":
+    pipe = adapt(loaded)
+    if pipe.takes_values:
         raise ConfigError("sanity checks compare image maps; this is a decoder-only model")
     target = parse_target(loaded, opts.target)
     drawn = analysis_inputs(loaded, opts.input_spec())

@@ -120,10 +120,10 @@ def model_batches(loaded: Any, values: np.ndarray, batch_size: int = 256) -> lis
     Images ``(B, 1, H, W)`` with the model's injection for a VAE, the vectors
     ``(B, n)`` themselves for a decoder-only model.
     """
-    from eegmi.analysis.propagation import pipeline_for
     from eegmi.devices import model_device
+    from eegmi.models.adapter import adapt
 
-    pipe = pipeline_for(loaded)
+    pipe = adapt(loaded)
     device = model_device(loaded.model)
     out = []
     with torch.no_grad():
@@ -176,7 +176,10 @@ def model_spectra(
     if inputs.values.shape[0] < 2:
         raise ConfigError(f"the spectra need at least 2 inputs, got {inputs.values.shape[0]}")
     model = loaded.model
-    names = layer_names(opts, list(model.hook_names()), loaded.config.kind)
+    from eegmi.models.adapter import adapt
+
+    adapter = adapt(loaded)
+    names = layer_names(opts, adapter.hook_names(), adapter.latent_hook)
     batches = model_batches(loaded, inputs.values, opts.batch_size)
     kwargs: dict[str, Any] = dict(max_dim=opts.max_dim, max_components=opts.max_components,
                                   fit_range=opts.fit, memory_budget=opts.memory_mb << 20,

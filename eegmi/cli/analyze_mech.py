@@ -68,15 +68,20 @@ def register_analyze(sub: Any) -> None:
                                    "on held-out dataset frames (default), random mixes or a "
                                    "mix of named electrodes.")
     p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
-    p.add_argument("--method", nargs="+", default=["ig"], metavar="M",
+    from eegmi.analysis.saliency_options import SaliencyOptions
+
+    sd = SaliencyOptions()
+    p.add_argument("--method", nargs="+", default=list(sd.methods), metavar="M",
                    help="saliency, input_x_gradient (ixg), smoothgrad (sg), integrated_gradients "
-                        "(ig), guided_backprop (gbp), gradcam; comma or space separated (default ig)")
-    p.add_argument("--target", default="latent:0",
-                   help="latent:K | pixel:R,C | region:R0,C0,R1,C1 (end exclusive); default latent:0")
+                        "(ig), guided_backprop (gbp), gradcam; comma or space separated "
+                        f"(default {' '.join(sd.methods)})")
+    p.add_argument("--target", default=sd.target,
+                   help=f"latent:K | pixel:R,C | region:R0,C0,R1,C1 (end exclusive); default "
+                        f"{sd.target}")
     p.add_argument("--electrodes", default=None, metavar="NAMES",
                    help="attribute the mix of these electrodes (e.g. Fz,Cz) instead of --inputs")
     p.add_argument("--amplitude", type=float, default=1.0, help="value of each --electrodes entry")
-    _input_set(p, count=4)
+    _input_set(p, count=sd.count)
     _attr_options(p)
     _common(p, data=False)
     p.set_defaults(func=_lazy("run_saliency"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.cli.analyze_common import _load, _plt, _write_out
+from eegmi.cli.analyze_common import _plt, _write_out
 from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
 
@@ -21,59 +21,44 @@ def _methods(items: list[str]) -> list[str]:
     return list(dict.fromkeys(method_name(m) for m in names))
 
 
-def _options(args: argparse.Namespace) -> Any:
-    from eegmi.analysis.saliency import AttributionOptions
+def saliency_options(args: argparse.Namespace) -> Any:
+    """The :class:`SaliencyOptions` of parsed ``eegmi analyze saliency`` arguments."""
+    from eegmi.analysis.saliency_options import SaliencyOptions
 
-    if args.nt_samples < 1 or args.ig_steps < 2 or args.noise < 0:
-        raise ConfigError("--nt-samples >= 1, --ig-steps >= 2 and --noise >= 0 are required")
-    return AttributionOptions(nt_samples=args.nt_samples, noise=args.noise,
-                              ig_steps=args.ig_steps, layer=args.layer, seed=args.seed)
-
-
-def _target(spec: str, loaded: Any, pipe: Any) -> Any:
-    from eegmi.analysis.saliency import Target
-
-    latent = "latent.z" if pipe.kind == "decoder" else "latent.mu"
-    target = Target.parse(spec, size=int(loaded.config.image_size), latent_name=latent)
-    if target.kind == "latent":
-        k = int(spec.split(":")[1])
-        if k >= loaded.config.latent_dim:
-            raise ConfigError(f"target {spec!r}: the model has {loaded.config.latent_dim} latents")
-    return target
+    mix: tuple[tuple[str, float], ...] = ()
+    if args.electrodes is not None:
+        names = [s.strip() for s in args.electrodes.split(",") if s.strip()]
+        if not names:
+            raise ConfigError("--electrodes is empty")
+        mix = tuple((n, float(args.amplitude)) for n in names)
+    return SaliencyOptions(methods=tuple(_methods(args.method)), target=args.target, mix=mix,
+                           inputs=args.inputs, count=args.count, data=args.data, seed=args.seed,
+                           nt_samples=args.nt_samples, noise=args.noise, ig_steps=args.ig_steps,
+                           layer=args.layer, batch_size=min(args.batch_size, 64))
 
 
-def _electrode_mix(spec: str, pipe: Any, amplitude: float) -> np.ndarray:
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    lookup = {n.lower(): i for i, n in enumerate(pipe.ch_names)}
-    v = np.zeros((1, pipe.n_electrodes), np.float32)
-    for name in names:
-        if name.lower() not in lookup:
-            raise ConfigError(f"unknown electrode {name!r} (known: {', '.join(pipe.ch_names)})")
-        v[0, lookup[name.lower()]] = amplitude
-    if not names:
-        raise ConfigError("--electrodes is empty")
-    return v
+def _context(model: str, device: str) -> Any:
+    """The recipe context of a model spec (loaded on ``device``; ``auto``: CUDA if any)."""
+    from eegmi.recipes.base import RecipeContext
+    from eegmi.training.checkpoint import load_checkpoint
+
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return RecipeContext(model=model, loaded=load_checkpoint(model, device=device), device=device)
 
 
 def run_saliency(args: argparse.Namespace) -> dict[str, Any]:
-    from eegmi.analysis.saliency import saliency
+    from eegmi.recipes.saliency import SALIENCY
 
-    loaded, pipe = _load(args.model, args.device)
-    methods = _methods(args.method)
-    target = _target(args.target, loaded, pipe)
-    if args.electrodes:
-        values, inputs = _electrode_mix(args.electrodes, pipe, args.amplitude), None
-    else:
-        from eegmi.analysis.inputs import InputSpec, analysis_inputs
-
-        drawn = analysis_inputs(loaded, InputSpec(kind=args.inputs, count=args.count,
-                                                  seed=args.seed, data=args.data))
-        values, inputs = drawn.values, drawn.to_json()
-    res = run_with_bar(saliency(loaded.model, pipe, values, methods, target, _options(args),
-                        batch_size=min(args.batch_size, 64)), "saliency")
+    opts = saliency_options(args)
+    context = _context(args.model, args.device)
+    loaded = context.loaded
+    res = run_with_bar(SALIENCY.run(opts, context, None), "saliency")
     result = {"model": loaded.name, **res.to_json()}
-    if inputs is not None:
-        result["inputs"] = inputs
+    if res.inputs is not None:
+        result["inputs"] = res.inputs
     if args.out:
         plt = _plt()
         figs: dict[str, Any] = {}
@@ -112,17 +97,12 @@ def sanity_options(args: argparse.Namespace) -> Any:
 
 
 def run_sanity(args: argparse.Namespace) -> dict[str, Any]:
-    from eegmi.analysis.sanity_options import sanity_check
-    from eegmi.training.checkpoint import load_checkpoint
+    from eegmi.recipes.saliency import SANITY
 
     opts = sanity_options(args)
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = load_checkpoint(args.model, device=device)
-    res = run_with_bar(sanity_check(loaded, opts), "sanity")
+    context = _context(args.model, args.device)
+    loaded = context.loaded
+    res = run_with_bar(SANITY.run(opts, context, None), "sanity")
     full = {"model": loaded.name, **res.to_json(), "options": opts.to_json()}
     if args.out:
         from eegmi.cli.sanity_figures import sanity_figures

@@ -84,11 +84,13 @@ def options_from_args(args: argparse.Namespace) -> SpectraOptions:
         layers = "all"
     elif args.layers:
         layers = tuple(args.layers)
+    # the panel's projection trajectories are not printed here (``eegmi analyze
+    # projections`` computes them with its own options): 0 projections
     return SpectraOptions(
         inputs=args.inputs, count=args.max_inputs, seed=args.seed, data=args.data,
         layers=layers, max_dim=args.max_dim, max_components=args.max_components,
         fit=FitPolicy(fit_range=parse_fit_range(args.fit_range)), null_seeds=args.null_seeds,
-        batch_size=args.batch_size, memory_mb=args.memory_mb)
+        batch_size=args.batch_size, memory_mb=args.memory_mb, projections=0)
 
 
 def run_eigenspectrum(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,12 +150,18 @@ def _model_reports(args: argparse.Namespace, opts: SpectraOptions, warn: bool
                    ) -> dict[str, Any]:
     """Each model's report; ``warn``: also each fit warning on stderr (the JSON mode, whose
     stdout holds only JSON; the text table lists them itself)."""
-    from eegmi.analysis.spectra import model_spectra
     from eegmi.cli.analyze import _device, _load_models
+    from eegmi.recipes.base import RecipeContext
+    from eegmi.recipes.spectra import SPECTRA
 
+    device = _device(args.device)
     reports: dict[str, Any] = {}
-    for label, loaded in _load_models(args.models, _device(args.device)).items():
-        rep = run_with_bar(model_spectra(loaded, opts, label=label), f"eigenspectrum {label}")
+    for label, loaded in _load_models(args.models, device).items():
+        # the panel's recipe, one model at a time: each model gets its own null
+        context = RecipeContext(model=label, loaded=loaded, data=opts.data, device=device,
+                                extra={"label": label})
+        rep = run_with_bar(SPECTRA.run(opts, context, None),
+                           f"eigenspectrum {label}").report
         if warn:
             _warn({f"{label} {n}": es.warnings for n, es in rep.spectra.items()})
             _warn({f"{label} input": rep.input.warnings})

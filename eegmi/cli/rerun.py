@@ -21,13 +21,16 @@ def register(subparsers: Any) -> None:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path`` (a panel's exported ``.json``: its ``"analysis"``
-    entry when present, else the whole object)."""
+    """The JSON object in ``path``: a panel's state (its ``"analysis"`` entry), a panel's
+    exported ``.json`` (File › Export panel nests that state under ``"state"``), or the
+    recipe state itself."""
     from eegmi.limits import read_json_card
 
     obj = read_json_card(path, ConfigError, "analysis state")
     if not isinstance(obj, dict):
         raise ConfigError("analysis state must be a JSON object", path)
+    if "analysis" not in obj and isinstance(obj.get("state"), dict) and "analysis" in obj["state"]:
+        obj = obj["state"]
     inner = obj.get("analysis", obj)
     if not isinstance(inner, dict):
         raise ConfigError("'analysis' must be a JSON object", path)

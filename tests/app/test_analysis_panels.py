@@ -140,10 +140,10 @@ def test_spectra_panel_shows_the_analysis_alpha(qtbot, session) -> None:
     p.null_seeds.setValue(2)
     with qtbot.waitSignal(p.result_ready, timeout=60000):
         p.job.run_button.click()
-    opts = replace(d, count=50, max_dim=150, null_seeds=2, data=session.data_name)
+    opts = replace(d, count=50, max_dim=150, null_seeds=2, data=session.data_name, projections=20)
     assert p.options() == opts
     expected = _run(model_spectra(session.model, opts))
-    assert p.result["n_inputs"] == 50 and "held-out" in p.result["inputs"]
+    assert p.result.n_inputs == 50 and "held-out" in p.result.inputs
     p.layer_box.setCurrentText("enc.act1")
     alpha = expected.spectra["enc.act1"].alpha
     assert alpha is not None and alpha > 0  # eigenvalue ∝ k^-alpha
@@ -321,7 +321,7 @@ def test_bundled_comparisons_use_the_analysis(qtbot, session, files, tmp_path, m
     s.null_seeds.setValue(1)
     with qtbot.waitSignal(s.result_ready, timeout=60000):
         s.job.run_button.click()
-    assert set(s.result["spectra"]) == {"tiny_vae", other}
+    assert set(s.result.reports) == {"tiny_vae", other}
     names = [c.name() for c in s.alpha_plot.listDataItems()]
     assert names.count(f"{other} trained") == 1 and names.count("tiny_vae trained") == 1
     assert not s.report(other).null and s.report().null  # the null is the current model's

@@ -9,7 +9,6 @@ import torch
 from eegmi.analysis.activations import (
     as_batches,
     collect_activations,
-    compare_spectra,
     layer_spectra,
 )
 from eegmi.analysis.eigenspectrum import (
@@ -213,10 +212,11 @@ def test_layer_spectra_streams_passes_and_recovers_the_planted_layer() -> None:
                                rtol=1e-6)
 
 
-def test_compare_spectra_and_cancel() -> None:
+def test_layer_spectra_of_two_models_and_cancel() -> None:
     batches = as_batches(torch.randn(600, 64), 200)
     models = {"steep": PlantedLayerModel(64, 2.0), "flat": PlantedLayerModel(64, 0.5)}
-    res = run_job(compare_spectra(models, batches, ["lin"], max_components=60))
+    res = {label: run_job(layer_spectra(m, batches, ["lin"], label=label, max_components=60))
+           for label, m in models.items()}
     assert set(res) == {"steep", "flat"} and res["steep"].label == "steep"
     assert res["steep"].spectra["lin"].alpha > res["flat"].spectra["lin"].alpha + 1.0
     assert set(res["flat"].to_json()) >= {"alpha", "r2", "layers", "depth"}
