@@ -30,7 +30,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, stats
+
+# scipy.stats and scipy.ndimage are imported where they are used: the rule's text and
+# options are read when the saliency panel is built, and importing scipy.stats there
+# took ~3 s of the GUI window's start-up
 
 STATISTICS: tuple[str, ...] = ("rank_abs", "rank_signed", "ssim")
 STAT_LABELS = {"rank_abs": "|Spearman| of |maps|", "rank_signed": "|Spearman| of signed maps",
@@ -40,6 +43,8 @@ BASELINES: tuple[str, ...] = ("input magnitude", "Sobel edges")
 
 def rank_normalise(m: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``(H, W)`` rank percentiles in ``(0, 1]`` of ``|m|`` over ``mask`` (ties averaged), 0 off it."""
+    from scipy import stats
+
     out = np.zeros(m.shape, np.float64)
     vals = np.abs(np.asarray(m, np.float64)[mask])
     out[mask] = stats.rankdata(vals) / max(vals.size, 1)
@@ -47,6 +52,8 @@ def rank_normalise(m: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy import stats
+
     if np.ptp(b) == 0:
         return 0.0
     return float(abs(stats.spearmanr(a, b).statistic))
@@ -87,6 +94,8 @@ def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray, win: int = 7,
     Pixels off the mask (outside the head, overwritten by the injection) are the same in
     every map; letting them into the windows would make any two maps look alike there.
     """
+    from scipy import ndimage
+
     w = mask.astype(np.float64)
     a = np.where(mask, a, 0.0).astype(np.float64)
     b = np.where(mask, b, 0.0).astype(np.float64)
@@ -116,6 +125,8 @@ def baseline_maps(images: np.ndarray) -> dict[str, np.ndarray]:
     -------
     :data:`BASELINES` name -> ``(B, H, W)``: ``|x|`` and the Sobel gradient magnitude of ``x``.
     """
+    from scipy import ndimage
+
     x = np.asarray(images, np.float64)
     edges = np.hypot(ndimage.sobel(x, axis=1), ndimage.sobel(x, axis=2))
     return {BASELINES[0]: np.abs(x), BASELINES[1]: edges}
@@ -172,6 +183,8 @@ class SanityRule:
         return {**asdict(self), "text": self.text()}
 
     def _upper(self, v: np.ndarray) -> float:
+        from scipy import stats
+
         v = v[np.isfinite(v)]
         if v.size < 2:
             return float("inf")
