@@ -91,6 +91,14 @@ def test_regions_and_query() -> None:
     assert driving_electrodes(drive, 2) == [[1, 2], []]
 
 
+def test_widgets_start_at_the_recipe_defaults(panel) -> None:
+    from eegmi.recipes.sae import SaeGalleryOptions, SaeTrainOptions
+
+    assert panel.layer.currentText() == SaeTrainOptions().layer
+    assert panel.controls.train_options() == SaeTrainOptions()
+    assert panel.controls.gallery_options(None, None) == SaeGalleryOptions()
+
+
 def test_train_gallery_sort_search_click_vis_export(qtbot, panel, tmp_path) -> None:
     p, s = panel, panel.session
     _train(qtbot, p)
