@@ -292,7 +292,8 @@ def run_train(options: SaeTrainOptions, context: RecipeContext,
                             options.mode, cancel=cancel), 0.2, 0.25, "held-out activations")
     x_train, report = acts.x, None
     if method_keep is not None:
-        spatial = tuple(acts.layer_shape[1:]) if acts.position is not None else None
+        spatial = ((int(acts.layer_shape[1]), int(acts.layer_shape[2])) if acts.position is not None
+                   else None)
         report = filter_activations(x_train, method_keep[0], method_keep[1], gradcam=acts.gradcam,
                                     position=acts.position, frame=acts.frame, spatial_shape=spatial)
         x_train = x_train[report.mask]
@@ -359,15 +360,17 @@ def run_gallery(options: SaeGalleryOptions, context: RecipeContext,
             loaded, lo = trained.loaded, 0.7
         else:
             raise ConfigError("sae_gallery options name no SAE: give 'sae' (a folder) or 'train'")
+    hook = loaded.hook
+    if hook is None:
+        raise DataError("this SAE was trained on a raw activation matrix, not a model layer")
     eeg, scaler = dataset_of(context)
     sae = loaded.sae.to(device).eval()
     idx = draw(np.arange(eeg.n_frames, dtype=np.int64), options.max_frames, options.seed)
     gallery = yield from scaled_progress(
-        feature_gallery(adapter.model, sae, batches_of(adapter, eeg, scaler, idx, device), loaded.hook,
-                        loaded.mode, max_frames=len(idx), top_k=options.top_k,
+        feature_gallery(adapter.model, sae, batches_of(adapter, eeg, scaler, idx, device), hook, loaded.mode, max_frames=len(idx), top_k=options.top_k,
                         electrodes=(adapter.n_electrodes, adapter.model_input), cancel=cancel),
         lo, 1.0, "gallery")
-    data = gallery_data(gallery, eeg.values, scaler, adapter.operator, loaded.hook, loaded.mode)
+    data = gallery_data(gallery, eeg.values, scaler, adapter.operator, hook, loaded.mode)
     return SaeGalleryResult(data=data, sae=loaded)
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.models.hooks import model_input
+from eegmi.models.hooks import HookedModel, model_input
 
 MODES = ("spatial", "flat")
 
@@ -52,6 +52,13 @@ def find_hook(model: nn.Module, name: str) -> nn.Module:
         if getattr(m, "name", None) == name and name in valid:
             return m
     raise ConfigError(f"unknown layer {name!r}; valid layers: {', '.join(valid)}")
+
+
+def hooked(model: nn.Module) -> HookedModel:
+    """``model`` as a :class:`HookedModel` (whose ``capture`` records hook points)."""
+    if not isinstance(model, HookedModel):
+        raise ConfigError(f"{type(model).__name__} has no named hook points to record")
+    return model
 
 
 def check_mode(mode: str) -> str:
@@ -246,7 +253,7 @@ def collect_activations(
         if max_frames is not None:
             inp = inp[: max_frames - seen]
         if gradcam:
-            with model.capture([hook], detach=False) as cache, torch.enable_grad():
+            with hooked(model).capture([hook], detach=False) as cache, torch.enable_grad():
                 out = model(inp)
                 acts = cache[hook]
                 if acts.ndim != 4 or mode != "spatial":

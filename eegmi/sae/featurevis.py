@@ -30,7 +30,7 @@ from torch import nn
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.models.adapter import ModelAdapter
-from eegmi.sae.activations import check_mode, find_hook, to_vectors
+from eegmi.sae.activations import check_mode, find_hook, hooked, to_vectors
 from eegmi.sae.model import SparseAutoencoder
 
 PARAMS = ("image", "electrodes")
@@ -89,7 +89,7 @@ def target_activation(model: nn.Module, target: VisTarget, inp: torch.Tensor, ob
     ``False`` the reported activation (post-ReLU/TopK feature value).
     """
     find_hook(model, target.hook)  # unknown layer: one line listing the valid ones
-    with model.capture([target.hook], detach=False) as cache:
+    with hooked(model).capture([target.hook], detach=False) as cache:
         model(inp)
     acts = cache[target.hook]
     b = acts.shape[0]
@@ -187,19 +187,19 @@ def visualise(
     """
     if param not in PARAMS:
         raise ConfigError(f"unknown parametrisation {param!r}; use one of {', '.join(PARAMS)}")
-    model, make_input, n_electrodes, values_in = _pipeline(model, make_input, n_electrodes)
+    net, make_input, n_electrodes, values_in = _pipeline(model, make_input, n_electrodes)
     if param == "image" and values_in:
         raise ConfigError("a decoder-only model takes electrode values, not images: use the electrodes parametrisation")
     if param == "electrodes" and make_input is None:
         raise ConfigError("the electrodes parametrisation needs the topomap operator (make_input)")
-    model.eval()
+    net.eval()
     # only the input is optimised; the model's own flags are restored afterwards
-    flags = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
+    flags = [p.requires_grad for p in net.parameters()]
+    for p in net.parameters():
         p.requires_grad_(False)
-    dev = next(model.parameters()).device
+    dev = next(net.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    size = _input_size(model)
+    size = _input_size(net)
     shape = (1, 1, size, size) if param == "image" else (1, n_electrodes)
     logits = (0.1 * torch.randn(shape, generator=gen)).to(dev).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
@@ -218,7 +218,7 @@ def visualise(
                     # translations, so the optimum cannot hinge on one pixel alignment
                     shifts = torch.randint(-jitter, jitter + 1, (n_jitter, 2), generator=gen).tolist()
                     x = torch.cat([_shift(x, dy, dx, jitter) for dy, dx in shifts])
-            obj = target_activation(model, target, x).mean()
+            obj = target_activation(net, target, x).mean()
             loss = -obj + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -231,9 +231,9 @@ def visualise(
                 yield Progress(step, steps, f"activation {history[-1]:.4g}", {"step": step, "activation": history[-1]})
         with torch.no_grad():
             x = _make(logits, param, make_input)
-            act = float(target_activation(model, target, x, objective=False)[0])
+            act = float(target_activation(net, target, x, objective=False)[0])
     finally:
-        for p, flag in zip(model.parameters(), flags, strict=True):
+        for p, flag in zip(net.parameters(), flags, strict=True):
             p.requires_grad_(flag)
     image = x[0, 0] if x.ndim == 4 else None
     values = torch.sigmoid(logits)[0].detach().cpu().numpy() if param == "electrodes" else None
@@ -249,7 +249,7 @@ def _identity(v: torch.Tensor) -> torch.Tensor:
 
 
 def _pipeline(model: nn.Module | ModelAdapter, make_input: Callable[[torch.Tensor], torch.Tensor] | None,
-              n_electrodes: int) -> tuple[Any, Any, int, bool]:
+              n_electrodes: int) -> tuple[nn.Module, Any, int, bool]:
     """``(module, make_input, n_electrodes, takes_values)`` of a model or its adapter.
 
     A bare module says its input kind in ``input_kind`` (``eegmi.models``); a model
@@ -277,18 +277,18 @@ def random_baseline(
 ) -> np.ndarray:
     """Target activations ``(n,)`` of random inputs of the same parametrisation:
     uniform [0, 1] images, or uniform [0, 1] electrode values through ``make_input``."""
-    model, make_input, n_electrodes, _ = _pipeline(model, make_input, n_electrodes)
+    net, make_input, n_electrodes, _ = _pipeline(model, make_input, n_electrodes)
     gen = torch.Generator().manual_seed(seed)
-    dev = next(model.parameters()).device
-    model.eval()
+    dev = next(net.parameters()).device
+    net.eval()
     if param == "image":
-        size = _input_size(model)
+        size = _input_size(net)
         x = torch.rand((n, 1, size, size), generator=gen)
     else:
         if make_input is None:
             raise ConfigError("the electrodes parametrisation needs the topomap operator (make_input)")
         x = make_input(torch.rand((n, n_electrodes), generator=gen).to(dev))
-    return target_activation(model, target, x.to(dev), objective=False).cpu().numpy()
+    return target_activation(net, target, x.to(dev), objective=False).cpu().numpy()
 
 
 def visualise_feature(adapter: ModelAdapter, loaded: Any, feature: int, param: str = "electrodes",

@@ -95,7 +95,7 @@ def driving_electrodes(drive: np.ndarray | None, n_features: int) -> list[list[i
     :data:`DRIVE_FRACTION` of the feature's largest, at most :data:`MAX_DRIVERS`."""
     if drive is None:
         return [[] for _ in range(n_features)]
-    out = []
+    out: list[list[int]] = []
     for row in np.asarray(drive, dtype=np.float64):
         top = float(row.max()) if row.size else 0.0
         if top <= 0:

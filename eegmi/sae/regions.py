@@ -120,5 +120,5 @@ def card_order(gallery: Any, drivers: Sequence[Sequence[int]], ch_names: Sequenc
         order = np.argsort(-np.asarray(getattr(gallery, sort_key)), kind="stable")
     selected = query_electrodes(query, ch_names)
     if selected is not None:
-        order = np.array([i for i in order if matches(drivers[i], selected)], dtype=np.int64)
+        order = np.array([i for i in order if matches(drivers[int(i)], selected)], dtype=np.int64)
     return np.asarray(order, dtype=np.int64)
