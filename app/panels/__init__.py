@@ -15,7 +15,7 @@ from app.panels.activations import ActivationsPanel
 from app.panels.latents import LatentsPanel
 from app.panels.propagation import PropagationPanel
 from app.panels.reconstruction import ReconstructionPanel
-from app.panels.sae_gallery import SaeGalleryPanel
+from app.panels.sae import SaeGalleryPanel
 from app.panels.saliency import SaliencyPanel
 from app.panels.scalp import ScalpPanel
 from app.panels.spectra import SpectraPanel

@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 #: the recipe modules; importing one registers its recipes
-RECIPE_MODULES: tuple[str, ...] = ("spectra", "saliency")
+RECIPE_MODULES: tuple[str, ...] = ("spectra", "saliency", "sae")
 
 
 def all_recipes() -> dict[str, Any]:

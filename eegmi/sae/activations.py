@@ -7,9 +7,11 @@ A layer output ``(B, C, H, W)`` becomes SAE input vectors in one of two modes:
 - ``"flat"``: one ``C*H*W``-vector per frame, ``(B, C*H*W)`` (C-order reshape).
 
 A layer without spatial axes ``(B, C)`` gives ``(B, C)`` in both modes.
-The model is driven through forward hooks on its named :class:`HookPoint`
-modules (``eegmi.models``), so these functions work for any ``nn.Module`` whose
-hook points carry a ``name`` attribute.
+Activations are recorded with the model's own ``capture`` (``HookedModel.capture``,
+the one capture story of ``eegmi.models``, also behind ``ModelAdapter.capture``);
+:func:`run_to_hook` alone uses a torch forward hook, because it ends the forward
+pass at the wanted layer (an encoder layer then costs the encoder prefix only),
+and :func:`splice` because it replaces a layer's output.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from torch import nn
 
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.models.hooks import model_input
+from eegmi.models.hooks import HookedModel, model_input
 
 MODES = ("spatial", "flat")
 
@@ -50,6 +52,13 @@ def find_hook(model: nn.Module, name: str) -> nn.Module:
         if getattr(m, "name", None) == name and name in valid:
             return m
     raise ConfigError(f"unknown layer {name!r}; valid layers: {', '.join(valid)}")
+
+
+def hooked(model: nn.Module) -> HookedModel:
+    """``model`` as a :class:`HookedModel` (whose ``capture`` records hook points)."""
+    if not isinstance(model, HookedModel):
+        raise ConfigError(f"{type(model).__name__} has no named hook points to record")
+    return model
 
 
 def check_mode(mode: str) -> str:
@@ -100,23 +109,6 @@ def model_target(batch: Any, out_like: torch.Tensor) -> torch.Tensor:
     if isinstance(batch, torch.Tensor):
         return batch if batch.shape == out_like.shape else out_like.detach()
     return batch.target
-
-
-@contextmanager
-def capture(model: nn.Module, name: str, keep_graph: bool = False) -> Iterator[dict[str, torch.Tensor]]:
-    """Record hook ``name``'s output in the yielded dict under ``"acts"``; hook removed on exit."""
-    box: dict[str, torch.Tensor] = {}
-
-    def hook(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
-        if keep_graph and out.requires_grad:
-            out.retain_grad()
-        box["acts"] = out if keep_graph else out.detach()
-
-    handle = find_hook(model, name).register_forward_hook(hook)
-    try:
-        yield box
-    finally:
-        handle.remove()
 
 
 class _ReachedHook(Exception):
@@ -261,9 +253,9 @@ def collect_activations(
         if max_frames is not None:
             inp = inp[: max_frames - seen]
         if gradcam:
-            with capture(model, hook, keep_graph=True) as box, torch.enable_grad():
+            with hooked(model).capture([hook], detach=False) as cache, torch.enable_grad():
                 out = model(inp)
-                acts = box["acts"]
+                acts = cache[hook]
                 if acts.ndim != 4 or mode != "spatial":
                     raise ConfigError(f"Grad-CAM filtering needs per-position vectors of a spatial "
                                       f"layer; {hook!r} in {mode} mode has one vector per frame")

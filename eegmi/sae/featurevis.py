@@ -29,7 +29,8 @@ from torch import nn
 
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.sae.activations import capture, check_mode, to_vectors
+from eegmi.models.adapter import ModelAdapter
+from eegmi.sae.activations import check_mode, find_hook, hooked, to_vectors
 from eegmi.sae.model import SparseAutoencoder
 
 PARAMS = ("image", "electrodes")
@@ -87,9 +88,10 @@ def target_activation(model: nn.Module, target: VisTarget, inp: torch.Tensor, ob
     ``objective=True`` gives the optimisation objective (SAE pre-activation);
     ``False`` the reported activation (post-ReLU/TopK feature value).
     """
-    with capture(model, target.hook, keep_graph=True) as box:
+    find_hook(model, target.hook)  # unknown layer: one line listing the valid ones
+    with hooked(model).capture([target.hook], detach=False) as cache:
         model(inp)
-    acts = box["acts"]
+    acts = cache[target.hook]
     b = acts.shape[0]
     if target.sae is not None:
         check_mode(target.mode)
@@ -142,7 +144,7 @@ def _input_size(model: nn.Module) -> int:
 
 
 def visualise(
-    model: nn.Module,
+    model: nn.Module | ModelAdapter,
     target: VisTarget,
     param: str = "image",
     make_input: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -162,12 +164,16 @@ def visualise(
 
     Parameters
     ----------
+    model
+        A hooked model, or the :class:`~eegmi.models.adapter.ModelAdapter` of one (its
+        input pipeline is then the default ``make_input`` and its montage gives
+        ``n_electrodes``).
     param
         ``"image"`` or ``"electrodes"``.
     make_input
         For ``"electrodes"``: values ``(B, n)`` -> model input (the topomap operator's
-        ``render_torch`` for a VAE; identity for a decoder-only model, the default
-        when ``model.config.kind == "decoder"``).
+        ``render_torch`` for a VAE; identity, the default, for a model whose input is
+        the electrode vector).
     tv_weight, blur_sigma, blur_every, jitter, n_jitter
         Regularisers: total variation weight, Gaussian blur of the image logits every
         ``blur_every`` steps (``"image"`` only), and random edge-replicating shifts of
@@ -181,21 +187,19 @@ def visualise(
     """
     if param not in PARAMS:
         raise ConfigError(f"unknown parametrisation {param!r}; use one of {', '.join(PARAMS)}")
-    kind = getattr(getattr(model, "config", None), "kind", "vae")
-    if param == "image" and kind == "decoder":
+    net, make_input, n_electrodes, values_in = _pipeline(model, make_input, n_electrodes)
+    if param == "image" and values_in:
         raise ConfigError("a decoder-only model takes electrode values, not images: use the electrodes parametrisation")
     if param == "electrodes" and make_input is None:
-        if kind != "decoder":
-            raise ConfigError("the electrodes parametrisation needs the topomap operator (make_input)")
-        make_input = _identity
-    model.eval()
+        raise ConfigError("the electrodes parametrisation needs the topomap operator (make_input)")
+    net.eval()
     # only the input is optimised; the model's own flags are restored afterwards
-    flags = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
+    flags = [p.requires_grad for p in net.parameters()]
+    for p in net.parameters():
         p.requires_grad_(False)
-    dev = next(model.parameters()).device
+    dev = next(net.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    size = _input_size(model)
+    size = _input_size(net)
     shape = (1, 1, size, size) if param == "image" else (1, n_electrodes)
     logits = (0.1 * torch.randn(shape, generator=gen)).to(dev).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
@@ -214,7 +218,7 @@ def visualise(
                     # translations, so the optimum cannot hinge on one pixel alignment
                     shifts = torch.randint(-jitter, jitter + 1, (n_jitter, 2), generator=gen).tolist()
                     x = torch.cat([_shift(x, dy, dx, jitter) for dy, dx in shifts])
-            obj = target_activation(model, target, x).mean()
+            obj = target_activation(net, target, x).mean()
             loss = -obj + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -227,9 +231,9 @@ def visualise(
                 yield Progress(step, steps, f"activation {history[-1]:.4g}", {"step": step, "activation": history[-1]})
         with torch.no_grad():
             x = _make(logits, param, make_input)
-            act = float(target_activation(model, target, x, objective=False)[0])
+            act = float(target_activation(net, target, x, objective=False)[0])
     finally:
-        for p, flag in zip(model.parameters(), flags, strict=True):
+        for p, flag in zip(net.parameters(), flags, strict=True):
             p.requires_grad_(flag)
     image = x[0, 0] if x.ndim == 4 else None
     values = torch.sigmoid(logits)[0].detach().cpu().numpy() if param == "electrodes" else None
@@ -244,6 +248,18 @@ def _identity(v: torch.Tensor) -> torch.Tensor:
     return v
 
 
+def _pipeline(model: nn.Module | ModelAdapter, make_input: Callable[[torch.Tensor], torch.Tensor] | None,
+              n_electrodes: int) -> tuple[nn.Module, Any, int, bool]:
+    """``(module, make_input, n_electrodes, takes_values)`` of a model or its adapter.
+
+    A bare module says its input kind in ``input_kind`` (``eegmi.models``); a model
+    whose input is the electrode vector gets the identity as ``make_input``."""
+    if isinstance(model, ModelAdapter):
+        return (model.model, make_input or model.model_input, model.n_electrodes, model.takes_values)
+    values_in = getattr(model, "input_kind", "image") == "values"
+    return model, make_input or (_identity if values_in else None), n_electrodes, values_in
+
+
 def _make(logits: torch.Tensor, param: str, make_input: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
     vals = torch.sigmoid(logits)
     return vals if param == "image" else make_input(vals)  # type: ignore[misc]
@@ -251,7 +267,7 @@ def _make(logits: torch.Tensor, param: str, make_input: Callable[[torch.Tensor],
 
 @torch.no_grad()
 def random_baseline(
-    model: nn.Module,
+    model: nn.Module | ModelAdapter,
     target: VisTarget,
     param: str = "image",
     make_input: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -261,16 +277,33 @@ def random_baseline(
 ) -> np.ndarray:
     """Target activations ``(n,)`` of random inputs of the same parametrisation:
     uniform [0, 1] images, or uniform [0, 1] electrode values through ``make_input``."""
+    net, make_input, n_electrodes, _ = _pipeline(model, make_input, n_electrodes)
     gen = torch.Generator().manual_seed(seed)
-    dev = next(model.parameters()).device
-    model.eval()
+    dev = next(net.parameters()).device
+    net.eval()
     if param == "image":
-        size = _input_size(model)
+        size = _input_size(net)
         x = torch.rand((n, 1, size, size), generator=gen)
     else:
-        kind = getattr(getattr(model, "config", None), "kind", "vae")
-        fn = make_input or (_identity if kind == "decoder" else None)
-        if fn is None:
+        if make_input is None:
             raise ConfigError("the electrodes parametrisation needs the topomap operator (make_input)")
-        x = fn(torch.rand((n, n_electrodes), generator=gen).to(dev))
-    return target_activation(model, target, x.to(dev), objective=False).cpu().numpy()
+        x = make_input(torch.rand((n, n_electrodes), generator=gen).to(dev))
+    return target_activation(net, target, x.to(dev), objective=False).cpu().numpy()
+
+
+def visualise_feature(adapter: ModelAdapter, loaded: Any, feature: int, param: str = "electrodes",
+                      steps: int = 200, cancel: CancelToken | None = None) -> Job[FeatureVisResult]:
+    """Optimise an input for feature ``feature`` of a loaded SAE (``eegmi.sae.io.LoadedSAE``)
+    on the adapter's model.
+
+    The result's ``image`` is always the ``(H, W)`` map a card shows: for a model whose
+    input is the electrode vector the optimised values are rendered by the operator.
+    """
+    dev = next(adapter.model.parameters()).device
+    target = VisTarget(hook=loaded.hook, sae=loaded.sae.to(dev).eval(), feature=int(feature),
+                       mode=loaded.mode)
+    result = yield from visualise(adapter, target, param, steps=steps,
+                                  report_every=max(1, min(25, steps // 20)), cancel=cancel)
+    if result.image.size == 0 and result.electrodes is not None:
+        result.image = np.asarray(adapter.operator.render(result.electrodes), dtype=np.float32)
+    return result

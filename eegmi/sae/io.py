@@ -231,3 +231,29 @@ def _read_weights(path: Path, expected: dict[str, tuple[int, ...]],
         if not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"SAE weights contain NaN/inf (tensor {key!r})", path)
     return tensors
+
+
+def load_for_model(directory: str | Path, hook_names: list[str] | tuple[str, ...],
+                   device: str | torch.device = "cpu") -> LoadedSAE:
+    """:func:`load_sae`, checked to read one of a model's layers ``hook_names``.
+
+    Raises
+    ------
+    DataError
+        The SAE was trained on a raw activation matrix, or reads a layer the model lacks.
+    """
+    from eegmi.errors import DataError
+
+    loaded = load_sae(directory, device=device)
+    if loaded.hook is None:
+        raise DataError("this SAE was trained on a raw activation matrix, not a model layer", directory)
+    if loaded.hook not in hook_names:
+        raise DataError(f"SAE reads layer {loaded.hook!r}, which the current model does not have", directory)
+    return loaded
+
+
+def resave(loaded: LoadedSAE, directory: str | Path) -> Path:
+    """Write a loaded (or freshly trained) SAE with its metadata to ``directory``."""
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "version", "config",
+                                                               "normalisation")}
+    return save_sae(directory, loaded.sae, meta)

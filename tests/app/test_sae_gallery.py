@@ -1,4 +1,5 @@
-"""SAE gallery panel: train/load, cards, sorting, search, click-to-show, feature vis, export."""
+"""SAE gallery panel: train/load, cards, sorting, search, click-to-show, feature vis, export,
+and its exported analysis state re-run headless to the same numbers."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 from gui_fixtures import write_tiny_data, write_tiny_model
 from PySide6.QtCore import Qt
 
-from app.panels.sae_gallery import SaeGalleryPanel
+from app.panels.sae import SaeGalleryPanel
 from app.session import Session
-from app.widgets.feature_regions import query_electrodes, regions_of
-from app.widgets.sae_jobs import driving_electrodes
+from eegmi.jobs import run_job
+from eegmi.recipes.base import rerun_job
+from eegmi.sae.gallery_data import driving_electrodes
+from eegmi.sae.regions import query_electrodes, regions_of
 
 # see tests/app/test_activations.py: PySide6 6.12.0 drops references to None on repaints
 if PySide6.__version__ == "6.12.0":
@@ -44,17 +47,34 @@ def panel(qtbot, files):
 
 
 def _train(qtbot, p: SaeGalleryPanel, mode: str = "spatial") -> None:
+    """Train through the panel's own widgets and Train button; the gallery follows."""
     p.layer.setCurrentText("enc.act3")
     p.mode.setCurrentText(mode)
     p.dict_size.setValue(N_FEATURES)
     p.kind.setCurrentText("TopK")
     p.k.setValue(3)
     p.steps.setValue(20)
+    p.train_frames.setValue(30)
     p.inputs.setValue(40)
     p.top_k.setValue(4)
     with qtbot.waitSignal(p.gallery_ready, timeout=60000):
-        p.train()
+        qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
     assert p.last_error == ""
+
+
+def _summary_numbers(summary: dict) -> dict:
+    """The summary with every number as float, for comparisons to 1e-9."""
+    return json.loads(json.dumps(summary))
+
+
+def _assert_same_summary(got: dict, want: dict) -> None:
+    got, want = _summary_numbers(got), _summary_numbers(want)
+    assert got.keys() == want.keys()
+    for key in want:
+        if isinstance(want[key], float):
+            assert got[key] == pytest.approx(want[key], abs=1e-9), key
+        else:
+            assert got[key] == want[key], key
 
 
 def test_regions_and_query() -> None:
@@ -69,6 +89,14 @@ def test_regions_and_query() -> None:
     assert query_electrodes("  ", names) is None
     drive = np.array([[0.1, 1.0, 0.6, -2.0], [-1.0, -1.0, 0.0, 0.0]])
     assert driving_electrodes(drive, 2) == [[1, 2], []]
+
+
+def test_widgets_start_at_the_recipe_defaults(panel) -> None:
+    from eegmi.recipes.sae import SaeGalleryOptions, SaeTrainOptions
+
+    assert panel.layer.currentText() == SaeTrainOptions().layer
+    assert panel.controls.train_options() == SaeTrainOptions()
+    assert panel.controls.gallery_options(None, None) == SaeGalleryOptions()
 
 
 def test_train_gallery_sort_search_click_vis_export(qtbot, panel, tmp_path) -> None:
@@ -119,7 +147,7 @@ def test_train_gallery_sort_search_click_vis_export(qtbot, panel, tmp_path) -> N
     rect = p.view.visualRect(p.model.index(row))
     with qtbot.waitSignal(s.forward_ready, timeout=20000):
         qtbot.mouseClick(p.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert s.frame_index == frame and s.input_source == "dataset"
+    assert s.workbench.input.frame == frame and s.workbench.input.mode == "dataset"
     np.testing.assert_allclose(s.values, s.frame_values(frame))
     np.testing.assert_allclose(s.values, p.data.top_inputs[feat, 0], atol=1e-6)
     # feature visualisation of the selected card finishes and the card shows it
@@ -157,11 +185,18 @@ def test_save_load_roundtrip_and_cancel(qtbot, panel, tmp_path) -> None:
         p.load_sae(tmp_path / "sae")
     assert p.sae_path == str(tmp_path / "sae") and p.loaded.mode == "flat"
     np.testing.assert_allclose(p.data.gallery.frequency, before)
+    # the loaded SAE's gallery state names its folder and re-runs to the same numbers
+    analysis = p.state()["analysis"]
+    assert analysis["recipe"] == "sae_gallery" and analysis["options"]["sae"] == str(tmp_path / "sae")
+    recipe, result = run_job(rerun_job(analysis))
+    _assert_same_summary(recipe.summary(result), p.summary)
     # a long optimisation can be cancelled; the panel is free again afterwards
     p.vis_steps.setValue(100_000)
-    with qtbot.waitSignal(p.jobs.progress, timeout=30000):
-        assert p.visualise(0) is not None
-    assert p.jobs.busy and not p.gallery_button.isEnabled()
+    handle = p.visualise(0)
+    assert handle is not None
+    with qtbot.waitSignal(handle.progress, timeout=30000):
+        pass
+    assert p.busy and not p.gallery_button.isEnabled()
     with qtbot.waitSignal(p.job_done, timeout=30000) as blocker:
         p.cancel()
     assert blocker.args == ["vis", "cancelled"] and 0 not in p.model.vis
@@ -181,3 +216,36 @@ def test_bad_sae_folder_is_one_line_error(qtbot, panel, tmp_path) -> None:
     assert blocker.args == ["load", "failed"]
     assert "not an SAE directory" in p.last_error and "\n" not in p.last_error
     assert p.loaded is None and p.model.rowCount() == 0
+
+
+def test_state_reruns_headless_to_the_same_numbers(qtbot, panel, tmp_path, capsys) -> None:
+    """Train and compute the gallery through the buttons; the panel's state re-runs
+    (recipe and CLI) to the numbers the panel shows."""
+    from eegmi.cli import main
+
+    p = panel
+    _train(qtbot, p)
+    state = p.state()
+    analysis = state["analysis"]
+    assert analysis["recipe"] == "sae_gallery" and analysis["options"]["sae"] is None
+    assert analysis["options"]["train"]["dict_size"] == N_FEATURES
+    assert analysis["options"]["train"]["steps"] == 20 and analysis["options"]["max_frames"] == 40
+    g = p.data.gallery
+    shown = p.summary
+    # the summary is what the cards and the status line show
+    assert shown["n_features"] == N_FEATURES and shown["n_frames"] == g.n_frames
+    assert shown["never_active"] == int((g.frequency == 0).sum())
+    assert f"{g.n_frames} frames, {g.n_inputs} inputs" in p.status.text()
+    assert shown["mean_frequency"] == pytest.approx(float(g.frequency.mean()), abs=1e-12)
+    recipe, result = run_job(rerun_job(analysis))
+    assert recipe.name == "sae_gallery"
+    _assert_same_summary(recipe.summary(result), shown)
+    np.testing.assert_array_equal(result.data.gallery.top_frames, g.top_frames)
+    # the CLI re-runs the panel's state file
+    path = tmp_path / "sae_state.json"
+    path.write_text(json.dumps(state))
+    capsys.readouterr()
+    assert main(["rerun", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["recipe"] == "sae_gallery"
+    _assert_same_summary(out["summary"], shown)

@@ -169,3 +169,33 @@ def test_enlarged_channel_is_not_the_previous_models(qtbot, window, files, tmp_p
     qtbot.waitUntil(lambda: acts.result is not None and acts.result is not old, timeout=20000)
     acts.enlarge("enc.act1", 1)
     np.testing.assert_allclose(acts.zoom_image.image, acts.result.activations["enc.act1"][1])
+
+
+def test_sae_card_shows_its_frame_in_every_panel(qtbot, window, files) -> None:
+    """Clicking an SAE card loads that feature's top frame; the scalp panel kept saying
+    "Inject electrodes" and ringing the electrodes injected before."""
+    s = window.session
+    _load(qtbot, window, files["data"], files["model"])
+    _click(qtbot, window, "Fp1")
+    _click(qtbot, window, "O2", shift=True)
+    sae = window.panels["sae"]
+    window.docks["sae"].raise_()
+    sae.layer.setCurrentText("enc.act3")
+    sae.dict_size.setValue(8)
+    sae.kind.setCurrentText("TopK")
+    sae.k.setValue(2)
+    sae.steps.setValue(10)
+    sae.train_frames.setValue(30)
+    sae.inputs.setValue(30)
+    sae.top_k.setValue(3)
+    with qtbot.waitSignal(sae.gallery_ready, timeout=60000):
+        qtbot.mouseClick(sae.train_button, Qt.MouseButton.LeftButton)
+    row = 0
+    feat = sae.model.feature_at(row)
+    frame = int(sae.data.gallery.top_frames[feat, 0])
+    rect = sae.view.visualRect(sae.model.index(row))
+    qtbot.mouseClick(sae.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    expected = s.workbench.frame_values(frame)
+    _settle(qtbot, window, expected)
+    _assert_views_show(window, expected, set(), "Dataset frames", f"dataset frame {frame}")
+    assert window.panels["scalp"].slider.value() == frame

@@ -9,7 +9,7 @@ import torch
 
 from eegmi.jobs import run_job
 from eegmi.models import ConvVAE, ModelConfig
-from eegmi.sae.activations import capture, collect_activations, run_to_hook
+from eegmi.sae.activations import collect_activations, run_to_hook
 from eegmi.sae.features import FeatureAccumulator, sparse_codes
 from eegmi.sae.model import SAEConfig, SparseAutoencoder
 
@@ -28,7 +28,7 @@ def images():
 
 @pytest.mark.parametrize("hook", ["enc.conv1", "enc.act3", "latent.mu", "dec.act1"])
 def test_run_to_hook_matches_the_full_forward_and_skips_the_rest(model, images, hook):
-    with capture(model, hook) as box, torch.no_grad():
+    with model.capture([hook]) as box, torch.no_grad():
         model(images)
     calls = []
     handle = model.decoder.register_forward_pre_hook(lambda *_: calls.append(1))
@@ -37,16 +37,16 @@ def test_run_to_hook_matches_the_full_forward_and_skips_the_rest(model, images, 
             acts = run_to_hook(model, images, hook)
     finally:
         handle.remove()
-    assert torch.equal(acts, box["acts"])
+    assert torch.equal(acts, box[hook])
     assert calls == ([1] if hook.startswith("dec.") else [])  # encoder layers never reach the decoder
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
 def test_collected_activations_unchanged(model, images):
     got = run_job(collect_activations(model, [images[:12], images[12:]], "enc.act2", "spatial"))
-    with capture(model, "enc.act2") as box, torch.no_grad():
+    with model.capture(["enc.act2"]) as box, torch.no_grad():
         model(images)
-    ref = box["acts"].movedim(1, -1).reshape(-1, box["acts"].shape[1]).numpy()
+    ref = box["enc.act2"].movedim(1, -1).reshape(-1, box["enc.act2"].shape[1]).numpy()
     np.testing.assert_array_equal(got.x, ref)
 
 

@@ -1,4 +1,4 @@
-"""Scalp regions from 10-20 electrode names, and the gallery's search filter.
+"""Scalp regions from 10-20 electrode names, and the gallery's search filter and card order (Qt-free).
 
 Regions follow the 10-20 naming rules rather than coordinates, so they work for any
 montage MNE names in the usual way:
@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
 
 REGIONS = ("frontal", "central", "parietal", "occipital", "temporal", "left", "right", "midline")
 
@@ -87,3 +90,35 @@ def query_electrodes(query: str, ch_names: Sequence[str]) -> set[int] | None:
 def matches(drivers: Iterable[int], selected: set[int] | None) -> bool:
     """Whether a feature with these driving electrode indices passes the filter."""
     return selected is None or any(d in selected for d in drivers)
+
+
+#: sort keys of the gallery cards (gallery attributes, largest first; ``index`` ascending)
+SORT_KEYS = ("frequency", "mean_activation", "selectivity", "max_activation", "index")
+
+
+def card_order(gallery: Any, drivers: Sequence[Sequence[int]], ch_names: Sequence[str],
+               sort_key: str = "frequency", query: str = "") -> np.ndarray:
+    """Features shown as cards, in order: ``(m,)`` int64.
+
+    Parameters
+    ----------
+    gallery
+        :class:`eegmi.sae.features.FeatureGallery` (``F`` features).
+    drivers
+        Driving electrode indices per feature (``F`` lists).
+    sort_key
+        One of :data:`SORT_KEYS`; ties keep feature order, so the order is reproducible.
+    query
+        Electrode/region search (:func:`query_electrodes`); empty keeps every feature.
+    """
+    if sort_key not in SORT_KEYS:
+        raise ValueError(f"sort key must be one of {SORT_KEYS}, not {sort_key!r}")
+    n = int(np.asarray(gallery.frequency).size)
+    if sort_key == "index":
+        order = np.arange(n, dtype=np.int64)
+    else:
+        order = np.argsort(-np.asarray(getattr(gallery, sort_key)), kind="stable")
+    selected = query_electrodes(query, ch_names)
+    if selected is not None:
+        order = np.array([i for i in order if matches(drivers[int(i)], selected)], dtype=np.int64)
+    return np.asarray(order, dtype=np.int64)

@@ -7,7 +7,7 @@ thumbnails are turned into ``QImage`` on first paint and cached per feature.
 Each card shows, for feature ``i``: its frequency, mean activation and selectivity;
 the top dataset topomaps with their activations; the histogram of its nonzero
 activations with the fraction of inputs on which it fires; the feature as a map
-(decoder direction or top activation map, see :class:`app.widgets.sae_jobs.GalleryData`);
+(decoder direction or top activation map, see :class:`eegmi.sae.gallery_data.GalleryData`);
 its optimised input once computed; and the electrodes whose one-hot signal drives it.
 """
 
@@ -27,9 +27,8 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from app.widgets.feature_regions import matches, query_electrodes
+from eegmi.sae.regions import SORT_KEYS, card_order
 
-SORT_KEYS = ("frequency", "mean_activation", "selectivity", "max_activation", "index")
 FEATURE_ROLE = Qt.ItemDataRole.UserRole + 1
 N_THUMBS = 5
 THUMB = 54
@@ -126,23 +125,13 @@ class FeatureCardModel(QAbstractListModel):
         d = self.data_
         if d is None:
             return np.zeros(0, dtype=np.int64)
-        n = d.n_features
-        if self.sort_key == "index":
-            order = np.arange(n, dtype=np.int64)
-        else:
-            # stable on the negated key: ties keep feature order, so the view is reproducible
-            order = np.argsort(-np.asarray(getattr(d.gallery, self.sort_key)), kind="stable")
-        selected = query_electrodes(self.query, d.ch_names)
-        if selected is not None:
-            order = np.array([i for i in order if matches(d.drivers[i], selected)], dtype=np.int64)
-        return order.astype(np.int64)
+        return card_order(d.gallery, d.drivers, d.ch_names, self.sort_key, self.query)
 
     def feature_at(self, row: int) -> int:
         return int(self.order[row])
 
     def driver_names(self, i: int) -> list[str]:
-        d = self.data_
-        return [d.ch_names[j] for j in d.drivers[i]] if d is not None else []
+        return self.data_.driver_names(i) if self.data_ is not None else []
 
     # -- Qt model API --------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
