@@ -152,10 +152,12 @@ class PickInterpolateResult:
     inputs: dict[str, Any]
     options: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    input_kind: str = "image"
 
     @property
     def decoder_only(self) -> bool:
-        return self.kind == "decoder"
+        """True for a model whose input is the electrode vector (E1): not like-for-like."""
+        return self.input_kind == "values"
 
     def control(self, role: str) -> NetworkScore | None:
         return next((c for c in self.controls if c.role == role), None)
@@ -275,10 +277,11 @@ def score_network(
     return score
 
 
-def model_notes(kind: str, latent_dim: int, n: int) -> list[str]:
-    """Caveats of a model's figures, one line each."""
+def model_notes(decoder_only: bool, latent_dim: int, n: int) -> list[str]:
+    """Caveats of a model's figures, one line each (``decoder_only``: the model's input is
+    the electrode vector, ``ModelAdapter.takes_values``)."""
     notes = []
-    if kind == "decoder":
+    if decoder_only:
         notes.append("decoder-only model: its latent is its input, so pick is trivially exact and "
                      "interpolate is its reconstruction R² (without the mean bias); not like-for-like "
                      "with the VAEs")
@@ -326,14 +329,15 @@ def pick_interpolate(
             controls.append((yield from score_network(c.model, c.pipeline, inputs.values,
                                                       label=c.label, role=c.role,
                                                       description=c.description, **kw)))
-    notes = model_notes(pipe.kind, own.latent_dim, pipe.n_electrodes)
+    notes = model_notes(pipe.takes_values, own.latent_dim, pipe.n_electrodes)
     flat = int((np.ptp(inputs.values, axis=0) == 0).sum())
     if flat:
         notes.append(f"{flat} electrode(s) constant over the inputs (clipped by the model's "
                      "scaler?): their pick R² is undefined and left out of the mean")
     return PickInterpolateResult(
         label=label, ch_names=pipe.ch_names, kind=pipe.kind, model=own, controls=controls,
-        inputs=inputs.to_json(), options=options.to_json(), notes=notes)
+        inputs=inputs.to_json(), options=options.to_json(), notes=notes,
+        input_kind=pipe.input_kind)
 
 
 def compare_models(
