@@ -10,7 +10,7 @@ random mixes of electrode values in ``[0, 1]`` are an explicit option (``"random
 never a silent fallback.
 
 Frames come back in the model's *scaled* electrode space (its own ``ClipScaler``),
-which is what :class:`eegmi.analysis.propagation.InputPipeline` feeds the model.
+which is what :class:`eegmi.models.adapter.ModelAdapter` feeds the model.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from eegmi.analysis.inputs import InputSpec, model_data_source, random_mixes, sample_indices
-from eegmi.analysis.propagation import InputPipeline
 from eegmi.errors import ConfigError
+from eegmi.models.adapter import ModelAdapter
 from eegmi.models.hooks import HookedModel, HookPoint
 
 
@@ -229,10 +229,10 @@ class Control:
     label: str
     description: str
     model: Any
-    pipeline: InputPipeline
+    pipeline: ModelAdapter
 
 
-def control_networks(loaded: Any, pipeline: InputPipeline, spec: InputSpec,
+def control_networks(loaded: Any, pipeline: ModelAdapter, spec: InputSpec,
                      pca_frames: int = 2048) -> list[Control]:
     """The four controls for one loaded model (seeded by ``spec.seed``).
 
@@ -245,7 +245,7 @@ def control_networks(loaded: Any, pipeline: InputPipeline, spec: InputSpec,
     n = pipeline.n_electrodes
     device = model_device(loaded.model)
     # the exact networks read images: a vector-input model's controls get the clean image
-    image_pipe = InputPipeline("vae", op, None) if pipeline.takes_values else pipeline
+    image_pipe = ModelAdapter("vae", op, None) if pipeline.takes_values else pipeline
     kind = pipeline.input_kind
     k = int(loaded.config.latent_dim)
     train, where = training_values(loaded, spec, pca_frames)

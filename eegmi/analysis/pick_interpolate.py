@@ -43,7 +43,7 @@ import numpy as np
 
 from eegmi.analysis.axis_alignment import AxisAlignment, axis_alignment
 from eegmi.analysis.pick_options import HEADLINE_BAR, SHARED_RHO, PickInterpolateOptions
-from eegmi.analysis.propagation import InputPipeline, forward_cache, pipeline_for, propagation
+from eegmi.analysis.propagation import forward_cache, propagation
 from eegmi.analysis.readout import (
     blocked_folds,
     cv_readout,
@@ -54,6 +54,7 @@ from eegmi.analysis.readout import (
 )
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.adapter import ModelAdapter, adapt
 
 
 @dataclass
@@ -219,7 +220,7 @@ def _latent_hook(model: Any) -> str:
 
 def score_network(
     model: Any,
-    pipeline: InputPipeline,
+    pipeline: ModelAdapter,
     values: np.ndarray,
     label: str = "model",
     role: str = "model",
@@ -315,7 +316,7 @@ def pick_interpolate(
 
     options = options or PickInterpolateOptions()
     label = label or str(getattr(loaded, "name", "model"))
-    pipe = pipeline_for(loaded)
+    pipe = adapt(loaded)
     inputs = analysis_inputs(loaded, options.inputs)
     kw = {"folds": options.folds, "batch_size": options.batch_size, "cancel": cancel}
     own = yield from score_network(loaded.model, pipe, inputs.values, label=label, role="model",
