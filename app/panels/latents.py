@@ -133,7 +133,6 @@ class LatentsPanel(QtWidgets.QWidget):
         self._bulk = False
         self._stats_request: Any = None
         self._stats_model: Any = None
-        self._stats_context: tuple[Any, Any] | None = None
         self._rng = np.random.default_rng(seed)
         self._build_ui()
         session.model_changed.connect(self.rebuild)
@@ -245,21 +244,20 @@ class LatentsPanel(QtWidgets.QWidget):
         self._stats_model = inference
         if self._stats_request is not None:
             self._stats_request.cancel()  # superseded by this model/data
-        self._stats_context = (options, context)
+        state = state_of(LATENT_STATS, options, context)
         self._stats_request = handle = s.submit(
             lambda tok: LATENT_STATS.run(options, context, tok), "latent statistics")
-        handle.finished.connect(lambda result, h=handle: self._on_stats(h, result))
+        # the handle and the state travel with the result (a newer request may be queued)
+        handle.finished.connect(lambda result, h=handle, st=state: self._on_stats(h, st, result))
 
-    def _on_stats(self, handle: Any, result: Any) -> None:
+    def _on_stats(self, handle: Any, state: dict[str, Any], stats: LatentStats) -> None:
         if handle is not self._stats_request:
             return
         self._stats_request = None
-        stats: LatentStats = result
         if self._stats_model is not self.session.inference or stats.mean.shape[0] != len(self.sliders):
             return  # the model changed while the statistics were computed
         self.stats, self.mean, self.std = stats, stats.mean, stats.std
-        if self._stats_context is not None:
-            self.analysis = state_of(LATENT_STATS, *self._stats_context)
+        self.analysis = state
         self._apply_ranges()
         # start from the centre of the new ranges (and show its decoded image)
         self.set_z(stats.mean)

@@ -58,8 +58,6 @@ class PropagationPanel(Panel):
         self.comparison: list[Any] = []
         self.comparison_summary: dict[str, Any] | None = None
         self.comparison_analysis: dict[str, Any] | None = None
-        self._pending: tuple[Any, Any] | None = None
-        self._pending_compare: tuple[Any, Any] | None = None
         self._build_ui()
         session.model_changed.connect(self._on_model_changed)
 
@@ -140,9 +138,9 @@ class PropagationPanel(Panel):
             self.job.status.setText("load a model first")
             return None
         options, context = self.options(), self.context()
-        self._pending = (options, context)
         self.pick_view.clear("pick & interpolate: running…")
-        return self.job.start(lambda tok: PROPAGATION.run(options, context, tok), "propagation")
+        return self.job.start(lambda tok: _with_state(PROPAGATION, options, context, tok),
+                              "propagation")
 
     def current_pick_options(self) -> Any:
         """Pick & interpolate options for the current model, with the inputs
@@ -160,8 +158,7 @@ class PropagationPanel(Panel):
             return None
         options = PickCompareOptions(models=tuple(names), pick=self.pick_options.options(None))
         context = self.context(with_model=False)
-        self._pending_compare = (options, context)
-        return self.compare.start(lambda tok: PICK_COMPARE.run(options, context, tok),
+        return self.compare.start(lambda tok: _with_state(PICK_COMPARE, options, context, tok),
                                   "pick_interpolate")
 
     def cancel(self) -> None:
@@ -181,10 +178,9 @@ class PropagationPanel(Panel):
         self._update_compare_button()
 
     # ---- showing -------------------------------------------------------------
-    def _on_done(self, result: Any) -> None:
+    def _on_done(self, done: tuple[dict[str, Any], Any]) -> None:
+        self.analysis, result = done
         self.result = result
-        if self._pending is not None:
-            self.analysis = state_of(PROPAGATION, *self._pending)
         self.summary = propagation_summary(result)
         prop = result.propagation
         current = self.layer_box.currentText()
@@ -246,11 +242,10 @@ class PropagationPanel(Panel):
         self.hint.setText(f"input: one-hot {montage.ch_names[row]}")
 
     # ---- comparison ----------------------------------------------------------
-    def _on_comparison(self, results: list[Any]) -> None:
+    def _on_comparison(self, done: tuple[dict[str, Any], list[Any]]) -> None:
+        self.comparison_analysis, results = done
         self.comparison = list(results)
         self.comparison_summary = compare_summary(self.comparison)
-        if self._pending_compare is not None:
-            self.comparison_analysis = state_of(PICK_COMPARE, *self._pending_compare)
         self.compare_table.show_results(self.comparison)
         self.comparison_ready.emit()
 
@@ -292,6 +287,13 @@ class PropagationPanel(Panel):
         if self.comparison_analysis is not None:
             s["comparison_analysis"] = self.comparison_analysis
         return s
+
+
+def _with_state(recipe: Any, options: Any, context: RecipeContext, cancel: Any) -> Any:
+    """Run ``recipe`` (a job) and return ``(its exported state, its result)``: the state
+    travels with the result, so a panel never pairs a result with a later run's options."""
+    result = yield from recipe.run(options, context, cancel)
+    return state_of(recipe, options, context), result
 
 
 def _fmt(v: Any) -> str:
