@@ -191,7 +191,7 @@ class LatentsPanel(QtWidgets.QWidget):
         outer.addWidget(self.view, 2)
 
     def _latent_names(self, d: int) -> list[str]:
-        adapter = getattr(getattr(self.session, "inference", None), "adapter", None)
+        adapter = getattr(self.session, "adapter", None)
         if adapter is not None and adapter.takes_values:  # E1: its latent is the electrodes
             names = list(getattr(self.session.operator.montage, "ch_names", ()))
             if len(names) == d:

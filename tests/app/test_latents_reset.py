@@ -36,16 +36,13 @@ def panel(qtbot):
     cfg = ModelConfig(kind="vae", latent_dim=D, filters=(4, 8, 8))
     loaded = SimpleNamespace(model=build_model(cfg), config=cfg, operator=s.operator,
                              injection_config=None, scaler=ClipScaler(lo=-2.0, hi=2.0))
-    s.model, s.model_name = loaded, "tiny"
-    s.inference = Inference(loaded, s.operator, "cpu")
-    s.model_changed.emit()
+    s.use_model("tiny", loaded, Inference(loaded, s.operator, "cpu"))
     rng = np.random.default_rng(1)
-    s.data = EEGData(values=rng.normal(size=(64, N)).astype(np.float32),
-                     ch_names=tuple(DEAP_CHANNELS), sfreq=128.0,
-                     subject=np.zeros(64, np.int16), trial=np.zeros(64, np.int32))
-    s.data_name = "random"
+    data = EEGData(values=rng.normal(size=(64, N)).astype(np.float32),
+                   ch_names=tuple(DEAP_CHANNELS), sfreq=128.0,
+                   subject=np.zeros(64, np.int16), trial=np.zeros(64, np.int32))
     with qtbot.waitSignal(p.stats_ready, timeout=20000):
-        s.data_changed.emit()
+        s.use_data("random", data)
     yield p
     s.shutdown()
 
@@ -82,8 +79,10 @@ def test_reset_after_set_from_input_restores_ranges_handles_and_label(qtbot, pan
     # the user drags a slider, then takes the latent of an input far outside the data
     _drag_to_right_end(p.sliders[0])
     assert _fractions(p)[0] > 0.9
-    with qtbot.waitSignal(s.forward_ready, timeout=10000):
-        s.set_values(np.linspace(-1, 1, N).astype(np.float32) * 50.0)
+    far = np.linspace(-2, 2, N).astype(np.float32)  # the widest input an injection allows
+    with qtbot.waitSignal(s.forward_ready, timeout=10000,
+                          check_params_cb=lambda r: np.allclose(r.values, far)):
+        s.set_values(far)
     qtbot.mouseClick(p.from_input_button, QtCore.Qt.MouseButton.LeftButton)
     shown_lo, shown_hi = p.shown_ranges()
     assert np.any(shown_lo < lo - 1e-3) or np.any(shown_hi > hi + 1e-3)  # widened
