@@ -2,9 +2,11 @@
 
 One labelled slider per latent dimension (``z0``.. for a VAE; electrode names
 for the decoder-only E1, whose "latent" is the scaled electrode vector).  The
-range is the dataset's latent mean +- 3 standard deviations once those have
-been computed on the worker, else +-3.  A marker under each slider shows the
-current input's latent mean.  Every slider change sends
+range is the dataset's latent mean +- 3 standard deviations once the
+``latent_stats`` recipe (:mod:`eegmi.recipes.latents`, its defaults) has computed
+them on the worker, else +-3.  "Set from input" widens a range that does not hold
+the input's latent; Reset restores the ranges and centres every slider.  A marker
+under each slider shows the current input's latent mean.  Every slider change sends
 ``session.request_decode(z)`` (latest-wins on the worker) and the decoded image
 is redrawn when ``decode_ready`` arrives.
 """
@@ -20,10 +22,13 @@ from superqt import QLabeledDoubleSlider
 
 from app.widgets.colour_bar import ColourBar
 from app.widgets.fast_image import FastImageItem
+from eegmi.recipes.base import RecipeContext, state_of
+from eegmi.recipes.latents import LATENT_STATS, LatentStats, LatentStatsOptions
 
-#: frames of the dataset encoded to estimate the latent distribution
-STAT_FRAMES = 512
-DEFAULT_HALF_RANGE = 3.0
+#: the statistics' options (frames encoded, half-range in standard deviations)
+STATS_OPTIONS = LatentStatsOptions()
+STAT_FRAMES = STATS_OPTIONS.frames
+DEFAULT_HALF_RANGE = STATS_OPTIONS.half_range
 
 
 def latent_of(result: Any) -> np.ndarray | None:
@@ -32,25 +37,6 @@ def latent_of(result: Any) -> np.ndarray | None:
         return np.asarray(result.mu, dtype=np.float32)
     z = dict(getattr(result, "activations", {}) or {}).get("latent.z")
     return None if z is None else np.asarray(z, dtype=np.float32).reshape(-1)
-
-
-def dataset_latent_stats(inference: Any, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of the latent over dataset frames (worker thread).
-
-    Parameters
-    ----------
-    inference
-        ``eegmi.inference.Inference``.
-    scaled
-        ``(B, n)`` scaled electrode vectors.
-
-    Returns
-    -------
-    mean, std : (d,) float32
-    """
-    results = inference.forward_values_batch(np.asarray(scaled, dtype=np.float32))
-    z = np.stack([latent_of(r) for r in results])
-    return z.mean(axis=0).astype(np.float32), z.std(axis=0).astype(np.float32)
 
 
 class _Marker(QtWidgets.QWidget):
@@ -136,6 +122,11 @@ class LatentsPanel(QtWidgets.QWidget):
         self.markers: list[_Marker] = []
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
+        self.stats: LatentStats | None = None
+        #: exported state of the statistics behind the ranges (None before they arrive)
+        self.analysis: dict[str, Any] | None = None
+        #: a range was widened beyond the statistics' to hold a latent (Set from input)
+        self.widened = False
         self.input_latent: np.ndarray | None = None
         self.last_decode: Any = None
         self.decodes_sent = 0
@@ -158,7 +149,8 @@ class LatentsPanel(QtWidgets.QWidget):
         left = QtWidgets.QVBoxLayout()
         buttons = QtWidgets.QHBoxLayout()
         self.reset_button = QtWidgets.QPushButton("Reset")
-        self.reset_button.setToolTip("Every slider to the dataset mean (0 when unknown)")
+        self.reset_button.setToolTip("Every slider to the dataset mean (0 when unknown) and "
+                                     "every range back to mean \u00b13\u03c3")
         self.random_button = QtWidgets.QPushButton("Randomise")
         self.random_button.setToolTip("Draw each latent from the dataset's distribution")
         self.from_input_button = QtWidgets.QPushButton("Set from input")
@@ -199,9 +191,8 @@ class LatentsPanel(QtWidgets.QWidget):
         outer.addWidget(self.view, 2)
 
     def _latent_names(self, d: int) -> list[str]:
-        model = getattr(self.session, "model", None)
-        kind = getattr(getattr(model, "config", None), "kind", "vae")
-        if kind == "decoder":
+        adapter = getattr(self.session, "adapter", None)
+        if adapter is not None and adapter.takes_values:  # E1: its latent is the electrodes
             names = list(getattr(self.session.operator.montage, "ch_names", ()))
             if len(names) == d:
                 return names
@@ -212,7 +203,8 @@ class LatentsPanel(QtWidgets.QWidget):
         inference = getattr(self.session, "inference", None)
         d = 0 if inference is None else int(inference.latent_dim)
         names = self._latent_names(d)
-        self.mean = self.std = None
+        self.mean = self.std = self.stats = self.analysis = None
+        self.widened = False
         self.input_latent = None
         if names != self.names:
             while self._grid.count():
@@ -236,52 +228,71 @@ class LatentsPanel(QtWidgets.QWidget):
                 self.markers.append(marker)
             self.names = names
         self._apply_ranges()
-        self.range_label.setText(f"{d} latent dims, range \u00b13 (dataset statistics pending)"
-                                 if d else "no model")
+        self._show_range_text()
         self._request_stats()
 
     # ---- dataset statistics ------------------------------------------------
     def _request_stats(self) -> None:
         s = self.session
-        inference, data, scaler = (getattr(s, "inference", None), getattr(s, "data", None),
-                                   getattr(s, "scaler", None))
-        if inference is None or data is None or scaler is None or data.n_frames == 0:
+        inference, data = getattr(s, "inference", None), getattr(s, "data", None)
+        if inference is None or data is None or data.n_frames == 0:
             return
-        idx = np.unique(np.linspace(0, data.n_frames - 1, min(STAT_FRAMES, data.n_frames)).astype(int))
-        scaled = np.asarray(scaler.transform(np.asarray(data.values[idx], dtype=np.float32)),
-                            dtype=np.float32)
+        options = STATS_OPTIONS
+        context = RecipeContext(model=getattr(s, "model_name", ""), loaded=s.model,
+                                data=getattr(s, "data_name", "") or None,
+                                device=getattr(s, "device", "cpu"), extra={"eegdata": data})
         self._stats_model = inference
         if self._stats_request is not None:
             self._stats_request.cancel()  # superseded by this model/data
-        self._stats_request = handle = s.call(
-            lambda: dataset_latent_stats(inference, scaled), "latent statistics")
-        handle.finished.connect(lambda result, h=handle: self._on_stats(h, result))
+        state = state_of(LATENT_STATS, options, context)
+        self._stats_request = handle = s.submit(
+            lambda tok: LATENT_STATS.run(options, context, tok), "latent statistics")
+        # the handle and the state travel with the result (a newer request may be queued)
+        handle.finished.connect(lambda result, h=handle, st=state: self._on_stats(h, st, result))
 
-    def _on_stats(self, handle: Any, result: Any) -> None:
+    def _on_stats(self, handle: Any, state: dict[str, Any], stats: LatentStats) -> None:
         if handle is not self._stats_request:
             return
         self._stats_request = None
-        mean, std = result
-        if self._stats_model is not self.session.inference or mean.shape[0] != len(self.sliders):
+        if self._stats_model is not self.session.inference or stats.mean.shape[0] != len(self.sliders):
             return  # the model changed while the statistics were computed
-        self.mean, self.std = mean, std
+        self.stats, self.mean, self.std = stats, stats.mean, stats.std
+        self.analysis = state
         self._apply_ranges()
-        self.range_label.setText(f"{len(self.sliders)} latent dims, range = dataset mean \u00b13\u03c3")
         # start from the centre of the new ranges (and show its decoded image)
-        self.set_z(mean)
+        self.set_z(stats.mean)
         self.stats_ready.emit()
 
     def ranges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Slider ranges ``(lo (d,), hi (d,))``: mean +- 3 std when known, else +-3."""
+        """The statistics' slider ranges ``(lo (d,), hi (d,))``: mean +- 3 std when known,
+        else +-3 (a widened slider's own range may be wider, see :meth:`shown_ranges`)."""
         d = len(self.sliders)
-        if self.mean is None or self.std is None:
-            return np.full(d, -DEFAULT_HALF_RANGE), np.full(d, DEFAULT_HALF_RANGE)
-        # a dimension the data never moves still gets a draggable range
-        half = 3.0 * np.maximum(self.std, 1e-3)
-        return self.mean - half, self.mean + half
+        if self.stats is None or self.stats.mean.shape[0] != d:
+            h = STATS_OPTIONS.half_range
+            return np.full(d, -h), np.full(d, h)
+        return self.stats.ranges()
+
+    def shown_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sliders' current ranges ``(lo (d,), hi (d,))``."""
+        return (np.array([s.minimum() for s in self.sliders], dtype=np.float64),
+                np.array([s.maximum() for s in self.sliders], dtype=np.float64))
+
+    def _show_range_text(self) -> None:
+        d, h = len(self.sliders), STATS_OPTIONS.half_range
+        if not d:
+            text = "no model"
+        elif self.stats is None:
+            text = f"{d} latent dims, range \u00b1{h:g} (dataset statistics pending)"
+        else:
+            text = (f"{d} latent dims, range = dataset mean \u00b1{h:g}\u03c3 "
+                    f"({self.stats.n_frames} frames)")
+        if d and self.widened:
+            text += ", widened to hold the input (Reset restores it)"
+        self.range_label.setText(text)
 
     def _apply_ranges(self) -> None:
         lo, hi = self.ranges()
+        self.widened = False
         self._bulk = True
         try:
             for s, a, b in zip(self.sliders, lo, hi, strict=True):
@@ -291,6 +302,7 @@ class LatentsPanel(QtWidgets.QWidget):
                 s.setSingleStep(float(b - a) / 200.0)
         finally:
             self._bulk = False
+        self._show_range_text()
 
     # ---- values ---------------------------------------------------------------
     def z(self) -> np.ndarray:
@@ -302,19 +314,26 @@ class LatentsPanel(QtWidgets.QWidget):
         z = np.asarray(z, dtype=np.float64).reshape(-1)
         if z.shape[0] != len(self.sliders):
             raise ValueError(f"expected {len(self.sliders)} latent values, got {z.shape[0]}")
+        widened = False
         self._bulk = True
         try:
             for s, v in zip(self.sliders, z, strict=True):
                 if v < s.minimum() or v > s.maximum():
                     s.setRange(min(s.minimum(), float(v)), max(s.maximum(), float(v)))
+                    widened = True
                 s.setValue(float(v))
         finally:
             self._bulk = False
+        if widened and not self.widened:
+            self.widened = True
+            self._show_range_text()
         self._send()
 
     def reset(self) -> None:
-        """Sliders to the dataset mean (0 without statistics)."""
+        """Every range back to the statistics' and every slider to the dataset mean
+        (0 without statistics)."""
         d = len(self.sliders)
+        self._apply_ranges()
         self.set_z(self.mean if self.mean is not None else np.zeros(d))
 
     def randomise(self) -> None:
@@ -360,7 +379,7 @@ class LatentsPanel(QtWidgets.QWidget):
     # ---- export contract ---------------------------------------------------
     def export_items(self) -> dict[str, object]:
         """Slider values, ranges, dataset statistics, input latent and decoded image."""
-        lo, hi = self.ranges()
+        lo, hi = self.shown_ranges()
         items: dict[str, object] = {"z": self.z(), "range_low": lo, "range_high": hi,
                                     "names": list(self.names)}
         if self.mean is not None:
@@ -375,9 +394,13 @@ class LatentsPanel(QtWidgets.QWidget):
     def state(self) -> dict:
         """Model/data and the slider vector that produced the decoded image."""
         base = self.session.state() if hasattr(self.session, "state") else {}
-        return {**base, "panel": "latents", "z": [float(v) for v in self.z()],
-                "names": list(self.names),
-                "range": "dataset mean +-3 std" if self.mean is not None else "+-3"}
+        h = STATS_OPTIONS.half_range
+        out = {**base, "panel": "latents", "z": [float(v) for v in self.z()],
+               "names": list(self.names), "widened": self.widened,
+               "range": f"dataset mean +-{h:g} std" if self.stats is not None else f"+-{h:g}"}
+        if self.analysis is not None:
+            out["analysis"] = self.analysis
+        return out
 
     def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
         from app.export import export_menu

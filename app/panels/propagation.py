@@ -1,14 +1,16 @@
 """Propagation panel: electrode x unit response matrices, selectivity, linearity, pick & interpolate.
 
-Everything numeric comes from :mod:`eegmi.analysis.propagation`,
-:mod:`eegmi.analysis.linearity` and :mod:`eegmi.analysis.pick_interpolate`, run
-as one job on the model worker.  Clicking a row (an electrode) of the matrix
-makes that electrode's one-hot the session input, so the scalp map and every
-activation grid show how the signal travels.
+Everything numeric comes from the recipes of :mod:`eegmi.recipes.propagation`
+(``propagation`` for the model, ``pick_compare`` for the across-models table), the
+same jobs ``eegmi analyze propagation | pick-interpolate`` and ``eegmi rerun`` run,
+on the model worker.  Clicking a row (an electrode) of the matrix makes that
+electrode's one-hot the session input, so the scalp map and every activation grid
+show how the signal travels.
 
 The pick & interpolate test runs with :class:`PickInterpolateOptions` (held-out
-frames by default), the same for the single model, the across-models table and
-``eegmi analyze pick-interpolate``; its views live in :mod:`app.widgets.pick_view`.
+frames by default), and a model's inputs are chosen by one rule
+(:func:`eegmi.recipes.propagation.resolve_pick`) for the single model and the
+across-models table; its views live in :mod:`app.widgets.pick_view`.
 """
 
 from __future__ import annotations
@@ -22,62 +24,22 @@ from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from app.widgets.heatmap import HeatmapWidget
 from app.widgets.pick_view import PickComparisonTable, PickOptionsBar, PickResultTable
+from eegmi.recipes.base import RecipeContext, state_of
+from eegmi.recipes.propagation import (
+    PICK_COMPARE,
+    PROPAGATION,
+    PickCompareOptions,
+    PropagationOptions,
+    compare_summary,
+    layer_rows,
+    propagation_summary,
+    resolve_pick,
+)
 from eegmi.training.catalog import bundled_names
 
 SUMMARY_COLUMNS = ("layer", "units", "mono", "poly", "dead", "selectivity", "linearity R²")
 
-
-def _scaled_frames(data: Any, scaler: Any, count: int, seed: int = 0) -> np.ndarray | None:
-    """Up to ``count`` scaled dataset frames ``(m, n)`` (random, sorted for memmap reads)."""
-    if data is None or scaler is None or data.n_frames == 0:
-        return None
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(data.n_frames, size=min(count, data.n_frames), replace=False))
-    raw = np.asarray(data.values[idx], dtype=np.float32)
-    return np.asarray(scaler.transform(raw), dtype=np.float32)
-
-
-def propagation_job(loaded: Any, data: Any, scaler: Any, n_inputs: int, pick_options: Any,
-                    cancel: Any) -> Any:
-    """Propagation sweep, linearity and pick & interpolate of one model (a job generator).
-
-    Returns (as the job's result)
-    -----------------------------
-    dict with ``propagation`` (PropagationResult), ``linearity`` (LinearityResult),
-    ``pick`` (PickInterpolateResult or None when the model has no latent/out hooks).
-    """
-    from eegmi.analysis.linearity import linearity
-    from eegmi.analysis.pick_interpolate import pick_interpolate
-    from eegmi.analysis.propagation import pipeline_for, propagation
-
-    pipe = pipeline_for(loaded)
-    model = loaded.model
-    prop = yield from propagation(model, pipe, (1.0,), cancel=cancel)
-    frames = _scaled_frames(data, scaler, n_inputs)
-    n = pipe.n_electrodes
-    # linearity needs 2(n+1) inputs; small recordings fall back to random mixes
-    lin_frames = frames if frames is not None and frames.shape[0] >= max(n_inputs, 2 * (n + 1)) else None
-    lin = yield from linearity(model, pipe, frames=lin_frames, n_inputs=n_inputs, cancel=cancel)
-    hooks = set(model.hook_names())
-    pick = None
-    if "out" in hooks and ({"latent.mu", "latent.z"} & hooks):
-        pick = yield from pick_interpolate(loaded, pick_options, latent_matrix=prop.latent_matrix,
-                                           cancel=cancel)
-    return {"propagation": prop, "linearity": lin, "pick": pick}
-
-
-def compare_bundled_job(names: list[str], device: str, options: Any, cancel: Any) -> Any:
-    """Pick & interpolate across bundled models (E1..E5), same options for all."""
-    from eegmi.analysis.pick_interpolate import compare_models
-    from eegmi.training.checkpoint import load_checkpoint
-
-    models = []
-    for name in names:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        models.append((name, load_checkpoint(name, device=device)))
-    results = yield from compare_models(models, options, cancel=cancel)
-    return results
+__all__ = ["PropagationPanel", "bundled_names"]
 
 
 class PropagationPanel(Panel):
@@ -89,8 +51,13 @@ class PropagationPanel(Panel):
 
     def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(session, parent)
-        self.result: dict[str, Any] | None = None
+        self.result: Any = None
+        #: the recipe summary of the last run (what the views show) and its exported state
+        self.summary: dict[str, Any] | None = None
+        self.analysis: dict[str, Any] | None = None
         self.comparison: list[Any] = []
+        self.comparison_summary: dict[str, Any] | None = None
+        self.comparison_analysis: dict[str, Any] | None = None
         self._build_ui()
         session.model_changed.connect(self._on_model_changed)
 
@@ -105,7 +72,7 @@ class PropagationPanel(Panel):
         top.addWidget(QtWidgets.QLabel("inputs"))
         self.n_inputs = QtWidgets.QSpinBox()
         self.n_inputs.setRange(66, 100000)
-        self.n_inputs.setValue(256)
+        self.n_inputs.setValue(PropagationOptions().linearity_inputs)
         self.n_inputs.setToolTip("Inputs for the linearity fit (pick & interpolate has its own "
                                  "settings in its tab)")
         top.addWidget(self.n_inputs)
@@ -152,38 +119,46 @@ class PropagationPanel(Panel):
         self._update_compare_button()
 
     # ---- running -----------------------------------------------------------
-    def run(self) -> int | None:
-        """Start the propagation + linearity + pick & interpolate job for the current model."""
-        loaded = self.session.model
-        if loaded is None:
+    def options(self) -> PropagationOptions:
+        """The ``propagation`` recipe options the widgets stand for."""
+        return PropagationOptions(linearity_inputs=int(self.n_inputs.value()),
+                                  pick=self.current_pick_options())
+
+    def context(self, with_model: bool = True) -> RecipeContext:
+        """What the recipes run on: the session's model and its loaded dataset."""
+        s = self.session
+        return RecipeContext(model=s.model_name if with_model else "",
+                             loaded=s.model if with_model else None,
+                             data=s.data_name or None, device=s.device,
+                             extra={"eegdata": s.data} if s.data is not None else {})
+
+    def run(self) -> Any:
+        """Start the ``propagation`` recipe (sweep, linearity, pick & interpolate)."""
+        if self.session.model is None:
             self.job.status.setText("load a model first")
             return None
-        data, scaler, n = self.session.data, self.session.scaler, int(self.n_inputs.value())
-        options = self.current_pick_options()
+        options, context = self.options(), self.context()
         self.pick_view.clear("pick & interpolate: running…")
-        return self.job.start(lambda tok: propagation_job(loaded, data, scaler, n, options, tok),
+        return self.job.start(lambda tok: _with_state(PROPAGATION, options, context, tok),
                               "propagation")
 
     def current_pick_options(self) -> Any:
-        """Pick & interpolate options for the current model: held-out frames come from the
-        embedded set when the model was trained on it; otherwise from the loaded dataset
-        (a card naming a file never chooses what is read: the user's loaded data does, and
-        when it is the card's file, its validation split is used)."""
-        from eegmi.analysis.inputs import model_data_source
-
+        """Pick & interpolate options for the current model, with the inputs
+        :func:`resolve_pick` chooses (the across-models table uses the same rule)."""
+        options = self.pick_options.options(None)
         loaded = self.session.model
-        own = model_data_source(loaded) if loaded is not None else None
-        data = None if own == "synthetic" else (self.session.data_name or None)
-        return self.pick_options.options(data)
+        return options if loaded is None else resolve_pick(loaded, options,
+                                                           self.session.data_name or None)
 
-    def run_comparison(self) -> int | None:
-        """Pick & interpolate of every bundled model, each on its own held-out frames."""
+    def run_comparison(self) -> Any:
+        """Pick & interpolate of every bundled model (``pick_compare`` recipe)."""
         names = bundled_names()
         if not names:
             self.compare.status.setText("no bundled models")
             return None
-        device, options = self.session.device, self.pick_options.options(None)
-        return self.compare.start(lambda tok: compare_bundled_job(names, device, options, tok),
+        options = PickCompareOptions(models=tuple(names), pick=self.pick_options.options(None))
+        context = self.context(with_model=False)
+        return self.compare.start(lambda tok: _with_state(PICK_COMPARE, options, context, tok),
                                   "pick_interpolate")
 
     def cancel(self) -> None:
@@ -196,16 +171,18 @@ class PropagationPanel(Panel):
         self.compare.run_button.setToolTip("" if has else "no bundled models (resources/models)")
 
     def _on_model_changed(self) -> None:
-        self.result = None
+        self.result = self.summary = self.analysis = None
         self.layer_box.clear()
         self.table.setRowCount(0)
         self.pick_view.clear()
         self._update_compare_button()
 
     # ---- showing -------------------------------------------------------------
-    def _on_done(self, result: dict[str, Any]) -> None:
+    def _on_done(self, done: tuple[dict[str, Any], Any]) -> None:
+        self.analysis, result = done
         self.result = result
-        prop = result["propagation"]
+        self.summary = propagation_summary(result)
+        prop = result.propagation
         current = self.layer_box.currentText()
         self.layer_box.blockSignals(True)
         self.layer_box.clear()
@@ -216,22 +193,15 @@ class PropagationPanel(Panel):
         self.layer_box.setCurrentText(default)
         self._show_layer(default)
         self._fill_summary()
-        pick = result.get("pick")
-        if pick is None:
-            self.pick_view.clear("pick & interpolate: model has no latent/out hook points")
+        if result.pick is None:
+            self.pick_view.clear(result.pick_note)
         else:
-            self.pick_view.show_result(pick)
+            self.pick_view.show_result(result.pick)
         self.result_ready.emit()
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """Per layer: the propagation summary plus the linearity R²."""
-        if self.result is None:
-            return []
-        lin = self.result["linearity"]
-        rows = self.result["propagation"].layer_summary()
-        for r in rows:
-            r["linearity_r2"] = lin.r2.get(r["layer"])
-        return rows
+        return [] if self.result is None else layer_rows(self.result)
 
     def _fill_summary(self) -> None:
         rows = self.summary_rows()
@@ -246,14 +216,14 @@ class PropagationPanel(Panel):
         """The shown ``(n, U)`` electrode x unit response matrix of ``layer``."""
         if self.result is None:
             return None
-        prop = self.result["propagation"]
+        prop = self.result.propagation
         name = layer or self.layer_box.currentText()
         return prop.unit_response.get(name)
 
     def _show_layer(self, name: str) -> None:
         if self.result is None or not name:
             return
-        prop = self.result["propagation"]
+        prop = self.result.propagation
         if name not in prop.unit_response:
             return
         m = prop.unit_response[name]
@@ -272,8 +242,10 @@ class PropagationPanel(Panel):
         self.hint.setText(f"input: one-hot {montage.ch_names[row]}")
 
     # ---- comparison ----------------------------------------------------------
-    def _on_comparison(self, results: list[Any]) -> None:
+    def _on_comparison(self, done: tuple[dict[str, Any], list[Any]]) -> None:
+        self.comparison_analysis, results = done
         self.comparison = list(results)
+        self.comparison_summary = compare_summary(self.comparison)
         self.compare_table.show_results(self.comparison)
         self.comparison_ready.emit()
 
@@ -282,7 +254,7 @@ class PropagationPanel(Panel):
         items: dict[str, object] = {}
         if self.result is None:
             return items
-        prop = self.result["propagation"]
+        prop = self.result.propagation
         layer = self.layer_box.currentText()
         items["electrodes"] = list(prop.ch_names)
         items["layer"] = layer
@@ -295,9 +267,8 @@ class PropagationPanel(Panel):
             items[f"n_responsive/{name}"] = np.asarray(prop.n_responsive[name])
         if prop.latent_matrix is not None:
             items["latent_matrix"] = np.asarray(prop.latent_matrix)
-        pick = self.result.get("pick")
-        if pick is not None:
-            items["pick_interpolate"] = pick.to_json()
+        if self.result.pick is not None:
+            items["pick_interpolate"] = self.result.pick.to_json()
         if self.comparison:
             items["comparison"] = [r.row() for r in self.comparison]
             items["comparison_inputs"] = {r.label: r.inputs for r in self.comparison}
@@ -306,13 +277,23 @@ class PropagationPanel(Panel):
     def state(self) -> dict:
         s = dict(self.session.state())
         s.update({"panel": "propagation", "layer": self.layer_box.currentText(),
-                  "n_inputs": int(self.n_inputs.value()), "amplitudes": [1.0],
-                  "threshold": 0.5, "unit": "channel",
+                  "n_inputs": int(self.n_inputs.value()),
                   "cli": f"eegmi analyze propagation {self.session.model_name}",
                   "pick_interpolate": self.current_pick_options().to_json(),
                   "pick_cli": f"eegmi analyze pick-interpolate {self.session.model_name} "
                               f"{self.current_pick_options().cli_args()}"})
+        if self.analysis is not None:
+            s["analysis"] = self.analysis
+        if self.comparison_analysis is not None:
+            s["comparison_analysis"] = self.comparison_analysis
         return s
+
+
+def _with_state(recipe: Any, options: Any, context: RecipeContext, cancel: Any) -> Any:
+    """Run ``recipe`` (a job) and return ``(its exported state, its result)``: the state
+    travels with the result, so a panel never pairs a result with a later run's options."""
+    result = yield from recipe.run(options, context, cancel)
+    return state_of(recipe, options, context), result
 
 
 def _fmt(v: Any) -> str:

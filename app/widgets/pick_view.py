@@ -173,5 +173,6 @@ class PickComparisonTable(QtWidgets.QTableWidget):
         for i, res in enumerate(results):
             r = res.row()
             cells = [res.label, r["kind"], str(r["latent_dim"])] + [share(r[k], 4) for k in self.KEYS]
-            cells += [share(r.get("untrained_interpolate")), share(r.get("pca_interpolate"))]
+            # the same digits as the single-model view: one number, one rendering
+            cells += [share(r.get("untrained_interpolate"), 4), share(r.get("pca_interpolate"), 4)]
             _set_row(self, i, cells, f"inputs: {res.inputs['description']}\n" + "\n".join(res.notes))

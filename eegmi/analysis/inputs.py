@@ -10,7 +10,7 @@ random mixes of electrode values in ``[0, 1]`` are an explicit option (``"random
 never a silent fallback.
 
 Frames come back in the model's *scaled* electrode space (its own ``ClipScaler``),
-which is what :class:`eegmi.analysis.propagation.InputPipeline` feeds the model.
+which is what :class:`eegmi.models.adapter.ModelAdapter` feeds the model.
 """
 
 from __future__ import annotations
@@ -52,6 +52,94 @@ class InputSpec:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any) -> InputSpec:
+        """The spec of ``to_json()`` output; unknown keys or wrong types -> ConfigError."""
+        fields = strict_fields(cls, d, "inputs")
+        spec = cls(**fields)
+        if spec.kind not in INPUT_KINDS:
+            raise ConfigError(f"inputs: kind must be one of {', '.join(INPUT_KINDS)}, "
+                              f"got {spec.kind!r}")
+        if not isinstance(spec.count, int) or isinstance(spec.count, bool) or spec.count < 1:
+            raise ConfigError(f"inputs: count must be an integer >= 1, got {spec.count!r}")
+        if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
+            raise ConfigError(f"inputs: seed must be an integer, got {spec.seed!r}")
+        if spec.data is not None and not isinstance(spec.data, str):
+            raise ConfigError(f"inputs: data must be a string or null, got {spec.data!r}")
+        return spec
+
+
+def strict_fields(cls: Any, d: Any, what: str) -> dict[str, Any]:
+    """``d`` as keyword arguments of dataclass ``cls``: a JSON object whose keys are all
+    fields of ``cls`` (missing ones keep their defaults).
+
+    Raises
+    ------
+    ConfigError
+        ``d`` is not an object, or names a key ``cls`` does not have.
+    """
+    from dataclasses import fields
+
+    if not isinstance(d, dict):
+        raise ConfigError(f"{what} must be a JSON object, got {type(d).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{what}: unknown option(s) {', '.join(map(repr, unknown))} "
+                          f"(known: {', '.join(sorted(known))})")
+    return dict(d)
+
+
+def sample_indices(pool: int | np.ndarray, count: int, seed: Any = 0) -> np.ndarray:
+    """A sorted random subset (without replacement) of up to ``count`` frame indices.
+
+    Sorted so that memory-mapped recordings are read front to back.
+
+    Parameters
+    ----------
+    pool
+        Number of frames (indices ``0..pool-1``) or an array of candidate indices.
+    seed
+        Seed (or seed sequence) of the subset.
+    """
+    cand = np.arange(int(pool)) if np.ndim(pool) == 0 else np.asarray(pool, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(cand, size=min(len(cand), int(count)), replace=False))
+
+
+def scaled_frames(data: Any, scaler: Any, count: int, seed: Any = 0,
+                  spread: str = "random") -> np.ndarray | None:
+    """Up to ``count`` dataset frames in a model's scaled electrode space, ``(m, n)`` float32.
+
+    The one frame sampler of the workbench (propagation, linearity, latent statistics, the
+    CLI's ``--data`` frames).
+
+    Parameters
+    ----------
+    data
+        An ``EEGData`` (``values (N, n)``, ``n_frames``) or None.
+    scaler
+        The model's ``ClipScaler`` (``transform``) or None.
+    spread
+        ``"random"`` (a seeded random subset, :func:`sample_indices`) or ``"even"``
+        (evenly spaced over the recording, seed unused).
+
+    Returns
+    -------
+    ``(m, n)`` scaled frames, ``m = min(count, N)``; None without data, scaler or frames.
+    """
+    if data is None or scaler is None or int(data.values.shape[0]) == 0 or count < 1:
+        return None
+    n = int(data.values.shape[0])
+    if spread == "even":
+        idx = np.unique(np.linspace(0, n - 1, min(int(count), n)).astype(int))
+    elif spread == "random":
+        idx = sample_indices(n, count, seed)
+    else:
+        raise ConfigError(f"frame spread must be 'random' or 'even', got {spread!r}")
+    raw = np.asarray(data.values[idx], dtype=np.float32)
+    return np.asarray(scaler.transform(raw), dtype=np.float32)
 
 
 @dataclass
@@ -168,8 +256,7 @@ def analysis_inputs(loaded: Any, spec: InputSpec | None = None) -> InputSet:
         pool = np.arange(data.values.shape[0])
         split, where = "all", f"{data_spec}, not the model's training data" if not own else \
             f"{data_spec} (no recorded split)"
-    rng = np.random.default_rng(spec.seed)
-    take = np.sort(rng.choice(pool, size=min(len(pool), spec.count), replace=False))
+    take = sample_indices(pool, spec.count, spec.seed)
     raw = np.asarray(data.values[take], dtype=np.float32)
     vals = np.asarray(loaded.scaler.transform(raw), dtype=np.float32)
     if not np.isfinite(vals).all():

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.analysis.propagation import InputPipeline, forward_cache
+from eegmi.analysis.propagation import forward_cache
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.adapter import ModelAdapter
 
 
 @dataclass
@@ -121,7 +122,7 @@ def superposition_sets(n: int, set_sizes: Sequence[int], n_sets: int, seed: int)
 
 def linearity(
     model: Any,
-    pipeline: InputPipeline,
+    pipeline: ModelAdapter,
     frames: np.ndarray | None = None,
     n_inputs: int = 256,
     set_sizes: Sequence[int] = (2, 4, 8),

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from eegmi.analysis.inputs import InputSpec, model_data_source, random_mixes
-from eegmi.analysis.propagation import InputPipeline
+from eegmi.analysis.inputs import InputSpec, model_data_source, random_mixes, sample_indices
 from eegmi.errors import ConfigError
+from eegmi.models.adapter import ModelAdapter
 from eegmi.models.hooks import HookedModel, HookPoint
 
 
@@ -206,8 +206,7 @@ def training_values(loaded: Any, spec: InputSpec, count: int = 2048) -> tuple[np
         split = _subsample(split, d.max_frames, d.split_seed)
         if len(split.train) > 0:
             pool, where = np.asarray(split.train), f"training split of {data_spec}"
-    rng = np.random.default_rng([spec.seed, 11])
-    take = np.sort(rng.choice(pool, size=min(len(pool), count), replace=False))
+    take = sample_indices(pool, count, [spec.seed, 11])
     vals = np.asarray(loaded.scaler.transform(np.asarray(data.values[take], np.float32)), np.float32)
     return vals, f"{len(take)} frames, {where}"
 
@@ -230,10 +229,10 @@ class Control:
     label: str
     description: str
     model: Any
-    pipeline: InputPipeline
+    pipeline: ModelAdapter
 
 
-def control_networks(loaded: Any, pipeline: InputPipeline, spec: InputSpec,
+def control_networks(loaded: Any, pipeline: ModelAdapter, spec: InputSpec,
                      pca_frames: int = 2048) -> list[Control]:
     """The four controls for one loaded model (seeded by ``spec.seed``).
 
@@ -245,8 +244,9 @@ def control_networks(loaded: Any, pipeline: InputPipeline, spec: InputSpec,
     op = pipeline.operator
     n = pipeline.n_electrodes
     device = model_device(loaded.model)
-    image_pipe = pipeline if pipeline.kind != "decoder" else InputPipeline("vae", op, None)
-    kind = "values" if pipeline.kind == "decoder" else "image"
+    # the exact networks read images: a vector-input model's controls get the clean image
+    image_pipe = ModelAdapter("vae", op, None) if pipeline.takes_values else pipeline
+    kind = pipeline.input_kind
     k = int(loaded.config.latent_dim)
     train, where = training_values(loaded, spec, pca_frames)
     return [

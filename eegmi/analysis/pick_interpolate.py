@@ -43,7 +43,7 @@ import numpy as np
 
 from eegmi.analysis.axis_alignment import AxisAlignment, axis_alignment
 from eegmi.analysis.pick_options import HEADLINE_BAR, SHARED_RHO, PickInterpolateOptions
-from eegmi.analysis.propagation import InputPipeline, forward_cache, pipeline_for, propagation
+from eegmi.analysis.propagation import forward_cache, propagation
 from eegmi.analysis.readout import (
     blocked_folds,
     cv_readout,
@@ -54,6 +54,7 @@ from eegmi.analysis.readout import (
 )
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.models.adapter import ModelAdapter, adapt
 
 
 @dataclass
@@ -152,10 +153,12 @@ class PickInterpolateResult:
     inputs: dict[str, Any]
     options: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    input_kind: str = "image"
 
     @property
     def decoder_only(self) -> bool:
-        return self.kind == "decoder"
+        """True for a model whose input is the electrode vector (E1): not like-for-like."""
+        return self.input_kind == "values"
 
     def control(self, role: str) -> NetworkScore | None:
         return next((c for c in self.controls if c.role == role), None)
@@ -217,7 +220,7 @@ def _latent_hook(model: Any) -> str:
 
 def score_network(
     model: Any,
-    pipeline: InputPipeline,
+    pipeline: ModelAdapter,
     values: np.ndarray,
     label: str = "model",
     role: str = "model",
@@ -275,10 +278,11 @@ def score_network(
     return score
 
 
-def model_notes(kind: str, latent_dim: int, n: int) -> list[str]:
-    """Caveats of a model's figures, one line each."""
+def model_notes(decoder_only: bool, latent_dim: int, n: int) -> list[str]:
+    """Caveats of a model's figures, one line each (``decoder_only``: the model's input is
+    the electrode vector, ``ModelAdapter.takes_values``)."""
     notes = []
-    if kind == "decoder":
+    if decoder_only:
         notes.append("decoder-only model: its latent is its input, so pick is trivially exact and "
                      "interpolate is its reconstruction R² (without the mean bias); not like-for-like "
                      "with the VAEs")
@@ -312,7 +316,7 @@ def pick_interpolate(
 
     options = options or PickInterpolateOptions()
     label = label or str(getattr(loaded, "name", "model"))
-    pipe = pipeline_for(loaded)
+    pipe = adapt(loaded)
     inputs = analysis_inputs(loaded, options.inputs)
     kw = {"folds": options.folds, "batch_size": options.batch_size, "cancel": cancel}
     own = yield from score_network(loaded.model, pipe, inputs.values, label=label, role="model",
@@ -326,14 +330,15 @@ def pick_interpolate(
             controls.append((yield from score_network(c.model, c.pipeline, inputs.values,
                                                       label=c.label, role=c.role,
                                                       description=c.description, **kw)))
-    notes = model_notes(pipe.kind, own.latent_dim, pipe.n_electrodes)
+    notes = model_notes(pipe.takes_values, own.latent_dim, pipe.n_electrodes)
     flat = int((np.ptp(inputs.values, axis=0) == 0).sum())
     if flat:
         notes.append(f"{flat} electrode(s) constant over the inputs (clipped by the model's "
                      "scaler?): their pick R² is undefined and left out of the mean")
     return PickInterpolateResult(
         label=label, ch_names=pipe.ch_names, kind=pipe.kind, model=own, controls=controls,
-        inputs=inputs.to_json(), options=options.to_json(), notes=notes)
+        inputs=inputs.to_json(), options=options.to_json(), notes=notes,
+        input_kind=pipe.input_kind)
 
 
 def compare_models(

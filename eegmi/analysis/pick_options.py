@@ -6,10 +6,11 @@ read the bars without importing the model code.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from eegmi.analysis.inputs import InputSpec
+from eegmi.analysis.inputs import InputSpec, strict_fields
+from eegmi.errors import ConfigError
 
 #: a network that is the mechanism must reach this on pick and interpolate
 HEADLINE_BAR = 0.99
@@ -43,6 +44,30 @@ class PickInterpolateOptions:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any) -> PickInterpolateOptions:
+        """The options of ``to_json()`` output; unknown keys or bad values -> ConfigError."""
+        fields = strict_fields(cls, d, "pick & interpolate options")
+        if "inputs" in fields:
+            fields["inputs"] = InputSpec.from_json(fields["inputs"])
+        opts = cls(**fields)
+        for name in ("folds", "pca_frames", "batch_size"):
+            v = getattr(opts, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"pick & interpolate options: {name} must be an integer >= 1, "
+                                  f"got {v!r}")
+        if opts.folds < 2:
+            raise ConfigError(f"pick & interpolate options: folds must be >= 2, got {opts.folds}")
+        if not isinstance(opts.controls, bool):
+            raise ConfigError(f"pick & interpolate options: controls must be true or false, "
+                              f"got {opts.controls!r}")
+        return opts
+
+    def with_data(self, data: str | None) -> PickInterpolateOptions:
+        """The same options drawing held-out frames from ``data``."""
+        s = self.inputs
+        return replace(self, inputs=InputSpec(kind=s.kind, count=s.count, seed=s.seed, data=data))
 
     def cli_args(self) -> str:
         """The ``eegmi analyze pick-interpolate`` options that reproduce these settings."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from eegmi.cli.analyze_common import _device
 from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
 from eegmi.paths import atomic_path
@@ -70,12 +71,6 @@ def _register_projections(sub: Any) -> None:
     p.set_defaults(func=run_projections)
 
 
-def _device(spec: str) -> str:
-    from eegmi.devices import pick_device
-
-    return str(pick_device(spec))
-
-
 def _load_models(specs: list[str], device: str) -> dict[str, Any]:
     from eegmi.training.checkpoint import load_checkpoint
 
@@ -87,15 +82,6 @@ def _load_models(specs: list[str], device: str) -> dict[str, Any]:
             label += "'"
         out[label] = loaded
     return out
-
-
-def _injection(loaded: Any) -> Any:
-    cfg = loaded.injection_config
-    if not (getattr(cfg, "marks", False) or getattr(cfg, "occlusion", False)):
-        return None
-    from eegmi.data.injection import Injection
-
-    return Injection(loaded.operator, cfg)
 
 
 def _nested(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -111,6 +97,7 @@ def _nested(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_projections(args: argparse.Namespace) -> dict[str, Any]:
     from eegmi.analysis.projections import projection_analysis
     from eegmi.analysis.stimuli import make_stimulus
+    from eegmi.models.adapter import adapt
 
     if args.frames < 3:
         raise ConfigError(f"--frames must be at least 3, got {args.frames}")
@@ -120,15 +107,15 @@ def run_projections(args: argparse.Namespace) -> dict[str, Any]:
     analyses: dict[str, Any] = {}
     for label, loaded in _load_models(args.models, device).items():
         stim = make_stimulus(args.stimulus, loaded.operator, n_frames=args.frames)
-        if loaded.config.kind == "decoder":
+        adapter = adapt(loaded)
+        if adapter.takes_values:
             if stim.values is None:
                 raise ConfigError(f"model {label} takes electrode values: use --stimulus dipole")
             inputs = stim.values
         else:
             inputs = stim.images
-            inj = _injection(loaded)
-            if inj is not None:
-                inputs = np.asarray(inj.apply_np(inputs), dtype=np.float32)
+            if adapter.injection is not None:
+                inputs = np.asarray(adapter.injection.apply_np(inputs), dtype=np.float32)
         job = projection_analysis(loaded.model, inputs, args.layers,
                                   n_projections=args.n_projections, dim=args.dim,
                                   seed=args.seed, batch_size=args.batch_size,

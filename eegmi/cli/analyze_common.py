@@ -12,16 +12,20 @@ import numpy as np
 from eegmi.paths import atomic_path
 
 
-def _load(spec: str, device: str) -> tuple[Any, Any]:
-    import torch
+def _device(device: str) -> str:
+    """The torch device of a ``--device`` option (``auto``: the best available)."""
+    from eegmi.devices import pick_device
 
-    from eegmi.analysis.propagation import pipeline_for
+    return str(pick_device(device))
+
+
+def _load(spec: str, device: str) -> tuple[Any, Any]:
+    """The loaded model and its :class:`~eegmi.models.adapter.ModelAdapter`."""
+    from eegmi.models.adapter import adapt
     from eegmi.training.checkpoint import load_checkpoint
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = load_checkpoint(spec, device=device)
-    return loaded, pipeline_for(loaded)
+    loaded = load_checkpoint(spec, device=_device(device))
+    return loaded, adapt(loaded)
 
 
 def _safe(name: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.cli.analyze_common import _load, _plt, _write_out
+from eegmi.cli.analyze_common import _device, _load, _plt, _write_out
 from eegmi.cli.options import add_threads_option
 from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
@@ -25,18 +25,22 @@ from eegmi.jobs import run_with_bar
 
 def register_analyze(sub: Any) -> None:
     """Add the mechanistic analyses to the ``eegmi analyze`` sub-parsers."""
+    from eegmi.recipes.propagation import PropagationOptions
+
+    d = PropagationOptions()
     p = sub.add_parser("propagation", help="one-hot electrode signals through every layer",
                        description="Response of every hook point to each one-hot electrode "
                                    "(scaled space, relative to the zero input), per-unit "
                                    "selectivity, mono/polysemantic counts, electrode x latent matrix.")
     p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
-    p.add_argument("--amplitudes", type=float, nargs="+", default=[1.0], metavar="A",
-                   help="one-hot amplitudes to sweep (default 1.0)")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="a unit responds to an electrode above this fraction of its peak (0.5)")
-    p.add_argument("--units", choices=("channel", "neuron"), default="channel",
-                   help="conv units: whole channels (default) or single activations")
-    _common(p, data=False)
+    p.add_argument("--amplitudes", type=float, nargs="+", default=list(d.amplitudes), metavar="A",
+                   help=f"one-hot amplitudes to sweep (default {' '.join(map(str, d.amplitudes))})")
+    p.add_argument("--threshold", type=float, default=d.threshold,
+                   help=f"a unit responds to an electrode above this fraction of its peak "
+                        f"({d.threshold})")
+    p.add_argument("--units", choices=("channel", "neuron"), default=d.unit,
+                   help=f"conv units: whole channels or single activations (default {d.unit})")
+    _common(p, data=False, batch_size=d.batch_size)
     p.set_defaults(func=run_propagation)
 
     p = sub.add_parser("linearity", help="affine R² and superposition error per layer",
@@ -141,14 +145,15 @@ def _input_set(p: argparse.ArgumentParser, count: int) -> None:
                         "model card names)")
 
 
-def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, data: bool = True, batch_size: int = 256) -> None:
     if data:
         p.add_argument("--data", default=None, metavar="SPEC",
                        help="'synthetic' or an EEG file: use its frames (scaled by the model's "
                             "scaler) instead of random mixes")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--batch-size", type=int, default=256, help="inputs per batch (default 256)")
+    p.add_argument("--batch-size", type=int, default=batch_size,
+                   help=f"inputs per batch (default {batch_size})")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="write the numbers (.npz, .json) and figures (.png) here")
 
@@ -184,22 +189,27 @@ def _frames(args: argparse.Namespace, loaded: Any, count: int) -> np.ndarray | N
     """``(count, n)`` scaled frames of ``--data`` (random subset), or None without it."""
     if getattr(args, "data", None) is None:
         return None
+    from eegmi.analysis.inputs import scaled_frames
     from eegmi.data.loaders import load_dataset
 
     data = load_dataset(args.data, montage=loaded.operator.montage)
-    rng = np.random.default_rng(args.seed)
-    n = data.values.shape[0]
-    idx = np.sort(rng.choice(n, size=min(n, count), replace=False))
-    return np.asarray(loaded.scaler.transform(np.asarray(data.values[idx])), dtype=np.float32)
+    return scaled_frames(data, loaded.scaler, count, args.seed)
 
 
 # ---------------------------------------------------------------- commands
 def run_propagation(args: argparse.Namespace) -> dict[str, Any]:
-    from eegmi.analysis.propagation import propagation
+    from eegmi.recipes.base import RecipeContext
+    from eegmi.recipes.propagation import PROPAGATION, PropagationOptions
 
-    loaded, pipe = _load(args.model, args.device)
-    res = run_with_bar(propagation(loaded.model, pipe, args.amplitudes, threshold=args.threshold,
-                           batch_size=args.batch_size, unit=args.units), "propagation")
+    if args.batch_size < 1:
+        raise ConfigError("--batch-size must be >= 1")
+    # the sweep alone: the panel's recipe without its linearity fit and pick & interpolate
+    options = PropagationOptions(amplitudes=tuple(args.amplitudes), threshold=args.threshold,
+                                 unit=args.units, batch_size=args.batch_size,
+                                 linearity_inputs=0, seed=args.seed, pick=None)
+    loaded, _ = _load(args.model, args.device)
+    context = RecipeContext(model=args.model, loaded=loaded, device=_device(args.device))
+    res = run_with_bar(PROPAGATION.run(options, context, None), "propagation").propagation
     result = {"model": loaded.name, **res.to_json()}
     if args.out:
         plt = _plt()
@@ -277,15 +287,14 @@ def pick_options(args: argparse.Namespace) -> Any:
 
 
 def run_pick_interpolate(args: argparse.Namespace) -> dict[str, Any]:
-    from eegmi.analysis.pick_interpolate import pick_interpolate
     from eegmi.analysis.pick_report import results_json, text_report
+    from eegmi.recipes.base import RecipeContext
+    from eegmi.recipes.propagation import PICK_COMPARE, PickCompareOptions
 
-    options = pick_options(args)
-    results = []
-    for spec in args.models:
-        loaded, _ = _load(spec, args.device)
-        results.append(run_with_bar(pick_interpolate(loaded, options, label=loaded.name),
-                                    f"pick-interpolate {loaded.name}"))
+    options = PickCompareOptions(models=tuple(args.models), pick=pick_options(args))
+    # --data is already in the options: the CLI never reads a file it was not given
+    context = RecipeContext(device=_device(args.device))
+    results = run_with_bar(PICK_COMPARE.run(options, context, None), "pick-interpolate")
     result = results_json(results)
     if args.out:
         plt = _plt()

@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 #: the recipe modules; importing one registers its recipes
-RECIPE_MODULES: tuple[str, ...] = ("spectra", "saliency", "sae")
+RECIPE_MODULES: tuple[str, ...] = ("spectra", "saliency", "sae", "propagation", "latents")
 
 
 def all_recipes() -> dict[str, Any]:

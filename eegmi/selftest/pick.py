@@ -32,15 +32,15 @@ def checks(quick: bool = False, cancel: CancelToken | None = None) -> Job[list[C
         untrained_network,
     )
     from eegmi.analysis.pick_interpolate import HEADLINE_BAR, score_network
-    from eegmi.analysis.propagation import InputPipeline
-    from eegmi.data.injection import Injection, InjectionConfig
+    from eegmi.data.injection import InjectionConfig
     from eegmi.data.topomap import get_operator
     from eegmi.models import ModelConfig
+    from eegmi.models.adapter import ModelAdapter, injection_for
 
     op = get_operator("biosemi32", 40)
     n = op.n_channels
     # marks on, as most bundled models see them: picking must step around them
-    pipe = InputPipeline("vae", op, Injection(op, InjectionConfig(marks=True)))
+    pipe = ModelAdapter("vae", op, injection_for(op, InjectionConfig(marks=True)))
     values = random_mixes(n, 200 if quick else 400, seed=0)
     rng = np.random.default_rng(1)
     shear = np.diag(10.0 ** rng.uniform(-1, 1, n)) @ (np.eye(n) + np.triu(rng.normal(size=(n, n)), 1))

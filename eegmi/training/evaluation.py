@@ -137,7 +137,10 @@ def evaluate_checkpoint(loaded: Any, data: Any, split: str = "test", batch_size:
         from eegmi.training.baseline import pca_baseline
 
         k = int(exp.model.latent_dim)
-        base = pca_baseline(prep, k, split, linear_decoder=exp.model.kind == "decoder")
+        from eegmi.models.adapter import adapt
+
+        # a model whose input is the electrode vector is compared with a linear decoder
+        base = pca_baseline(prep, k, split, linear_decoder=adapt(loaded).takes_values)
         out["baseline"] = base
         out["comparison"] = compare_with_baseline(res["mse"], res["ssim_head"], base)
     return out

@@ -94,7 +94,7 @@ def test_propagation_fills_matrix_with_the_analysis_numbers(prop_panel, session)
     # the linearity column is the analysis' R² on the same (random, seed 0) inputs
     lin = _run(linearity(session.model.model, _pipe(session), n_inputs=66))
     assert rows["enc.conv1"]["linearity_r2"] == pytest.approx(lin.r2["enc.conv1"], abs=1e-9)
-    pick = p.result["pick"]  # on the loaded dataset's frames: the model card names no data
+    pick = p.result.pick  # on the loaded dataset's frames: the model card names no data
     assert pick is not None and "held-out frames" in pick.inputs["description"]
     assert pick.label == "tiny_vae" and "tiny_vae" in p.pick_view.headline.text()
     items = p.export_items()

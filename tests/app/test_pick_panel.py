@@ -71,7 +71,7 @@ def test_panel_single_model_and_across_models_agree_with_the_cli(qtbot, panel, m
     with qtbot.waitSignal(p.comparison_ready, timeout=120000):
         p.compare.run_button.click()
     cli = _cli(capsys, ["analyze", "pick-interpolate", *models])
-    single = p.result["pick"]
+    single = p.result.pick
     first_cli = cli["table"][0]
     assert single.inputs["description"] == cli["models"]["tiny_a"]["inputs"]["description"]
     assert "held-out frames" in single.inputs["description"]
@@ -109,7 +109,7 @@ def test_random_inputs_are_an_explicit_choice(qtbot, panel, capsys, models):
     assert "--inputs random --count 80" in p.state()["pick_cli"]
     with qtbot.waitSignal(p.result_ready, timeout=120000):
         p.job.run_button.click()
-    res = p.result["pick"]
+    res = p.result.pick
     assert res.inputs["kind"] == "random" and "random mixes" in p.pick_view.inputs.text()
     cli = _cli(capsys, ["analyze", "pick-interpolate", models[0], "--inputs", "random",
                         "--count", "80"])
