@@ -17,14 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.cli.analyze_common import _device, _load, _plt, _write_out
-from eegmi.cli.options import add_threads_option
+from eegmi.cli.analyze_common import _device, _load, _plt, _write_out, common_options
 from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
 
 
 def register_analyze(sub: Any) -> None:
-    """Add the mechanistic analyses to the ``eegmi analyze`` sub-parsers."""
+    """Add propagation, linearity and pick & interpolate to the ``eegmi analyze`` sub-parsers."""
     from eegmi.recipes.propagation import PropagationOptions
 
     d = PropagationOptions()
@@ -40,7 +39,7 @@ def register_analyze(sub: Any) -> None:
                         f"({d.threshold})")
     p.add_argument("--units", choices=("channel", "neuron"), default=d.unit,
                    help=f"conv units: whole channels or single activations (default {d.unit})")
-    _common(p, data=False, batch_size=d.batch_size)
+    common_options(p, data=False, batch_size=d.batch_size)
     p.set_defaults(func=run_propagation)
 
     p = sub.add_parser("linearity", help="affine R² and superposition error per layer",
@@ -51,7 +50,7 @@ def register_analyze(sub: Any) -> None:
     p.add_argument("--set-sizes", type=int, nargs="+", default=[2, 4, 8], metavar="K",
                    help="electrodes summed in the superposition test (default 2 4 8)")
     p.add_argument("--n-sets", type=int, default=8, help="random sets per size (default 8)")
-    _common(p)
+    common_options(p)
     p.set_defaults(func=run_linearity)
 
     p = sub.add_parser("pick-interpolate", help="score the pick & interpolate mechanism",
@@ -64,98 +63,9 @@ def register_analyze(sub: Any) -> None:
                                    "Several models make a table.")
     p.add_argument("models", nargs="+", metavar="MODEL", help="bundled names or checkpoint folders")
     _pick_options(p)
-    _common(p, data=False)
+    common_options(p, data=False)
     p.set_defaults(func=run_pick_interpolate)
 
-    p = sub.add_parser("saliency", help="saliency maps for a latent, pixel or region",
-                       description="captum attributions over the topomap and per electrode, "
-                                   "on held-out dataset frames (default), random mixes or a "
-                                   "mix of named electrodes.")
-    p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
-    from eegmi.analysis.saliency_options import SaliencyOptions
-
-    sd = SaliencyOptions()
-    p.add_argument("--method", nargs="+", default=list(sd.methods), metavar="M",
-                   help="saliency, input_x_gradient (ixg), smoothgrad (sg), integrated_gradients "
-                        "(ig), guided_backprop (gbp), gradcam; comma or space separated "
-                        f"(default {' '.join(sd.methods)})")
-    p.add_argument("--target", default=sd.target,
-                   help=f"latent:K | pixel:R,C | region:R0,C0,R1,C1 (end exclusive); default "
-                        f"{sd.target}")
-    p.add_argument("--electrodes", default=None, metavar="NAMES",
-                   help="attribute the mix of these electrodes (e.g. Fz,Cz) instead of --inputs")
-    p.add_argument("--amplitude", type=float, default=1.0, help="value of each --electrodes entry")
-    _input_set(p, count=sd.count)
-    _attr_options(p)
-    _common(p, data=False)
-    p.set_defaults(func=_lazy("run_saliency"))
-
-    from eegmi.analysis.sanity_options import SanityOptions
-
-    d = SanityOptions()
-    p = sub.add_parser("sanity", help="cascading randomisation sanity check of saliency methods",
-                       description="Re-initialise the layers feeding the target from the top down "
-                                   "and compare each method's maps with the trained model's "
-                                   "(|Spearman| of |maps| and of signed maps, SSIM), input by "
-                                   "input, against model-independent baselines (input magnitude, "
-                                   "Sobel edges) on the same inputs (Adebayo et al.). The rule is "
-                                   "printed with the result.")
-    p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
-    p.add_argument("--methods", nargs="+", default=list(d.methods), metavar="M",
-                   help="methods to check (default all six)")
-    p.add_argument("--target", default=d.target, help=f"as for saliency (default {d.target})")
-    _input_set(p, count=d.count)
-    p.add_argument("--margin", type=float, default=d.margin,
-                   help=f"how far below the baseline a randomised similarity must be "
-                        f"(default {d.margin:g})")
-    p.add_argument("--floor", type=float, default=d.floor,
-                   help=f"a randomised similarity below this counts as changed whatever the "
-                        f"baseline (default {d.floor:g})")
-    p.add_argument("--draws", type=int, default=d.draws,
-                   help=f"independent re-initialisations, each a full cascade; the rule must hold "
-                        f"in every one (default {d.draws})")
-    p.add_argument("--confidence", type=float, default=d.confidence,
-                   help=f"one-sided confidence of the bounds over inputs (default {d.confidence:g})")
-    _attr_options(p)
-    _common(p, data=False)
-    p.set_defaults(func=_lazy("run_sanity"))
-    # every analysis, these and those registered before them, takes --threads
-    for parser in sub.choices.values():
-        add_threads_option(parser)
-
-
-def _lazy(name: str) -> Any:
-    """A command of :mod:`eegmi.cli.analyze_saliency`, imported when it runs."""
-
-    def run(args: argparse.Namespace) -> dict[str, Any]:
-        from eegmi.cli import analyze_saliency
-
-        return getattr(analyze_saliency, name)(args)
-
-    return run
-
-
-def _input_set(p: argparse.ArgumentParser, count: int) -> None:
-    p.add_argument("--inputs", choices=("heldout", "random"), default="heldout",
-                   help="held-out dataset frames (default: the model's validation split of its "
-                        "own training data, or any frames of --data) or i.i.d. random mixes")
-    p.add_argument("--count", type=int, default=count, help=f"how many inputs (default {count})")
-    p.add_argument("--data", default=None, metavar="SPEC",
-                   help="'synthetic' or an EEG file for --inputs heldout (default: the data the "
-                        "model card names)")
-
-
-def _common(p: argparse.ArgumentParser, data: bool = True, batch_size: int = 256) -> None:
-    if data:
-        p.add_argument("--data", default=None, metavar="SPEC",
-                       help="'synthetic' or an EEG file: use its frames (scaled by the model's "
-                            "scaler) instead of random mixes")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--batch-size", type=int, default=batch_size,
-                   help=f"inputs per batch (default {batch_size})")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="write the numbers (.npz, .json) and figures (.png) here")
 
 
 def _pick_options(p: argparse.ArgumentParser) -> None:
@@ -175,13 +85,6 @@ def _pick_options(p: argparse.ArgumentParser) -> None:
                    help=f"cross-validation folds (default {d.folds})")
     p.add_argument("--no-controls", action="store_true",
                    help="skip the exact, rotated, untrained and PCA control networks")
-
-
-def _attr_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--layer", default="enc.act3", help="Grad-CAM hook point (default enc.act3)")
-    p.add_argument("--nt-samples", type=int, default=16, help="SmoothGrad samples (default 16)")
-    p.add_argument("--noise", type=float, default=0.15, help="SmoothGrad noise / input range (0.15)")
-    p.add_argument("--ig-steps", type=int, default=32, help="Integrated Gradients steps (default 32)")
 
 
 # ---------------------------------------------------------------- helpers

@@ -9,9 +9,71 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.cli.analyze_common import _plt, _write_out
+from eegmi.cli.analyze_common import (
+    _plt,
+    _write_out,
+    attribution_options,
+    common_options,
+    input_set_options,
+)
 from eegmi.errors import ConfigError
 from eegmi.jobs import run_with_bar
+
+
+def register(sub: Any) -> None:
+    """Add ``saliency`` and ``sanity`` to the ``eegmi analyze`` sub-parsers."""
+    p = sub.add_parser("saliency", help="saliency maps for a latent, pixel or region",
+                       description="captum attributions over the topomap and per electrode, "
+                                   "on held-out dataset frames (default), random mixes or a "
+                                   "mix of named electrodes.")
+    p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
+    from eegmi.analysis.saliency_options import SaliencyOptions
+
+    sd = SaliencyOptions()
+    p.add_argument("--method", nargs="+", default=list(sd.methods), metavar="M",
+                   help="saliency, input_x_gradient (ixg), smoothgrad (sg), integrated_gradients "
+                        "(ig), guided_backprop (gbp), gradcam; comma or space separated "
+                        f"(default {' '.join(sd.methods)})")
+    p.add_argument("--target", default=sd.target,
+                   help=f"latent:K | pixel:R,C | region:R0,C0,R1,C1 (end exclusive); default "
+                        f"{sd.target}")
+    p.add_argument("--electrodes", default=None, metavar="NAMES",
+                   help="attribute the mix of these electrodes (e.g. Fz,Cz) instead of --inputs")
+    p.add_argument("--amplitude", type=float, default=1.0, help="value of each --electrodes entry")
+    input_set_options(p, count=sd.count)
+    attribution_options(p)
+    common_options(p, data=False)
+    p.set_defaults(func=run_saliency)
+
+    from eegmi.analysis.sanity_options import SanityOptions
+
+    d = SanityOptions()
+    p = sub.add_parser("sanity", help="cascading randomisation sanity check of saliency methods",
+                       description="Re-initialise the layers feeding the target from the top down "
+                                   "and compare each method's maps with the trained model's "
+                                   "(|Spearman| of |maps| and of signed maps, SSIM), input by "
+                                   "input, against model-independent baselines (input magnitude, "
+                                   "Sobel edges) on the same inputs (Adebayo et al.). The rule is "
+                                   "printed with the result.")
+    p.add_argument("model", metavar="MODEL", help="bundled name (E1..E5) or checkpoint folder")
+    p.add_argument("--methods", nargs="+", default=list(d.methods), metavar="M",
+                   help="methods to check (default all six)")
+    p.add_argument("--target", default=d.target, help=f"as for saliency (default {d.target})")
+    input_set_options(p, count=d.count)
+    p.add_argument("--margin", type=float, default=d.margin,
+                   help=f"how far below the baseline a randomised similarity must be "
+                        f"(default {d.margin:g})")
+    p.add_argument("--floor", type=float, default=d.floor,
+                   help=f"a randomised similarity below this counts as changed whatever the "
+                        f"baseline (default {d.floor:g})")
+    p.add_argument("--draws", type=int, default=d.draws,
+                   help=f"independent re-initialisations, each a full cascade; the rule must hold "
+                        f"in every one (default {d.draws})")
+    p.add_argument("--confidence", type=float, default=d.confidence,
+                   help=f"one-sided confidence of the bounds over inputs (default {d.confidence:g})")
+    attribution_options(p)
+    common_options(p, data=False)
+    p.set_defaults(func=run_sanity)
 
 
 def _methods(items: list[str]) -> list[str]:

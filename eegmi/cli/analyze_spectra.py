@@ -11,6 +11,7 @@ import numpy as np
 
 from eegmi.analysis.powerlaw import SEED_FIT_RANGE, FitPolicy
 from eegmi.analysis.spectra_options import CONVENTION, SpectraOptions
+from eegmi.cli.analyze_common import _device, _load_models, _nested, model_options
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import run_with_bar
 
@@ -23,8 +24,8 @@ EPILOG = (f"Sign convention: {CONVENTION}.  Every layer is reported next to the 
           f"{DEFAULTS.fit.warn_points} points or has r2 < {DEFAULTS.fit.warn_r2:g}.")
 
 
-def register_eigenspectrum(sub: Any, model_options: Any) -> None:
-    """Add the ``eigenspectrum`` sub-command (``model_options`` adds --seed, --out, ...)."""
+def register_eigenspectrum(sub: Any) -> None:
+    """Add the ``eigenspectrum`` sub-command."""
     p = sub.add_parser(
         "eigenspectrum", help="PCA eigenspectrum and power-law exponent per layer, with controls",
         description="Eigenspectrum of activation covariance per layer (dimensions sub-sampled "
@@ -120,7 +121,6 @@ def run_eigenspectrum(args: argparse.Namespace) -> dict[str, Any]:
             result["out"] = str(write_spectra(Path(args.out), spectra, result))
         return result
     reports = _model_reports(args, opts, warn=as_json)
-    from eegmi.cli.analyze import _nested
 
     result = _nested({lab: r.to_json() for lab, r in reports.items()})
     if args.out:
@@ -150,7 +150,6 @@ def _model_reports(args: argparse.Namespace, opts: SpectraOptions, warn: bool
                    ) -> dict[str, Any]:
     """Each model's report; ``warn``: also each fit warning on stderr (the JSON mode, whose
     stdout holds only JSON; the text table lists them itself)."""
-    from eegmi.cli.analyze import _device, _load_models
     from eegmi.recipes.base import RecipeContext
     from eegmi.recipes.spectra import SPECTRA
 

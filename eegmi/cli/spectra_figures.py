@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from eegmi.analysis.spectra import SpectraReport
-from eegmi.cli.analyze import _pyplot, _safe, _save_fig, _save_npz, write_json
+from eegmi.cli.analyze_common import _pyplot, _safe, _save_fig, _save_npz, write_json
 
 ALPHA_LABEL = "α  (eigenvalue ∝ k^-α; seed 001 plots -α)"
 

@@ -80,16 +80,14 @@ def test_missing_file_and_bad_arguments(tmp_path: Path, capsys) -> None:
     assert res["layers"]["acts"]["fit_range_used"] == [10, 50]  # full rank 90: the seed's
 
 
-def test_analyze_mech_commands_are_registered_when_present(monkeypatch) -> None:
-    def register_analyze(sub) -> None:
-        p = sub.add_parser("linearity-probe")
-        p.set_defaults(func=lambda args: {"ok": True})
-
-    fake = types.ModuleType("eegmi.cli.analyze_mech")
-    fake.register_analyze = register_analyze
-    monkeypatch.setitem(sys.modules, "eegmi.cli.analyze_mech", fake)
-    args = build_parser().parse_args(["analyze", "linearity-probe", "--json"])
-    assert args.func(args) == {"ok": True} and args.json
+def test_every_analysis_is_registered_and_takes_threads() -> None:
+    """The analyze commands are imported statically (none silently missing) and each
+    one gets --threads from the analyze parser."""
+    parser = build_parser()
+    for name in ("eigenspectrum", "projections", "propagation", "linearity",
+                 "pick-interpolate", "saliency", "sanity"):
+        args = parser.parse_args(["analyze", name, "E3", "--threads", "1"])
+        assert callable(args.func) and args.threads == 1, name
 
 
 @pytest.fixture(scope="module")
