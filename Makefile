@@ -26,6 +26,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check eegmi app tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy eegmi
 
 selftest: setup
 	$(VENV)/bin/eegmi selftest $(ARGS)

@@ -113,7 +113,12 @@ def figure_set_job(out_dir: str | Path, models: Sequence[str], data_spec: str = 
         inf = Inference(loaded, loaded.operator, device)
         results = inf.forward_values_batch(np.asarray(loaded.scaler.transform(raw), np.float32))
         images = np.stack([r.image for r in results])
-        recons = np.stack([r.recon for r in results])
+        recon_list = []
+        for r in results:
+            if r.recon is None:  # only an input pipeline without a model leaves it empty
+                raise DataError("the model gave no reconstruction", path=str(name))
+            recon_list.append(r.recon)
+        recons = np.stack(recon_list)
         op = loaded.operator
         head = None
         if hasattr(op, "head_radius") and hasattr(op, "pixel_size"):

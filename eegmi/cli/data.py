@@ -99,9 +99,11 @@ def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
                           seconds_per_trial=args.seconds, seed=args.seed)
     paths = write_synthetic(data, args.out)
     info = data.info()
+    truth = data.ground_truth
+    assert truth is not None  # make_synthetic always records its sources
     return {"files": paths, "shape": info["shape"], "subjects": info["subjects"],
             "n_trials": info["n_trials"], "sfreq": info["sfreq"], "seed": args.seed,
-            "n_sources": int(len(data.ground_truth["src_kind"]))}
+            "n_sources": int(len(truth["src_kind"]))}
 
 
 def cmd_render(args: argparse.Namespace) -> dict[str, Any]:

@@ -55,9 +55,9 @@ def _overridden(args: argparse.Namespace) -> Any:
     try:
         return ExperimentConfig.from_dict(d, exp.path)
     except ConfigError as exc:
-        flag = given.get(exc.message.split(" ", 1)[0])
-        if flag:  # the bad value came from the command line, not from the preset file
-            raise ConfigError(f"{flag}: {exc.message}") from None
+        option = given.get(exc.message.split(" ", 1)[0])
+        if option:  # the bad value came from the command line, not from the preset file
+            raise ConfigError(f"{option}: {exc.message}") from None
         raise
 
 

@@ -283,10 +283,10 @@ class TopomapBatches:
         Skip the final short batch.
     """
 
-    def __init__(self, data_values: np.ndarray, indices: np.ndarray, operator: Any, scaler: Any,
-                 injection: Any | None = None, batch_size: int = 256, shuffle: bool = False,
-                 seed: int = 0, device: str | torch.device = "cpu",
-                 drop_last: bool = False) -> None:
+    def __init__(self, data_values: np.ndarray | ChannelView, indices: np.ndarray,
+                 operator: Any, scaler: Any, injection: Any | None = None,
+                 batch_size: int = 256, shuffle: bool = False, seed: int = 0,
+                 device: str | torch.device = "cpu", drop_last: bool = False) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.values = data_values

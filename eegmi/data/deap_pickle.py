@@ -186,11 +186,11 @@ class _NumpyMachine(OpcodeMachine):
 
     def _dtype_state(self, dt: _Dtype, items: tuple[Any, ...] | None) -> None:
         # (version, byte order, subarray, names, fields, elsize, alignment, flags[, metadata])
-        plain = (items is not None and len(items) in (8, 9) and is_int(items[0], 3, 4)
-                 and isinstance(items[1], Text) and items[2:5] == (None, None, None)
-                 and is_int(items[5], -1) and is_int(items[6], -1) and is_int(items[7], 0)
-                 and (len(items) == 8 or items[8] is None))
-        if not plain:
+        if items is None or not (
+                len(items) in (8, 9) and is_int(items[0], 3, 4)
+                and isinstance(items[1], Text) and items[2:5] == (None, None, None)
+                and is_int(items[5], -1) and is_int(items[6], -1) and is_int(items[7], 0)
+                and (len(items) == 8 or items[8] is None)):
             raise Refused(f"dtype {dt.code!r} with a custom state (fields, offsets, subarrays "
                           "or metadata)")
         endian = items[1].name()

@@ -331,7 +331,10 @@ def _resolve_montage(montage_or_n: int | str | Path | Montage | TopomapOperator
         montage_or_n = montage_or_n.montage
     if isinstance(montage_or_n, Montage):
         return montage_or_n.n_channels, montage_or_n.ch_names
-    if isinstance(montage_or_n, int | np.integer) and not isinstance(montage_or_n, bool):
+    if isinstance(montage_or_n, bool):
+        raise ConfigError(f"montage must be a montage or a number of electrodes, "
+                          f"not {montage_or_n}")
+    if isinstance(montage_or_n, int | np.integer):
         n = int(montage_or_n)
         if n < 1:
             raise DataError(f"number of electrodes must be positive, got {n}")

@@ -185,7 +185,7 @@ class OpcodeMachine:
     # -- text and bytes --------------------------------------------------------------------
     def latin1(self, t: Text) -> memoryview | bytes:
         """The bytes numpy makes of a str/bytes payload (a str is encoded to latin-1)."""
-        if t.kind in ("str8", "bytes"):
+        if t.kind in ("str8", "bytes") and not isinstance(t.raw, str):
             return t.raw
         if t.latin1 is None:  # decoded once per operand however often the memo repeats it
             try:
@@ -407,7 +407,10 @@ class OpcodeMachine:
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> Dict:
         """Decode up to STOP; the result must be one dict."""
-        handlers = _handlers(type(self))
+        # typed as a plain ``type``: mypy takes ``type[OpcodeMachine]`` for unhashable
+        # (python/mypy#11470), though every class object is
+        cls: type = type(self)
+        handlers = _handlers(cls)
         ops = 0
         while True:
             if self.pos >= len(self.buf):

@@ -231,5 +231,5 @@ def check_values(values: np.ndarray, ch_names: Sequence[str], path: Any = None,
                         f"±{MAX_ABS_VALUE:.0e}: too large to scale or render", path)
     flat = np.flatnonzero(~(hi > lo))
     if flat.size:
-        names = ", ".join(ch_names[i] for i in flat)
+        names = ", ".join(ch_names[int(i)] for i in flat)
         raise DataError(f"flat channel(s) with no variation over the recording: {names}", path)

@@ -253,7 +253,8 @@ def save_ground_truth(truth: dict[str, Any], npz_path: Path, json_path: Path) ->
     scalars = {k: v for k, v in truth.items() if not isinstance(v, np.ndarray)}
     with atomic_path(npz_path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            # numpy's stub lets a ``**`` dict fill ``allow_pickle: bool``; every value is an array
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(scalars, indent=1))
 

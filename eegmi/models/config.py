@@ -23,6 +23,14 @@ KINDS = ("vae", "decoder")
 ACTIVATIONS = ("leaky_relu", "relu", "gelu", "solu")
 
 
+def _whole(value: Any) -> Any:
+    """A whole number read from a file (``32`` or ``32.0``) as an int; anything else as it
+    is, for :meth:`ModelConfig.validate` to refuse."""
+    if is_int(value) or (isinstance(value, float) and value.is_integer()):
+        return int(value)
+    return value
+
+
 @dataclass
 class ModelConfig:
     """Architecture of a :class:`~eegmi.models.vae.ConvVAE` or :class:`~eegmi.models.decoder.DecoderOnly`.
@@ -58,9 +66,7 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        self.filters = tuple(  # type: ignore[assignment]
-            int(f) if is_int(f) or (isinstance(f, float) and f.is_integer()) else f
-            for f in self.filters)
+        self.filters = tuple(_whole(f) for f in self.filters)
         self.validate()
 
     def validate(self, path: str | Path | None = None) -> None:

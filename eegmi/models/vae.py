@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import torch
 from torch import nn
 
@@ -10,7 +12,7 @@ from eegmi.models.decoder import ConvDecoder, DecoderOnly, VAEOutput
 from eegmi.models.hooks import HookedModel, HookPoint
 from eegmi.models.nonlinearities import make_activation
 
-__all__ = ["ConvVAE", "VAEOutput", "build_model"]
+__all__ = ["ConfiguredModel", "ConvVAE", "VAEOutput", "build_model"]
 
 
 class ConvVAE(HookedModel):
@@ -75,7 +77,13 @@ class ConvVAE(HookedModel):
         return VAEOutput(self.decoder(z), mu, logvar, z)
 
 
-def build_model(config: ModelConfig) -> HookedModel:
+#: The models a :class:`ModelConfig` describes: what :func:`build_model` makes, training
+#: trains and a checkpoint holds (other hooked models, such as analysis controls, have no
+#: config or decoder).
+ConfiguredModel: TypeAlias = ConvVAE | DecoderOnly
+
+
+def build_model(config: ModelConfig) -> ConfiguredModel:
     """The model a config describes: :class:`ConvVAE` or :class:`DecoderOnly`."""
     if config.kind == "decoder":
         return DecoderOnly(config)

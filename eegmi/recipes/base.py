@@ -96,7 +96,7 @@ class Recipe(Generic[OptionsT, ResultT]):
         from_json = getattr(self.options_type, "from_json", None)
         if from_json is None:
             raise ConfigError(f"recipe {self.name!r}: its options cannot be read from JSON")
-        return from_json(dict(values))  # type: ignore[no-any-return]
+        return from_json(dict(values))
 
 
 #: every recipe, by name (filled by :func:`register` when a recipe module is imported)

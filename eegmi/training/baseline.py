@@ -23,24 +23,33 @@ operator and is exact; PCA-32 is reported beside it.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
+from eegmi.errors import DataError
 from eegmi.training.metrics import image_metrics
 
 #: Singular values below this fraction of the largest count as zero (float32 images).
 RANK_TOL = 1e-5
 
 
-def _targets(prep: Any, indices: np.ndarray, chunk: int = 4096, images: bool = True) -> Any:
-    """Yield ``(values (b, n) float64 scaled, images (b, H*W) float64 or None)`` chunks."""
+def _scaled(prep: Any, indices: np.ndarray, chunk: int = 4096) -> Iterator[np.ndarray]:
+    """Yield the scaled electrode values ``(b, n)`` float32 of ``indices``, chunk by chunk."""
     for start in range(0, len(indices), chunk):
         idx = np.sort(indices[start:start + chunk])
-        scaled = prep.scaler.transform(np.asarray(prep.values[idx], dtype=np.float32))
-        img = prep.operator.render(scaled).reshape(len(idx), -1) if images else None
-        yield scaled.astype(np.float64), None if img is None else img.astype(np.float64)
+        yield prep.scaler.transform(np.asarray(prep.values[idx], dtype=np.float32))
+
+
+def _targets(prep: Any, indices: np.ndarray, chunk: int = 4096
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(values (b, n) float64 scaled, images (b, H*W) float64)`` chunks."""
+    for scaled in _scaled(prep, indices, chunk):
+        img = prep.operator.render(scaled).reshape(len(scaled), -1)
+        yield scaled.astype(np.float64), img.astype(np.float64)
 
 
 def fit_pca(prep: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -60,13 +69,15 @@ def fit_pca(prep: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     variances : ``(r,)`` their variances (eigenvalues of the image covariance)
     """
     m = np.asarray(prep.operator.matrix, dtype=np.float64)
-    count, total, gram = 0, None, None
-    shift = None  # centre on the first chunk's mean so the float64 sums stay accurate
-    for v, _ in _targets(prep, prep.split.train, images=False):
-        if shift is None:
-            shift = v.mean(axis=0)
-            total = np.zeros_like(shift)
-            gram = np.zeros((v.shape[1], v.shape[1]))
+    chunks = (s.astype(np.float64) for s in _scaled(prep, prep.split.train))
+    first = next(chunks, None)
+    if first is None:
+        raise DataError("no training frames to fit the PCA baseline on")
+    shift = first.mean(axis=0)  # centred on the first chunk's mean: accurate float64 sums
+    total = np.zeros_like(shift)
+    gram = np.zeros((len(shift), len(shift)))
+    count = 0
+    for v in itertools.chain([first], chunks):
         vc = v - shift
         total += vc.sum(axis=0)
         gram += vc.T @ vc
@@ -81,11 +92,14 @@ def fit_pca(prep: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _fit_linear_decoder(prep: Any) -> np.ndarray:
     """Least-squares affine map ``[values, 1] -> image`` on the training split, ``(n+1, H*W)``."""
-    xtx, xty = None, None
+    xtx: np.ndarray | None = None
+    xty: np.ndarray | None = None
     for v, y in _targets(prep, prep.split.train):
         a = np.c_[v, np.ones(len(v))]  # (b, n + 1)
         xtx = a.T @ a if xtx is None else xtx + a.T @ a
         xty = a.T @ y if xty is None else xty + a.T @ y
+    if xtx is None or xty is None:
+        raise DataError("no training frames to fit the linear decoder on")
     return np.linalg.lstsq(xtx, xty, rcond=None)[0]
 
 

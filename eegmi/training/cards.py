@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eegmi.errors import CheckpointError, ConfigError, EegmiError
 from eegmi.limits import MAX_ELECTRODES, check_float, is_int
 from eegmi.models.config import ModelConfig
@@ -143,6 +145,6 @@ def _embedded_montage(mont: dict[str, Any], bad: Any) -> Any:
             raise bad(exc.message) from None
     label = str(mont.get("name", "custom"))[:200]
     try:
-        return Montage(label, tuple(names), xyz)
+        return Montage(label, tuple(names), np.asarray(xyz, dtype=np.float64))
     except EegmiError as exc:
         raise bad(f"montage: {exc.message}") from None

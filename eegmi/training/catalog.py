@@ -49,7 +49,7 @@ def resolve_model(name_or_path: str | Path) -> Path:
 
 def list_bundled() -> list[dict[str, Any]]:
     """One dict per bundled model: name, path, kind, latent_dim, experiment, metrics."""
-    out = []
+    out: list[dict[str, Any]] = []
     root = models_dir()
     if not root.is_dir():
         return out
@@ -59,7 +59,8 @@ def list_bundled() -> list[dict[str, Any]]:
             continue
         meta = read_card(card)
         cfg = meta["config"]
-        exp = meta.get("experiment") if isinstance(meta.get("experiment"), dict) else {}
+        found = meta.get("experiment")
+        exp: dict[str, Any] = found if isinstance(found, dict) else {}
         out.append({"name": d.name, "path": str(d), "kind": cfg.get("kind"),
                     "latent_dim": cfg.get("latent_dim"),
                     "experiment": exp.get("name"),

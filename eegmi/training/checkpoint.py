@@ -25,7 +25,7 @@ from eegmi.errors import CheckpointError
 from eegmi.limits import MAX_CARD_BYTES, one_line
 from eegmi.models.config import ModelConfig
 from eegmi.models.hooks import HookedModel
-from eegmi.models.vae import build_model
+from eegmi.models.vae import ConfiguredModel, build_model
 from eegmi.training.cards import card_parts
 from eegmi.training.catalog import CARD, WEIGHTS, list_bundled, models_dir, read_card, resolve_model
 from eegmi.training.rundir import commit, recover_for_reading
@@ -71,7 +71,7 @@ class LoadedModel:
 
 
 def save_checkpoint(
-    directory: str | Path, model: HookedModel, meta: dict[str, Any], dtype: str = "float32",
+    directory: str | Path, model: ConfiguredModel, meta: dict[str, Any], dtype: str = "float32",
     state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
 ) -> Path:
     """Write ``model.safetensors``, ``model.json`` (and the training state) as one unit.

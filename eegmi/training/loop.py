@@ -35,7 +35,7 @@ from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.limits import MAX_EPOCHS, one_line
 from eegmi.models.hooks import HookedModel, model_input
 from eegmi.models.pick import pick_initialise
-from eegmi.models.vae import build_model
+from eegmi.models.vae import ConfiguredModel, ConvVAE, build_model
 from eegmi.training.checkpoint import (
     CARD,
     STATE,
@@ -68,12 +68,14 @@ EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "val_mse", "val_mae", "val_ssim
               "val_ssim_head", "lr", "weight_norm", "best_epoch")
 
 
-def build_for_experiment(experiment: ExperimentConfig, prep: Prepared) -> HookedModel:
+def build_for_experiment(experiment: ExperimentConfig, prep: Prepared) -> ConfiguredModel:
     """Seeded model with the experiment's initialisation (pick / copied decoder / frozen)."""
     t = experiment.training
     torch.manual_seed(t.seed)
     model = build_model(experiment.model)
     if t.init == "pick":
+        if not isinstance(model, ConvVAE):
+            raise ConfigError("training.init: pick initialisation needs a vae model")
         pick_initialise(model, prep.operator.electrode_pixels)
     if t.decoder_from:
         src = resolve_model(t.decoder_from)
@@ -277,6 +279,8 @@ def _train(
         val = evaluate_batches(model, val_batches, mask, t.beta, head)
         sched.step(val["loss"])
         best.update(model, epoch, val["loss"])
+        best_model = best.model
+        assert best_model is not None  # update() keeps a copy from the first epoch on
         record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
                   "val_mse": val["mse"], "val_mae": val["mae"], "val_ssim": val["ssim"],
                   "val_ssim_head": val["ssim_head"], "lr": opt.param_groups[0]["lr"],
@@ -287,13 +291,13 @@ def _train(
         best_record = next((r for r in history if r.get("epoch") == best.epoch), record)
         metrics = {**best_record, "epoch": epoch, "best_epoch": best.epoch}
         if final:
-            metrics.update(_test_metrics(best.model, batches(prep.split.test, False, 0), head,
+            metrics.update(_test_metrics(best_model, batches(prep.split.test, False, 0), head,
                                          weights_dtype))
         # history before the checkpoint: a crash in between makes resume redo (and re-log)
         # this epoch, since the history is cut back to the saved state's epoch
         logged = append_history(out, record)
         try:
-            save_checkpoint(out, best.model, {**meta_base, "epochs": epoch,
+            save_checkpoint(out, best_model, {**meta_base, "epochs": epoch,
                                               "stopped_early": stop, "metrics": metrics},
                             dtype=weights_dtype,
                             state=_state(model, opt, sched, experiment, epoch, best))
@@ -315,9 +319,9 @@ class _Best:
     def __init__(self) -> None:
         self.epoch = 0
         self.val_loss = float("inf")
-        self.model: HookedModel | None = None
+        self.model: ConfiguredModel | None = None
 
-    def update(self, model: HookedModel, epoch: int, val_loss: float) -> bool:
+    def update(self, model: ConfiguredModel, epoch: int, val_loss: float) -> bool:
         if self.model is not None and not val_loss < self.val_loss:
             return False
         self.epoch, self.val_loss = epoch, float(val_loss)
@@ -329,7 +333,7 @@ class _Best:
         return True
 
     @classmethod
-    def restore(cls, model: HookedModel, tensors: dict[str, torch.Tensor], state: dict,
+    def restore(cls, model: ConfiguredModel, tensors: dict[str, torch.Tensor], state: dict,
                 history: list[dict[str, Any]], path: Path) -> _Best:
         best = cls()
         saved = state.get("best")

@@ -4,12 +4,16 @@ operator, scaler, injection and loss mask (shared by training and evaluation).""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eegmi.errors import DataError
 from eegmi.training.experiments import ExperimentConfig
+
+if TYPE_CHECKING:
+    from eegmi.data.dataset import ChannelView
+    from eegmi.data.injection import Injection
 
 
 @dataclass
@@ -33,11 +37,11 @@ class Prepared:
         ``(H, W)`` float32 (1 inside the head disc) or None for a whole-image loss.
     """
 
-    values: np.ndarray
+    values: ChannelView
     split: Any
     operator: Any
     scaler: Any
-    injection: Any
+    injection: Injection | None
     loss_mask: np.ndarray | None
 
 
@@ -118,6 +122,6 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
                                                     layout=inj.layout))
     loss_mask = (np.asarray(injection.loss_mask, dtype=np.float32)
                  if experiment.training.loss_mask == "head" else None)
-    if not (inj.marks or inj.occlusion):
-        injection = None
-    return Prepared(values, split, operator, scaler, injection, loss_mask)
+    changes_input = bool(inj.marks or inj.occlusion)
+    return Prepared(values, split, operator, scaler, injection if changes_input else None,
+                    loss_mask)

@@ -186,16 +186,16 @@ def commit(directory: str | Path, writers: dict[str, Callable[[Path], None]]) ->
         os.replace(journal_tmp, directory / JOURNAL)
         journal_tmp = None
     except Exception as exc:  # noqa: BLE001 - OSError, or a writer's own (SafetensorError)
-        for tmp in [*temps.values(), journal_tmp]:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        for leftover in [*temps.values(), journal_tmp]:
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
         raise CheckpointError(f"cannot write the checkpoint ({why}); nothing was replaced",
                               current) from None
     except BaseException:
-        for tmp in [*temps.values(), journal_tmp]:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        for leftover in [*temps.values(), journal_tmp]:
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
         raise
     # from here on the journal makes the commit happen even if this process dies
     _fsync_dir(directory)

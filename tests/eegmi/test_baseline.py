@@ -47,3 +47,16 @@ def test_pca_baseline_exact_at_rank_and_worse_below(prep) -> None:
     flat = x_test.reshape(len(x_test), -1).astype(np.float64)
     rec = (flat - mean) @ comps[:, :3] @ comps[:, :3].T + mean
     assert low["mse"] == pytest.approx(((rec - flat) ** 2).mean(), rel=1e-4)
+
+
+def test_an_empty_training_split_is_a_data_error(prep) -> None:
+    from dataclasses import replace
+
+    from eegmi.errors import DataError
+    from eegmi.training.baseline import _fit_linear_decoder
+
+    empty = replace(prep, split=replace(prep.split, train=prep.split.train[:0]))
+    with pytest.raises(DataError, match="no training frames"):
+        fit_pca(empty)
+    with pytest.raises(DataError, match="no training frames"):
+        _fit_linear_decoder(empty)

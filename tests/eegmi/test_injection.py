@@ -162,3 +162,8 @@ def test_ranked12_layout_reproduces_the_models_trained_before_the_rim_rule(op) -
     with pytest.raises(ConfigError, match="layout"):
         InjectionConfig(layout="diagonal")
     assert InjectionConfig.from_dict({"marks": True}).layout == "rim"
+
+
+def test_a_bool_is_neither_a_montage_nor_a_number_of_electrodes() -> None:
+    with pytest.raises(ConfigError, match="number of electrodes, not True"):
+        one_hot(True, 0)
