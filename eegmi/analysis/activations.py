@@ -10,8 +10,9 @@ paper's sub-sampling, see :func:`eegmi.analysis.eigenspectrum.subsample_stride`)
 accumulator per layer and returns every layer's eigenspectrum (the ``spectra`` recipe,
 :mod:`eegmi.recipes.spectra`, runs it for several models).
 
-The model is only duck-typed (``run_with_cache(x, names)`` and ``parameters()``),
-so this module does not import ``eegmi.models``.
+The model is only duck-typed (``run_with_cache(x, names)``, checked as
+:class:`eegmi.models.hooks.CachingModel`, and ``parameters()``), so a planted
+stand-in serves as well as a :class:`~eegmi.models.HookedModel`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from eegmi.analysis.eigenspectrum import (
 from eegmi.devices import model_device
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.models.hooks import model_input
+from eegmi.models.hooks import caching, model_input
 
 
 def as_batches(x: np.ndarray | torch.Tensor, batch_size: int = 256) -> list[torch.Tensor]:
@@ -91,6 +92,7 @@ def iter_activations(
     """
     names = list(names)
     strides = dict(strides or {})
+    recorder = caching(model)
     device = model_device(model)
     done = 0
     with eval_mode(model), torch.no_grad():
@@ -103,7 +105,7 @@ def iter_activations(
             if max_inputs is not None:
                 x = x[: max_inputs - done]
             x = x.to(device=device, dtype=torch.float32)
-            _, cache = model.run_with_cache(x, names)
+            _, cache = recorder.run_with_cache(x, names)
             acts: dict[str, np.ndarray] = {}
             for name in names:
                 if name not in cache:

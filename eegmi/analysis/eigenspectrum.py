@@ -214,6 +214,7 @@ class CovarianceAccumulator:
         if self.n < 2:
             raise DataError(f"need at least 2 samples for a covariance, got {self.n}")
         self._flush()
+        assert self._cross is not None  # n >= 2 rows were added and _flush folded them
         mean = self._sum / self.n
         upper = np.triu(self._cross)
         upper -= np.triu(self.n * np.outer(mean, mean))

@@ -172,15 +172,17 @@ class InputSet:
 
 def model_data_source(loaded: Any) -> str | None:
     """The dataset spec a checkpoint was trained on (``"synthetic"``, a path), or None."""
-    meta = getattr(loaded, "meta", {}) or {}
-    exp = meta.get("experiment") if isinstance(meta.get("experiment"), dict) else {}
-    data = exp.get("data") if isinstance(exp.get("data"), dict) else {}
-    src = data.get("source")
+    meta = _as_dict(getattr(loaded, "meta", None))
+    src = _as_dict(_as_dict(meta.get("experiment")).get("data")).get("source")
     if src:
         return str(src)
-    prov = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-    path = prov.get("path")
+    path = _as_dict(meta.get("data")).get("path")
     return str(path) if path else None
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when a card gives a dict there, else an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def random_mixes(n_electrodes: int, count: int, seed: int) -> np.ndarray:

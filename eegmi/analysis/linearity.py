@@ -112,7 +112,7 @@ def affine_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: 
 def superposition_sets(n: int, set_sizes: Sequence[int], n_sets: int, seed: int) -> list[np.ndarray]:
     """Random electrode index sets: ``n_sets`` per size, each ``(k,)`` without repeats."""
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[np.ndarray] = []
     for k in set_sizes:
         if not 2 <= k <= n:
             raise ConfigError(f"superposition set size must be in 2..{n}, got {k}")

@@ -69,6 +69,13 @@ class ExactPickInterpolate(HookedModel):
         ``"image"`` (``(B, 1, H, W)`` input) or ``"values"`` (the electrode vector itself).
     """
 
+    # buffers (declared for the type checker: nn.Module attribute access is untyped)
+    pick_idx: torch.Tensor
+    unmix: torch.Tensor
+    enc: torch.Tensor
+    dec: torch.Tensor
+    op_t: torch.Tensor
+
     def __init__(self, operator: Any, mix: np.ndarray | None = None,
                  input_kind: str = "image") -> None:
         super().__init__()
@@ -120,6 +127,14 @@ class PCABaseline(HookedModel):
     input_kind
         ``"image"`` or ``"values"``.
     """
+
+    # buffers (declared for the type checker: nn.Module attribute access is untyped)
+    pick_idx: torch.Tensor
+    unmix: torch.Tensor
+    mean: torch.Tensor
+    proj: torch.Tensor
+    mean_img: torch.Tensor
+    components: torch.Tensor
 
     def __init__(self, operator: Any, train_values: np.ndarray, k: int,
                  input_kind: str = "image") -> None:

@@ -250,6 +250,8 @@ def score_network(
     test_folds = blocked_folds(x.shape[0], folds)
     if latent_matrix is None:
         prop = yield from propagation(model, pipeline, (1.0,), names=[latent], cancel=cancel)
+        if prop.latent_matrix is None:  # _latent_hook found the hook, so propagation fills it
+            raise ConfigError(f"no one-hot responses at {latent!r}")
         latent_matrix = prop.latent_matrix
     was_training = model.training
     model.eval()
@@ -318,18 +320,19 @@ def pick_interpolate(
     label = label or str(getattr(loaded, "name", "model"))
     pipe = adapt(loaded)
     inputs = analysis_inputs(loaded, options.inputs)
-    kw = {"folds": options.folds, "batch_size": options.batch_size, "cancel": cancel}
     own = yield from score_network(loaded.model, pipe, inputs.values, label=label, role="model",
                                    description=f"{label} ({pipe.kind})",
-                                   latent_matrix=latent_matrix, **kw)
+                                   latent_matrix=latent_matrix, folds=options.folds,
+                                   batch_size=options.batch_size, cancel=cancel)
     controls = []
     if options.controls:
         for c in control_networks(loaded, pipe, options.inputs, options.pca_frames):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            controls.append((yield from score_network(c.model, c.pipeline, inputs.values,
-                                                      label=c.label, role=c.role,
-                                                      description=c.description, **kw)))
+            controls.append((yield from score_network(
+                c.model, c.pipeline, inputs.values, label=c.label, role=c.role,
+                description=c.description, folds=options.folds, batch_size=options.batch_size,
+                cancel=cancel)))
     notes = model_notes(pipe.takes_values, own.latent_dim, pipe.n_electrodes)
     flat = int((np.ptp(inputs.values, axis=0) == 0).sum())
     if flat:

@@ -246,7 +246,7 @@ def _amplitude_gain(amplitudes: np.ndarray, norms: np.ndarray) -> float | None:
     return float(per_amp.mean() / ref)
 
 
-def one_hot_batch(n: int, amplitudes: Sequence[float]) -> np.ndarray:
+def one_hot_batch(n: int, amplitudes: Sequence[float] | np.ndarray) -> np.ndarray:
     """Zero vector followed by every one-hot at every amplitude.
 
     Returns

@@ -42,6 +42,7 @@ from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.models.adapter import ModelAdapter
+from eegmi.models.hooks import caching
 
 __all__ = ["ALIASES", "METHODS", "AttributionOptions", "SaliencyResult", "Target",
            "attribute_electrodes", "attribute_images", "method_name", "saliency"]
@@ -123,7 +124,8 @@ class _TargetForward(nn.Module):
         self.pre = pre
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        _, cache = self.model.run_with_cache(self.pre(inp), list(self.target.names), detach=False)
+        _, cache = caching(self.model).run_with_cache(self.pre(inp), list(self.target.names),
+                                                      detach=False)
         return self.target(cache)
 
 

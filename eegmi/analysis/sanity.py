@@ -36,6 +36,7 @@ from eegmi.devices import model_device
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.models.adapter import ModelAdapter
+from eegmi.models.hooks import caching
 
 _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
@@ -60,7 +61,8 @@ def target_layers(model: nn.Module, pipeline: ModelAdapter, target: Target,
     handles = [m.register_forward_hook(lambda mod, _i, _o: order.append(names[mod]))
                for m in model.modules() if isinstance(m, _WEIGHTED)]
     try:
-        _, cache = model.run_with_cache(pipeline.inject(images), list(target.names), detach=False)
+        _, cache = caching(model).run_with_cache(pipeline.inject(images), list(target.names),
+                                                 detach=False)
         value = target(cache).sum()
     finally:
         for h in handles:

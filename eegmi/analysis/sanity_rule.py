@@ -281,8 +281,9 @@ def judge(rule: SanityRule, sim: np.ndarray, base: np.ndarray, repeat: np.ndarra
         return Verdict(None, np.zeros((n_stages, k), bool), None, True,
                        "trained maps are constant: nothing to test")
     per_draw = np.stack([[rule.changed(d[s], base) for s in range(n_stages)] for d in sim])
-    changed = per_draw.all(axis=0)
-    whole = changed.all(axis=1)
+    # np.all, not ndarray.all: numpy's stub types ``a.all(axis=...)`` as maybe a scalar
+    changed: np.ndarray = np.all(per_draw, axis=0)  # (n_stages, K)
+    whole: np.ndarray = np.all(changed, axis=1)  # (n_stages,)
     from_stage = None
     for s in range(n_stages - 1, -1, -1):
         if not whole[s]:
@@ -295,7 +296,7 @@ def judge(rule: SanityRule, sim: np.ndarray, base: np.ndarray, repeat: np.ndarra
     if whole[-1]:
         return Verdict(True, changed, from_stage, rep,
                        f"every statistic changed at the last stage in all {n_draws} draws")
-    failed = int((~per_draw[:, -1].all(axis=1)).sum())
+    failed = int((~np.all(per_draw[:, -1], axis=1)).sum())
     mean_sim = np.nanmean(sim[:, -1], axis=(0, 1))
     mean_base = np.nanmean(base, axis=0)
     parts = [f"{STAT_LABELS[STATISTICS[i]]} {mean_sim[i]:.2f} vs baseline {mean_base[i]:.2f}"

@@ -57,7 +57,8 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        # numpy's stub lets a ``**`` dict fill ``allow_pickle: bool``; every value is an array
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
 def _save_fig(fig: Any, path: Path) -> None:
@@ -110,8 +111,7 @@ def _write_out(out: Path, stem: str, result: dict[str, Any], arrays: dict[str, n
     finally:
         for fig in figures.values():
             plt.close(fig)
-    with atomic_path(out / f"{stem}.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{_safe(k): v for k, v in arrays.items()})
+    _save_npz(out / f"{stem}.npz", {_safe(k): v for k, v in arrays.items()})
     write_json(out / f"{stem}.json", result)
     return str(out)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -27,6 +27,22 @@ from eegmi.errors import ConfigError, DataError
 
 #: A hook function: ``fn(activation, name) -> replacement or None``.
 HookFn = Callable[[torch.Tensor, str], torch.Tensor | None]
+
+
+@runtime_checkable
+class CachingModel(Protocol):
+    """What the analyses that record activations need: a :class:`HookedModel`, or any
+    module with a ``run_with_cache`` of the same meaning (a planted stand-in)."""
+
+    def run_with_cache(self, x: torch.Tensor, names: Iterable[str] | None = None,
+                       detach: bool = True) -> tuple[Any, dict[str, torch.Tensor]]: ...
+
+
+def caching(model: nn.Module) -> CachingModel:
+    """``model``, checked to record named activations (``run_with_cache``)."""
+    if not isinstance(model, CachingModel):
+        raise ConfigError(f"{type(model).__name__} has no named hook points to record")
+    return model
 
 
 @dataclass(frozen=True)

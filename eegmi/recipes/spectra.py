@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from eegmi.analysis.spectra_options import SpectraOptions, depth_layers
+from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, scaled_progress
 from eegmi.recipes.base import Recipe, RecipeContext, register
 
@@ -98,6 +99,8 @@ def run_spectra(options: SpectraOptions, context: RecipeContext,
     if options.projections:
         adapter = adapt(loaded)
         stim = make_stimulus("dipole", loaded.operator, n_frames=100)
+        if stim.values is None:  # a dipole stimulus is made from electrode values
+            raise ConfigError("the dipole stimulus has no electrode values")
         inputs = stim.values if adapter.takes_values else adapter.shown_input(stim.values)
         names = depth_layers(adapter.hook_names(), adapter.latent_hook)
         proj = yield from scaled_progress(

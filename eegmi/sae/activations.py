@@ -34,9 +34,10 @@ MODES = ("spatial", "flat")
 
 def hook_names(model: nn.Module) -> list[str]:
     """The model's named hook points (``model.hook_names()`` when it has one)."""
-    if hasattr(model, "hook_names"):
-        return list(model.hook_names())
-    return [m.name for m in model.modules() if isinstance(getattr(m, "name", None), str)]
+    names_of = getattr(model, "hook_names", None)
+    if callable(names_of):
+        return list(names_of())
+    return [name for m in model.modules() if isinstance(name := getattr(m, "name", None), str)]
 
 
 def find_hook(model: nn.Module, name: str) -> nn.Module:

@@ -107,7 +107,8 @@ class FeatureGallery:
         """Write the arrays to ``path`` (``.npz``, atomically)."""
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **self.arrays())
+            # numpy's stub lets a ``**`` dict fill ``allow_pickle: bool``; every value is an array
+            np.savez_compressed(fh, **self.arrays())  # type: ignore[arg-type]
         return path
 
     def to_json(self, top: int = 5) -> dict[str, Any]:

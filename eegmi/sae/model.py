@@ -88,6 +88,8 @@ class SparseAutoencoder(nn.Module):
         Optional torch generator for a deterministic initialisation.
     """
 
+    scale: torch.Tensor  # () buffer: the fixed input scale ``s``
+
     def __init__(self, config: SAEConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.config = config

@@ -87,7 +87,7 @@ def planted_case(n_inputs: int = 16, seed: int = 0, cancel: CancelToken | None =
     torch.manual_seed(seed)
     model = ConvVAE(ModelConfig(kind="vae", image_size=SIZE, n_electrodes=N_ELECTRODES,
                                 latent_dim=4, filters=(4, 8, 8))).eval()
-    pipe = ModelAdapter("vae", BumpOperator())  # type: ignore[arg-type]
+    pipe = ModelAdapter("vae", BumpOperator())
     values = np.random.default_rng(seed).uniform(0, 1, (n_inputs, N_ELECTRODES)).astype(np.float32)
     from eegmi.analysis.saliency import Target
 

@@ -9,6 +9,7 @@ import torch
 from eegmi.analysis.activations import (
     as_batches,
     collect_activations,
+    iter_activations,
     layer_spectra,
 )
 from eegmi.analysis.eigenspectrum import (
@@ -267,3 +268,8 @@ def test_effective_rank_and_auto_window_rules() -> None:
         FitPolicy(fit_range="best")
     with pytest.raises(ConfigError):
         FitPolicy(fit_range=(20, 10))
+
+
+def test_a_module_without_hook_points_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="Linear has no named hook points"):
+        next(iter_activations(torch.nn.Linear(3, 2), [torch.zeros(2, 3)], ["out"]))
