@@ -4,16 +4,13 @@ the window keeps working and keeps its data."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 from gui_fixtures import write_tiny_data
+from hostile_files import tuple_dag_key_pickle
 
 from eegmi.data.montage import DEAP_CHANNELS
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eegmi"))
-from hostile_files import tuple_dag_key_pickle  # noqa: E402
 
 
 def _bad_files(root: Path) -> list[tuple[Path, str]]:

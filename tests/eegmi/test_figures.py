@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_fixtures import write_tiny_data, write_tiny_model
 
 from eegmi.errors import Cancelled, ConfigError, DataError
 from eegmi.figures import default_frames, figure_set_job
 from eegmi.jobs import CancelToken, run_job
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
-from gui_fixtures import write_tiny_data, write_tiny_model  # noqa: E402
 
 
 def test_figure_set_writes_png_pdf_and_manifest(tmp_path) -> None:

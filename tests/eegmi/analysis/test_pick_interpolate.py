@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_propagation import N_EL, SIZE, BumpOperator, PickInterpolateModel, tiny_vae
+from tiny_analysis import N_EL, SIZE, BumpOperator, PickInterpolateModel, tiny_vae
 
 from eegmi.analysis.axis_alignment import assign_latents, calibrate, electrode_values
 from eegmi.analysis.pick_controls import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_training import tiny_data, tiny_experiment
+from tiny_training import tiny_data, tiny_experiment
 
 from eegmi.training.baseline import fit_pca, pca_baseline
 from eegmi.training.prepare import prepare_data

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from test_training import tiny_data
+from tiny_training import tiny_data
 
 from eegmi.data.montage import get_montage
 from eegmi.errors import CheckpointError

@@ -16,7 +16,7 @@ import pytest
 import torch
 from hostile import refused
 from safetensors.torch import load_file
-from test_training import TINY_TOML, tiny_data, tiny_experiment
+from tiny_training import TINY_TOML, tiny_data, tiny_experiment
 
 from eegmi.data.loaders import save_npz
 from eegmi.errors import Cancelled, CheckpointError
@@ -27,8 +27,8 @@ from eegmi.training.history import read_history
 from eegmi.training.loop import train
 from eegmi.training.rundir import JOURNAL, LOCK, RunLock
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent.parent
+TESTS = Path(__file__).resolve().parents[2] / "support"  # tiny_training.py, for the children
+ROOT = TESTS.parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ import os, sys
 sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
-from test_training import tiny_data, tiny_experiment
+from tiny_training import tiny_data, tiny_experiment
 from eegmi.jobs import run_job
 from eegmi.training import checkpoint as ck
 from eegmi.training.loop import train

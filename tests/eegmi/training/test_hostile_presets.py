@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hostile import refused
-from test_training import TINY_TOML, tiny_data
+from tiny_training import TINY_TOML, tiny_data
 
 from eegmi.data.loaders import save_npz
 from eegmi.errors import ConfigError

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from test_training import tiny_data, tiny_experiment
+from tiny_training import tiny_data, tiny_experiment
 
 from eegmi.errors import CheckpointError
 from eegmi.jobs import run_job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_propagation import N_EL, SIZE, BumpOperator, PickInterpolateModel, tiny_vae
+from tiny_analysis import N_EL, SIZE, BumpOperator, PickInterpolateModel, tiny_vae
 
 from eegmi.analysis.propagation import InputPipeline
 from eegmi.analysis.saliency import (

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_training import TINY_TOML, tiny_data
+from tiny_training import TINY_TOML, tiny_data
 
 from eegmi.cli import main
 from eegmi.data.loaders import save_npz

@@ -25,7 +25,7 @@ NAN = float("nan")
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    from test_training import tiny_data
+    from tiny_training import tiny_data
 
     root = tmp_path_factory.mktemp("hostile_models")
     save_npz(tiny_data(), root / "tiny.npz")
