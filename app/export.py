@@ -140,18 +140,3 @@ def export_panel(panel: Any, path_base: str | Path, formats: list[str] | tuple[s
                 tmp.write_text(json.dumps(doc, indent=2, allow_nan=True))
         written.append(out)
     return written
-
-
-def export_menu(panel: QWidget, event: Any) -> None:
-    """A panel's context menu: "Export…" asks for a base name and writes every format."""
-    from PySide6.QtWidgets import QFileDialog, QMenu
-
-    menu = QMenu(panel)
-    action = menu.addAction("Export…")
-    chosen = menu.exec(event.globalPos())
-    menu.deleteLater()  # a menu per right-click would otherwise live as long as the panel
-    if chosen is not action:
-        return
-    path, _ = QFileDialog.getSaveFileName(panel, "Export panel", "", "Figure base name (*)")
-    if path:
-        export_panel(panel, path, FORMATS)

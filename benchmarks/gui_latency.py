@@ -58,7 +58,7 @@ from PySide6.QtTest import QTest  # noqa: E402
 
 from app.main import SCREENSHOT_SIZE  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
-from app.widgets.mosaic import as_maps, layer_arrays  # noqa: E402
+from eegmi.mosaic import as_maps, layer_arrays  # noqa: E402
 
 
 class NaiveGrids(QtWidgets.QWidget):

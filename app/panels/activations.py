@@ -21,15 +21,8 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from app.widgets.channel_zoom import ChannelZoom
-from app.widgets.mosaic import (
-    MosaicLayout,
-    as_maps,
-    finite_range,
-    image_plot,
-    layer_arrays,
-    layout_for,
-    tile,
-)
+from app.widgets.mosaic import image_plot
+from eegmi.mosaic import MosaicLayout, as_maps, finite_range, layer_arrays, layout_for, tile
 
 SEQUENTIAL_CMAP = "viridis"
 DIVERGING_CMAP = "CET-D1"

@@ -401,8 +401,3 @@ class LatentsPanel(QtWidgets.QWidget):
         if self.analysis is not None:
             out["analysis"] = self.analysis
         return out
-
-    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        from app.export import export_menu
-
-        export_menu(self, event)

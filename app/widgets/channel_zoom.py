@@ -8,7 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
 
-from app.widgets.mosaic import as_maps, finite_range, image_plot
+from app.widgets.mosaic import image_plot
+from eegmi.mosaic import as_maps, finite_range
 
 EMPTY_TITLE = "click a channel to enlarge it"
 

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from app.widgets.colour_bar import ColourBar
-from app.widgets.mosaic import finite_range
+from eegmi.mosaic import finite_range
 
 
 class HeatmapWidget(pg.GraphicsLayoutWidget):

@@ -11,10 +11,10 @@ from PySide6 import QtCore
 
 from app.panels.activations import ActivationsPanel
 from app.session import Session
-from app.widgets.mosaic import as_maps, finite_range, layer_arrays, layout_for, tile
 from eegmi.inference import ForwardResult, Inference
 from eegmi.models.config import ModelConfig
 from eegmi.models.vae import build_model
+from eegmi.mosaic import as_maps, finite_range, layer_arrays, layout_for, tile
 from eegmi.workbench import InputState
 
 
