@@ -33,12 +33,16 @@ class Progress:
         Short human-readable stage description.
     payload
         Optional data for live views (for example a dict of metric values).
+    keep
+        The report carries a record a live view must not miss (a training epoch's
+        metrics); reports without it may be thinned to the display rate.
     """
 
     done: float
     total: float = 0.0
     message: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    keep: bool = False
 
     @property
     def fraction(self) -> float | None:
