@@ -52,6 +52,16 @@ class Progress:
         return min(max(self.done / self.total, 0.0), 1.0)
 
 
+def format_eta(seconds: float) -> str:
+    """Time left for a progress line: ``"1h02m"``, ``"3m05s"`` or ``"12s"``."""
+    s = max(0, int(round(seconds)))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
 class CancelToken:
     """A thread-safe flag a job polls between steps."""
 

@@ -45,7 +45,7 @@ import torch
 
 from eegmi.devices import pick_device
 from eegmi.errors import CheckpointError, ConfigError
-from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.jobs import CancelToken, Job, Progress, format_eta
 from eegmi.limits import MAX_EPOCHS, one_line
 from eegmi.models.hooks import HookedModel, model_input
 from eegmi.models.pick import pick_initialise
@@ -405,16 +405,6 @@ class _Eta:
 
     def text(self) -> str:
         return "" if self.eta_s is None else f", ETA {format_eta(self.eta_s)}"
-
-
-def format_eta(seconds: float) -> str:
-    """``"1h02m"``, ``"3m05s"`` or ``"12s"``."""
-    s = max(0, int(round(seconds)))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
 
 
 def _batch_reports(steps: Generator[int, None, float], clock: _Eta, epoch: int, epochs: int,

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 from tiny_training import tiny_data, tiny_experiment
 
 from eegmi.errors import Cancelled
-from eegmi.jobs import CancelToken, Progress, run_job
-from eegmi.training.loop import format_eta, train
+from eegmi.jobs import CancelToken, Progress, format_eta, run_job
+from eegmi.training.loop import train
 
 
 def test_batch_reports_within_each_epoch(tmp_path) -> None:
