@@ -269,17 +269,21 @@ def test_too_small_dataset_says_why_in_full(qtbot, tmp_path) -> None:
 
 
 def test_user_model_shown_with_its_folder(window, qtbot, tmp_path) -> None:
-    from eegmi.jobs import run_job
-    from eegmi.training.loop import train
+    from gui_fixtures import write_tiny_data, write_tiny_model
 
-    out = tmp_path / "runs" / "E3"  # named like a bundled model on purpose
-    run_job(train(tiny_experiment("E3"), tiny_data(), out))
-    with qtbot.waitSignal(window.session.model_changed, timeout=30000):
-        window.open_model(out)
+    with qtbot.waitSignal(window.session.data_changed, timeout=20000):
+        window.open_data(write_tiny_data(tmp_path / "a.npz"))
+    out = write_tiny_model(tmp_path / "runs" / "E3")  # a run folder named like bundled E3
+    panel = window.panels["training"]
+    panel.out_dir = out  # the folder of a finished run
+    panel._set_state("done")
+    with qtbot.waitSignal(window.session.model_changed, timeout=20000):
+        panel.open_button.click()  # "Open in workbench"
+    assert window.session.model_name == str(out)
     assert window.model_label.text() == f"model: (your model) {out}"
     assert window.model_box.currentText() == f"(your model) {out}"
-    assert window.model_box.findText("E3") != window.model_box.currentIndex()
-    # choosing the entry again loads that folder, not a bundled model
-    with qtbot.waitSignal(window.session.model_changed, timeout=30000):
+    # choosing that entry again loads the folder, not a bundled model
+    with qtbot.waitSignal(window.session.model_changed, timeout=20000):
         window.model_box.activated.emit(window.model_box.currentIndex())
     assert window.session.model_name == str(out)
+    assert window.model_label.text() == f"model: (your model) {out}"

@@ -79,3 +79,29 @@ def test_cancel_during_validation(tmp_path, monkeypatch) -> None:
 def test_format_eta() -> None:
     assert [format_eta(s) for s in (0, 12.4, 65, 3725, -3)] == ["0s", "12s", "1m05s",
                                                                "1h02m", "0s"]
+
+
+def test_cli_bar_shows_batches_and_log_one_line_per_epoch(tmp_path, capsys) -> None:
+    import io
+
+    from eegmi.cli import main
+    from eegmi.data.loaders import save_npz
+    from eegmi.jobs import ProgressBar
+
+    stream = io.StringIO()
+    run_job(train(tiny_experiment(epochs=2, batch_size=16), tiny_data(), tmp_path / "b"),
+            ProgressBar("train", stream=stream, force=True))
+    first = stream.getvalue().split("\r")[1]
+    assert "epoch 1/2 batch 1/10" in first and "5.0%" in first
+    # without a terminal the CLI logs one line per epoch, not one per batch
+    save_npz(tiny_data(), tmp_path / "tiny.npz")
+    (tmp_path / "t.toml").write_text('name = "t"\n[model]\nkind = "decoder"\nlatent_dim = 32\n'
+                                     'filters = [4, 8, 8]\n[training]\nepochs = 2\n'
+                                     'batch_size = 16\n', encoding="utf-8")
+    capsys.readouterr()
+    code = main(["train", "--experiment", str(tmp_path / "t.toml"), "--data",
+                 str(tmp_path / "tiny.npz"), "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    lines = [x for x in err.splitlines() if x.startswith("epoch")]
+    assert [x.split()[1] for x in lines] == ["1/2", "2/2"] and "batch" not in err
