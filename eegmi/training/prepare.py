@@ -66,14 +66,16 @@ BLOCK_SECONDS = 4.0
 
 def _n_groups(data: Any, by: str) -> int:
     """Subjects, trials or time blocks the split shares out."""
-    pairs = np.stack([np.asarray(data.subject, np.int64), np.asarray(data.trial, np.int64)])
     if by == "subject":
-        return len(np.unique(pairs[0]))
+        return len(np.unique(np.asarray(data.subject)))
+    pairs = np.stack([np.asarray(data.subject, np.int64), np.asarray(data.trial, np.int64)])
+    if pairs.shape[1] == 0:
+        return 0
+    sizes = np.unique(pairs, axis=1, return_counts=True)[1]
     if by == "trial":
-        return int(np.unique(pairs, axis=1).shape[1]) if data.n_frames else 0
+        return len(sizes)
     block = max(1, int(round(BLOCK_SECONDS * data.sfreq)))
-    trials, sizes = np.unique(pairs, axis=1, return_counts=True) if data.n_frames else ([], [])
-    return int(sum(-(-int(n) // block) for n in sizes))
+    return int(np.sum(-(-sizes // block)))  # blocks per trial, rounded up
 
 
 def too_small_message(data: Any, by: str, fractions: tuple[float, ...],

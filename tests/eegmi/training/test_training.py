@@ -277,3 +277,27 @@ def test_head_disc_ssim_ignores_the_corners() -> None:
         assert inside[k] == pytest.approx(ref, abs=1e-3)
     with pytest.raises(ValueError):
         ssim(p, t, region=torch.ones(20, 20, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("by, frames, trials, empty, need", [
+    ("trial", 5, 1, "the train and val or test splits would be empty", "at least 3 trials"),
+    ("trial", 6, 2, "the train split would be empty", "at least 3 trials"),
+    ("time", 700, 1, "the train split would be empty", "about 1536 frames at 128 Hz"),
+])
+def test_too_small_to_split_says_which_split_and_what_is_needed(by, frames, trials, empty,
+                                                               need) -> None:
+    from eegmi.errors import DataError
+
+    data = EEGData(values=np.zeros((frames, 32), np.float32), ch_names=DEAP_CHANNELS,
+                   sfreq=128.0, subject=np.zeros(frames, np.int16),
+                   trial=np.repeat(np.arange(trials), frames // trials).astype(np.int32))
+    exp = tiny_experiment()
+    exp.data.split_by = by
+    with pytest.raises(DataError) as err:
+        prepare_data(exp, data)
+    text = str(err.value)
+    assert f"{frames} frames in " in text and empty in text and need in text
+    # bad fractions are still reported as such, not as too little data
+    exp.data.split_by, exp.data.fractions = "trial", (0.5, 0.6, 0.1)
+    with pytest.raises(ConfigError, match="fractions"):
+        prepare_data(exp, tiny_data())
