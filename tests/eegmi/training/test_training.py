@@ -286,6 +286,8 @@ def test_head_disc_ssim_ignores_the_corners() -> None:
 ])
 def test_too_small_to_split_says_which_split_and_what_is_needed(by, frames, trials, empty,
                                                                need) -> None:
+    from eegmi.data.montage import DEAP_CHANNELS
+    from eegmi.data.recording import EEGData
     from eegmi.errors import DataError
 
     data = EEGData(values=np.zeros((frames, 32), np.float32), ch_names=DEAP_CHANNELS,
