@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QToolBar
 
 MAX_RECENT = 8
 OPEN_FILE, OPEN_CKPT, NO_MODEL = "Open file…", "Open checkpoint…", "(no model)"
+USER_MODEL = "(your model) "
 
 
 def bundled_models() -> list[str]:
@@ -20,6 +21,12 @@ def bundled_models() -> list[str]:
     from eegmi.training.catalog import bundled_names
 
     return bundled_names()
+
+
+def model_title(name: str) -> str:
+    """A bundled model's name as is; any other checkpoint as ``"(your model) FOLDER"``, so
+    a run saved in ``runs/E3`` is never taken for the bundled E3."""
+    return name if not name or name in bundled_models() else USER_MODEL + name
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -121,7 +128,7 @@ class SourcesMixin:
             if self.session.model is not None:
                 self.session.clear_model()
         else:
-            self.open_model(text)
+            self.open_model(text.removeprefix(USER_MODEL))
         self._refresh_labels()
 
     @staticmethod
@@ -139,9 +146,10 @@ class SourcesMixin:
 
     def _refresh_labels(self) -> None:
         s = self.session
-        self._select(self.model_box, s.model_name or NO_MODEL)
+        title = model_title(s.model_name)
+        self._select(self.model_box, title or NO_MODEL)
         self._select(self.data_box, s.data_name)
-        self.model_label.setText(f"model: {Path(s.model_name).name or s.model_name or 'none'}")
+        self.model_label.setText(f"model: {title or 'none'}")
         self.data_label.setText(f"data: {Path(s.data_name).name or 'none'}"
                                 + (f" ({s.data.n_frames} frames)" if s.data is not None else ""))
 

@@ -408,8 +408,9 @@ class ModelWorker(QObject):
                 req.grad = grad[0]()
                 grad[1](True)
         now = time.monotonic()
-        # at most ~30 reports a second reach the GUI; the final one always does
-        if now - req.last_report >= PROGRESS_INTERVAL_S or (report.fraction or 0.0) >= 1.0:
+        # at most ~30 reports a second reach the GUI; the final one and records always do
+        if (now - req.last_report >= PROGRESS_INTERVAL_S or (report.fraction or 0.0) >= 1.0
+                or getattr(report, "keep", False)):
             req.last_report = now
             emit("progress", req.id, (report,))
         return False

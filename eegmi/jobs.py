@@ -33,12 +33,16 @@ class Progress:
         Short human-readable stage description.
     payload
         Optional data for live views (for example a dict of metric values).
+    keep
+        The report carries a record a live view must not miss (a training epoch's
+        metrics); reports without it may be thinned to the display rate.
     """
 
     done: float
     total: float = 0.0
     message: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    keep: bool = False
 
     @property
     def fraction(self) -> float | None:
@@ -46,6 +50,16 @@ class Progress:
         if self.total <= 0:
             return None
         return min(max(self.done / self.total, 0.0), 1.0)
+
+
+def format_eta(seconds: float) -> str:
+    """Time left for a progress line: ``"1h02m"``, ``"3m05s"`` or ``"12s"``."""
+    s = max(0, int(round(seconds)))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
 
 
 class CancelToken:

@@ -4,12 +4,18 @@ The training job (``eegmi.training.loop.train``) is a generator of
 :class:`~eegmi.jobs.Progress` submitted with ``session.submit``; the panel follows
 its :class:`app.jobs.JobHandle`:
 
+* the loop reports after every batch (fraction of the run's batches, ETA), so the
+  bar moves within an epoch and pause and cancel act within a batch;
 * pause parks the job at its next report (the worker stays free for clicks and
   slider drags while a run is paused), and resume queues it again;
-* cancel sets the job's token (the loop stops at its next check) and the worker
+* cancel sets the job's token (the loop stops before its next batch) and the worker
   closes the generator on its thread, so its ``finally`` blocks run;
 * a cancelled run can be continued with ``train(..., resume=True)`` from the
-  checkpoint folder.
+  checkpoint folder: it restarts the interrupted epoch from the last saved one.
+
+"Frames" trains on a subset of the loaded data (``data.max_frames``; 0 = all): drawn
+reproducibly from the split seed, spread over train/val/test in proportion, and
+recorded in the model card (``split.max_frames`` and ``split.sizes``).
 
 Every per-epoch payload (``epoch, train_loss, val_loss, val_mse, val_mae,
 val_ssim, val_ssim_head``: validation figures only, the split training decides on)
@@ -29,7 +35,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.jobs import JobHandle
 from app.widgets.curves import CurvePlot
-from eegmi.jobs import CancelToken
+from eegmi.jobs import CancelToken, format_eta
 from eegmi.training.experiments import PRESETS
 
 PRESET_NAMES: tuple[str, ...] = PRESETS
@@ -103,6 +109,12 @@ class TrainingPanel(QtWidgets.QWidget):
         self.epochs = QtWidgets.QSpinBox()
         self.epochs.setRange(1, 100000)
         self.epochs.setValue(5)
+        self.frames = QtWidgets.QSpinBox()
+        self.frames.setRange(0, 0)
+        self.frames.setSpecialValueText("all")
+        self.frames.setToolTip("How many frames of the loaded data to train on (a "
+                               "reproducible subset, recorded in the model card); "
+                               "'all' uses every frame")
         self.data_label = QtWidgets.QLabel()
         self.out_edit = QtWidgets.QLineEdit(str(Path.cwd() / "runs" / "E3"))
         browse = QtWidgets.QToolButton()
@@ -114,6 +126,7 @@ class TrainingPanel(QtWidgets.QWidget):
         form.addRow("Preset", self.preset)
         form.addRow("Epochs", self.epochs)
         form.addRow("Data", self.data_label)
+        form.addRow("Frames", self.frames)
         form.addRow("Output folder", out_row)
         buttons = QtWidgets.QGridLayout()
         self.start_button = QtWidgets.QPushButton("Start")
@@ -135,6 +148,8 @@ class TrainingPanel(QtWidgets.QWidget):
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1000)
         form.addRow(self.progress)
+        self.eta_label = QtWidgets.QLabel("")
+        form.addRow("Time left", self.eta_label)
         self.status = QtWidgets.QLabel("")
         self.status.setWordWrap(True)
         form.addRow(self.status)
@@ -160,9 +175,11 @@ class TrainingPanel(QtWidgets.QWidget):
         data = getattr(self.session, "data", None)
         if data is None:
             self.data_label.setText("no dataset loaded")
+            self.frames.setRange(0, 0)
         else:
             name = getattr(self.session, "data_name", "") or "current"
             self.data_label.setText(f"{name} ({data.n_frames} frames)")
+            self.frames.setMaximum(int(data.n_frames))
 
     def _set_state(self, state: str) -> None:
         self.run_state = state
@@ -173,7 +190,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self.cancel_button.setEnabled(active)
         self.resume_button.setEnabled(state in ("cancelled", "failed") and self.out_dir is not None)
         self.open_button.setEnabled(state == "done")
-        for w in (self.preset, self.epochs, self.out_edit):
+        for w in (self.preset, self.epochs, self.frames, self.out_edit):
             w.setEnabled(not active and state != "cancelling")
         self.state_changed.emit(state)
 
@@ -189,6 +206,7 @@ class TrainingPanel(QtWidgets.QWidget):
         try:
             exp = self.experiment_loader(self.preset.currentText())
             exp.training.epochs = int(self.epochs.value())
+            exp.data.max_frames = int(self.frames.value())
             exp.validate()
         except Exception as exc:  # noqa: BLE001 - a bad preset is shown, not raised
             self.status.setText(f"cannot start: {exc}")
@@ -200,6 +218,7 @@ class TrainingPanel(QtWidgets.QWidget):
             for plot in (self.loss_plot, self.error_plot, self.ssim_plot):
                 plot.clear_points()
         self.result = None
+        self.eta_label.setText("measuring…")
         train_fn, out_dir = self.train_fn, self.out_dir
         handle = self.session.submit(
             lambda token: train_fn(exp, data, out_dir, resume=resume, cancel=token),
@@ -210,8 +229,11 @@ class TrainingPanel(QtWidgets.QWidget):
         handle.finished.connect(self._on_finished)
         handle.failed.connect(self._on_failed)
         handle.cancelled.connect(self._on_cancelled)
+        frames = (f"{exp.data.max_frames} of {data.n_frames}" if exp.data.max_frames
+                  else f"all {data.n_frames}")
         self.status.setText(f"{'resuming' if resume else 'training'} {exp.name} "
-                            f"for {exp.training.epochs} epochs into {self.out_dir}")
+                            f"for {exp.training.epochs} epochs on {frames} frames "
+                            f"into {self.out_dir}")
         self._set_state("running")
 
     def toggle_pause(self) -> None:
@@ -221,7 +243,7 @@ class TrainingPanel(QtWidgets.QWidget):
         if self.run_state == "running":
             if self.handle.pause():
                 self._set_state("pausing")
-                self.status.setText("pausing after the current step…")
+                self.status.setText("pausing after the current batch…")
         elif self.run_state in ("pausing", "paused") and self.handle.resume():
             self._set_state("running")
             self.status.setText("training")
@@ -240,6 +262,7 @@ class TrainingPanel(QtWidgets.QWidget):
 
     def _finish(self, state: str, message: str) -> None:
         self.handle = None
+        self.eta_label.setText("")
         self._set_state(state)
         self.status.setText(message)
         self.run_finished.emit(state)
@@ -266,8 +289,11 @@ class TrainingPanel(QtWidgets.QWidget):
         if frac is not None:
             self.progress.setValue(int(frac * self.progress.maximum()))
         payload = dict(report.payload or {})
+        eta = payload.get("eta_s")
+        if isinstance(eta, int | float) and math.isfinite(eta):
+            self.eta_label.setText(format_eta(eta))
         if "epoch" not in payload:
-            if report.message:
+            if report.message and self.run_state == "running":
                 self.status.setText(report.message)
             return
         self.history.append(payload)
@@ -296,6 +322,7 @@ class TrainingPanel(QtWidgets.QWidget):
             "panel": "training",
             "preset": self.preset.currentText(),
             "epochs": int(self.epochs.value()),
+            "max_frames": int(self.frames.value()),
             "experiment": exp.to_dict() if exp is not None and hasattr(exp, "to_dict") else None,
             "data": str(getattr(self.session, "data_name", "")),
             "out_dir": None if self.out_dir is None else str(self.out_dir),

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     def report(p: Progress) -> None:
         bar(p)
-        if not bar.enabled and not as_json:
+        if not bar.enabled and not as_json and p.keep:  # logs: one line per epoch
             sys.stderr.write(p.message + "\n")
             sys.stderr.flush()
 

@@ -1,4 +1,16 @@
-"""The training loop: a generator of per-epoch :class:`Progress` reports.
+"""The training loop: a generator of per-batch and per-epoch :class:`Progress` reports.
+
+Reports: one after every training batch (``payload`` = ``batch``, ``batches``, ``eta_s``;
+cheap: the worker and the CLI bar thin them to their display rate) and one after
+every epoch with the record :data:`EPOCH_KEYS` (``keep=True``: never thinned).  The
+fraction counts batches over the whole run; the ETA is the measured time per batch of
+this invocation (validation and checkpointing included once an epoch has ended) times
+the batches left.  A consumer pausing at a report parks the run between two batches;
+cancel is checked before every training and validation batch.
+
+A run cancelled mid-epoch keeps the checkpoint of the last completed epoch (the
+half-done epoch is not saved), so ``resume`` redoes that epoch from its start and
+gives the same weights as an uninterrupted run.
 
 Evaluation hygiene: everything training *decides* reads the **validation** split
 only: the learning-rate schedule (``ReduceLROnPlateau`` on the validation loss), the
@@ -22,6 +34,8 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +45,7 @@ import torch
 
 from eegmi.devices import pick_device
 from eegmi.errors import CheckpointError, ConfigError
-from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.jobs import CancelToken, Job, Progress, format_eta
 from eegmi.limits import MAX_EPOCHS, one_line
 from eegmi.models.hooks import HookedModel, model_input
 from eegmi.models.pick import pick_initialise
@@ -222,7 +236,9 @@ def _train(
     Yields
     ------
     Progress
-        One per epoch, ``payload`` = the validation-only record :data:`EPOCH_KEYS`.
+        One per training batch (``payload``: ``batch``, ``batches``, ``eta_s``) and one
+        per epoch (``payload`` = the validation-only record :data:`EPOCH_KEYS`,
+        ``keep=True``); ``done``/``total`` count batches of the whole run.
 
     Returns
     -------
@@ -269,14 +285,17 @@ def _train(
     meta_base["commands"] = _previous_commands(out) if start > 0 else []
     meta_base["commands"].append(command)  # every invocation that built these weights
     metrics: dict[str, Any] = {}
+    per_epoch = len(batches(prep.split.train, False, 0))
+    clock = _Eta(start * per_epoch, t.epochs * per_epoch)
     for epoch in range(start + 1, t.epochs + 1):
         epoch_seed = t.seed * 1_000_003 + epoch
         torch.manual_seed(epoch_seed)
-        train_loss = train_epoch(model, batches(prep.split.train, True, epoch_seed), opt, mask,
-                                 t.beta, amp, cancel)
+        steps = train_steps(model, batches(prep.split.train, True, epoch_seed), opt, mask,
+                            t.beta, amp, cancel)
+        train_loss = yield from _batch_reports(steps, clock, epoch, t.epochs, per_epoch)
         if cancel is not None:
             cancel.raise_if_cancelled()
-        val = evaluate_batches(model, val_batches, mask, t.beta, head)
+        val = evaluate_batches(model, _Checked(val_batches, cancel), mask, t.beta, head)
         sched.step(val["loss"])
         best.update(model, epoch, val["loss"])
         best_model = best.model
@@ -305,9 +324,11 @@ def _train(
             if not pending(out):  # this epoch was not saved: it is not logged either
                 cut_history(out, logged)
             raise
-        yield Progress(epoch, t.epochs, f"epoch {epoch}/{t.epochs} val loss {val['loss']:.3g} "
+        clock.mark(epoch * per_epoch)
+        yield Progress(epoch * per_epoch, t.epochs * per_epoch,
+                       f"epoch {epoch}/{t.epochs} val loss {val['loss']:.3g} "
                        f"val ssim {val['ssim']:.3f} (head {val['ssim_head']:.3f}) "
-                       f"best epoch {best.epoch}", payload=record)
+                       f"best epoch {best.epoch}{clock.text()}", payload=record, keep=True)
         if stop:
             break
     return TrainResult(out, len(history), metrics, history)
@@ -367,13 +388,80 @@ def _test_metrics(model: HookedModel, test_batches: Any, head: torch.Tensor,
     return out
 
 
+class _Eta:
+    """Seconds left from the measured time per batch of this invocation."""
+
+    def __init__(self, done: int, total: int) -> None:
+        self.first, self.total, self.done = done, total, done
+        self.t0 = time.monotonic()
+        self.eta_s: float | None = None
+
+    def mark(self, done: int) -> float | None:
+        self.done = done
+        ran = done - self.first
+        if ran > 0:
+            self.eta_s = (time.monotonic() - self.t0) / ran * (self.total - done)
+        return self.eta_s
+
+    def text(self) -> str:
+        return "" if self.eta_s is None else f", ETA {format_eta(self.eta_s)}"
+
+
+def _batch_reports(steps: Generator[int, None, float], clock: _Eta, epoch: int, epochs: int,
+                   per_epoch: int) -> Generator[Progress, None, float]:
+    """Re-emit ``train_steps``' batch counts as run-wide reports; returns its mean loss."""
+    base, total = (epoch - 1) * per_epoch, epochs * per_epoch
+    while True:
+        try:
+            b = next(steps)
+        except StopIteration as stop:
+            return float(stop.value)
+        eta = clock.mark(base + b)
+        yield Progress(base + b, total, f"epoch {epoch}/{epochs} batch {b}/{per_epoch}"
+                       f"{clock.text()}", payload={"batch": b, "batches": per_epoch,
+                                                   "eta_s": eta})
+
+
+class _Checked:
+    """``batches`` with the cancel token checked before each one (other attributes, such
+    as ``indices``, are the wrapped object's)."""
+
+    def __init__(self, batches: Any, cancel: CancelToken | None) -> None:
+        self.batches, self.cancel = batches, cancel
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in self.batches:
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled()
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.batches, name)
+
+
 def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
                 mask: torch.Tensor | None, beta: float, amp: bool = False,
                 cancel: CancelToken | None = None) -> float:
     """One pass over ``batches`` (anything yielding ``Batch``); returns the mean loss."""
+    steps = train_steps(model, batches, opt, mask, beta, amp, cancel)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return float(stop.value)
+
+
+def train_steps(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
+                mask: torch.Tensor | None, beta: float, amp: bool = False,
+                cancel: CancelToken | None = None) -> Generator[int, None, float]:
+    """:func:`train_epoch` one batch at a time: yields the number of batches done after
+    each optimizer step (cancel is checked before each); returns the mean loss."""
     model.train()
     total, count = 0.0, 0
-    for batch in batches:
+    for i, batch in enumerate(batches):
         if cancel is not None:
             cancel.raise_if_cancelled()
         device_type = batch.target.device.type
@@ -385,6 +473,7 @@ def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
         opt.step()
         total += float(loss.detach()) * batch.target.shape[0]
         count += batch.target.shape[0]
+        yield i + 1
     return total / max(count, 1)
 
 

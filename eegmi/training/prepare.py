@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eegmi.errors import DataError
+from eegmi.errors import ConfigError, DataError
 from eegmi.training.experiments import ExperimentConfig
 
 if TYPE_CHECKING:
@@ -60,6 +60,49 @@ def _subsample(split: Any, max_frames: int, seed: int) -> Any:
     return Split(*parts)
 
 
+#: block length of a ``by="time"`` split (``split_frames``' default, used by training)
+BLOCK_SECONDS = 4.0
+
+
+def _n_groups(data: Any, by: str) -> int:
+    """Subjects, trials or time blocks the split shares out."""
+    if by == "subject":
+        return len(np.unique(np.asarray(data.subject)))
+    pairs = np.stack([np.asarray(data.subject, np.int64), np.asarray(data.trial, np.int64)])
+    if pairs.shape[1] == 0:
+        return 0
+    sizes = np.unique(pairs, axis=1, return_counts=True)[1]
+    if by == "trial":
+        return len(sizes)
+    block = max(1, int(round(BLOCK_SECONDS * data.sfreq)))
+    return int(np.sum(-(-sizes // block)))  # blocks per trial, rounded up
+
+
+def too_small_message(data: Any, by: str, fractions: tuple[float, ...],
+                      split: Any = None) -> str:
+    """Why ``data`` cannot be split for training, in full: which split is empty and how
+    much data the split needs."""
+    names = ("train", "val", "test")
+    wanted = [n for n, f in zip(names, fractions, strict=True) if f > 0]
+    unit = {"subject": "subject", "trial": "trial"}.get(by, f"{BLOCK_SECONDS:g}-s block")
+    have = _n_groups(data, by)
+    if split is not None:
+        empty = [n for n, part in zip(names, (split.train, split.val, split.test), strict=True)
+                 if len(part) == 0]
+    else:  # val and test take one group each first; train gets what is left
+        empty = (list(wanted) if have == 0 else ["train"] if have == len(wanted) - 1
+                 else ["train", " or ".join(wanted[1:])])
+    need = f"at least {len(wanted)} {unit}s (one whole {unit} per split)"
+    if by == "time":
+        frames = int(np.ceil(len(wanted) * BLOCK_SECONDS * data.sfreq))
+        need += f", about {frames} frames at {data.sfreq:g} Hz or more"
+    return (f"too little data to split into {'/'.join(wanted)} "
+            f"(by {by}, fractions {'/'.join(f'{f:g}' for f in fractions)}): "
+            f"{data.n_frames} frames in {have} {unit}(s), so the "
+            f"{' and '.join(empty)} split{'s' if len(empty) > 1 else ''} would be empty; "
+            f"the split needs {need}")
+
+
 def _scaler_rows(train: np.ndarray, n_channels: int) -> np.ndarray:
     """The training rows :meth:`ClipScaler.fit` would sample from ``values[train]``,
     chosen before reading, so only they are read (the same rows, the same fit)."""
@@ -107,11 +150,17 @@ def prepare_data(experiment: ExperimentConfig, data: Any, scaler: Any = None) ->
     if not values.all_finite():
         raise DataError("values contain NaN or infinity", where)
     operator = get_operator(montage, size=m.image_size, method=d.method)
-    split = split_frames(data, by=d.split_by, fractions=tuple(d.fractions), seed=d.split_seed)
+    try:
+        split = split_frames(data, by=d.split_by, fractions=tuple(d.fractions),
+                             seed=d.split_seed)
+    except ConfigError:
+        if _n_groups(data, d.split_by) >= sum(1 for f in d.fractions if f > 0):
+            raise  # not a matter of size (bad fractions or split kind)
+        raise DataError(too_small_message(data, d.split_by, tuple(d.fractions)),
+                        where) from None
     split = _subsample(split, d.max_frames, d.split_seed)
     if min(len(split.train), len(split.val), len(split.test)) == 0:
-        raise DataError(f"too little data for a train/val/test split ({data.n_frames} frames)",
-                        where)
+        raise DataError(too_small_message(data, d.split_by, tuple(d.fractions), split), where)
     if scaler is None:
         scaler = ClipScaler.fit(values.gather(_scaler_rows(split.train, values.shape[1])),
                                 q_low=d.clip_low, q_high=d.clip_high)

@@ -197,7 +197,7 @@ def run(out, crash_at):
     os.fsync = counted(os.fsync)
     ck.save_file = counted(ck.save_file, before=True)  # dies with an empty temporary
     run_job(train(tiny_experiment(epochs=2), data, out),
-            lambda p: print("epoch", p.payload["epoch"], count[0], flush=True))
+            lambda p: "epoch" in p.payload and print("epoch", p.payload["epoch"], count[0], flush=True))
 
 
 # one interpreter imports torch once and forks a fresh trainer per kill point (nothing

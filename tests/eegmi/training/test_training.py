@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -12,11 +13,16 @@ from skimage.metrics import structural_similarity
 from tiny_training import tiny_data, tiny_experiment
 
 from eegmi.errors import Cancelled, ConfigError
-from eegmi.jobs import CancelToken, run_job
+from eegmi.jobs import CancelToken, Progress, run_job
 from eegmi.training.experiments import PRESETS, ExperimentConfig, load_experiment
 from eegmi.training.loop import build_for_experiment, train
 from eegmi.training.metrics import mae, mse, ssim
 from eegmi.training.prepare import prepare_data
+
+
+def keep_epochs(reports: list) -> Callable[[Progress], None]:
+    """A progress callback appending the per-epoch reports (those with a record)."""
+    return lambda p: reports.append(p) if "epoch" in p.payload else None
 
 
 def _weights(path) -> dict[str, torch.Tensor]:
@@ -45,7 +51,7 @@ def test_resume_gives_identical_weights(tmp_path) -> None:
     hist.write_text(hist.read_text() + '{"epoch": 1, "torn', encoding="utf-8")
     reports = []
     run_job(train(tiny_experiment("vae", epochs=2), data, tmp_path / "part", resume=True),
-            reports.append)
+            keep_epochs(reports))
     assert [r.payload["epoch"] for r in reports] == [2]
     assert _same(_weights(tmp_path / "full"), _weights(tmp_path / "part"))
     lines = (tmp_path / "part" / "history.jsonl").read_text().splitlines()
@@ -59,7 +65,7 @@ def test_resume_rejects_changed_settings(tmp_path) -> None:
         run_job(train(tiny_experiment(epochs=2, beta=0.5), data, tmp_path / "r", resume=True))
     reports = []
     run_job(train(tiny_experiment(epochs=2, lr=3e-4), data, tmp_path / "r", resume=True),
-            reports.append)
+            keep_epochs(reports))
     assert [r.payload["lr"] for r in reports] == [3e-4]
 
 
@@ -74,7 +80,7 @@ def test_progress_payload_history_and_learning(tmp_path) -> None:
     test_batches = TopomapBatches(prep.values, prep.split.test, prep.operator, prep.scaler, None)
     untrained = evaluate_batches(before, test_batches)["mse"]
     reports = []
-    result = run_job(train(exp, data, tmp_path / "p"), reports.append)
+    result = run_job(train(exp, data, tmp_path / "p"), keep_epochs(reports))
     keys = {"epoch", "train_loss", "val_loss", "val_mse", "val_mae", "val_ssim",
             "val_ssim_head", "lr", "weight_norm", "best_epoch"}
     assert [r.payload["epoch"] for r in reports] == [1, 2, 3]
@@ -214,7 +220,7 @@ def test_validation_steers_schedule_best_checkpoint_and_early_stop(tmp_path, mon
 
     monkeypatch.setattr(loop, "evaluate_batches", planted)
     reports = []
-    result = run_job(train(exp, data, tmp_path / "d"), reports.append)
+    result = run_job(train(exp, data, tmp_path / "d"), keep_epochs(reports))
     # best epoch 2; epochs 3 and 4 do not improve -> early stop after epoch 4
     assert [r.payload["epoch"] for r in reports] == [1, 2, 3, 4]
     assert [r.payload["best_epoch"] for r in reports] == [1, 2, 2, 2]
@@ -271,3 +277,29 @@ def test_head_disc_ssim_ignores_the_corners() -> None:
         assert inside[k] == pytest.approx(ref, abs=1e-3)
     with pytest.raises(ValueError):
         ssim(p, t, region=torch.ones(20, 20, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("by, frames, trials, empty, need", [
+    ("trial", 5, 1, "the train and val or test splits would be empty", "at least 3 trials"),
+    ("trial", 6, 2, "the train split would be empty", "at least 3 trials"),
+    ("time", 700, 1, "the train split would be empty", "about 1536 frames at 128 Hz"),
+])
+def test_too_small_to_split_says_which_split_and_what_is_needed(by, frames, trials, empty,
+                                                               need) -> None:
+    from eegmi.data.montage import DEAP_CHANNELS
+    from eegmi.data.recording import EEGData
+    from eegmi.errors import DataError
+
+    data = EEGData(values=np.zeros((frames, 32), np.float32), ch_names=DEAP_CHANNELS,
+                   sfreq=128.0, subject=np.zeros(frames, np.int16),
+                   trial=np.repeat(np.arange(trials), frames // trials).astype(np.int32))
+    exp = tiny_experiment()
+    exp.data.split_by = by
+    with pytest.raises(DataError) as err:
+        prepare_data(exp, data)
+    text = str(err.value)
+    assert f"{frames} frames in " in text and empty in text and need in text
+    # bad fractions are still reported as such, not as too little data
+    exp.data.split_by, exp.data.fractions = "trial", (0.5, 0.6, 0.1)
+    with pytest.raises(ConfigError, match="fractions"):
+        prepare_data(exp, tiny_data())
