@@ -202,19 +202,26 @@ def test_a_jobs_context_does_not_leak_into_interleaved_requests(qtbot, worker) -
     """Hook recorders live in a context variable: a job suspended inside a capture block
     must not make the click served between its steps record into the job's cache."""
     seen: list[str] = []
+    in_step, click_queued = threading.Event(), threading.Event()
 
     def job(_token):
         VAR.set("job")
-        yield Progress(1, 3, "")
+        in_step.set()
+        click_queued.wait(5)  # the click is waiting when this step ends: it runs next
+        yield Progress(1, 2, "")
         seen.append(VAR.get())
-        yield Progress(2, 3, "")
+        yield Progress(2, 2, "")
         return None
 
     handle = worker.submit_job(job, "job")
-    click = worker.submit(lambda: VAR.get(), "forward", key="forward")
+    assert in_step.wait(5)
+    click = worker.submit(lambda: (VAR.get(), list(seen)), "forward", key="forward")
+    click_queued.set()
     with qtbot.waitSignal(handle.finished, timeout=5000):
         pass
-    assert click.result == "none" and seen == ["job"]
+    qtbot.waitUntil(lambda: click.done, timeout=5000)
+    # the click ran between the two steps, and saw the worker's context, not the job's
+    assert click.result == ("none", []) and seen == ["job"]
 
 
 def test_requests_after_stop_are_dropped(qtbot) -> None:
