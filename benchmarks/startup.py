@@ -57,6 +57,55 @@ REFERENCE = {
     "import app.main_window (GUI)": "import app.main_window",
 }
 
+#: the workbench window as a user starts it: seconds from launching the interpreter until
+#: the window is shown with its scalp map usable (electrodes placed, clicks handled), then
+#: until the default data and model E3 are loaded in the background; and whether torch,
+#: scipy.interpolate or MNE were imported by the GUI thread before the window showed
+GUI = """
+import json, sys, tempfile, threading, time, builtins
+spawned = float(sys.argv[1])
+gui_imports = set()
+real_import = builtins.__import__
+def watch(name, *a, **k):
+    top = name.split(".")[0]
+    if threading.current_thread() is threading.main_thread() and top in ("torch", "mne") \
+            or name.startswith("scipy.interpolate"):
+        if threading.current_thread() is threading.main_thread() and top not in sys.modules \
+                or name not in sys.modules:
+            gui_imports.add(top if top != "scipy" else "scipy.interpolate")
+    return real_import(name, *a, **k)
+builtins.__import__ = watch
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from app.main_window import MainWindow
+settings = QSettings(tempfile.mkdtemp() + "/s.ini", QSettings.Format.IniFormat)
+w = MainWindow(settings=settings)
+w.resize(1600, 1000)
+w.show()
+app.processEvents()
+scalp = w.panels["scalp"].scalp
+shown = time.time() - spawned
+before_show = sorted(gui_imports)
+builtins.__import__ = real_import
+usable = len(scalp.names) == 32
+loop = QEventLoop()
+s = w.session
+def done():
+    if s.model is not None and s.data is not None and s.last_forward is not None \
+            and s.last_forward.recon is not None:
+        loop.quit()
+s.forward_ready.connect(lambda _r: done())
+w.open_data("synthetic")
+w.open_model("E3")
+QTimer.singleShot(120000, loop.quit)
+loop.exec()
+print(json.dumps({"window_s": shown, "scalp_usable": usable,
+                  "model_and_data_s": time.time() - spawned,
+                  "imported_on_gui_thread_before_show": before_show}))
+w.close()
+"""
+
 ADAM = """
 import time, json
 import torch
@@ -92,6 +141,7 @@ def main() -> None:
     times: dict[str, list[float]] = {}
     imports: dict[str, dict] = {}
     adam: list[dict] = []
+    gui: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
         for name, argv in COMMANDS.items():
             for tree, root in trees.items():
@@ -103,6 +153,9 @@ def main() -> None:
             dt, _ = _run(code, [], ROOT)
             times.setdefault(name, []).append(dt)
         adam.append(json.loads(_run(ADAM, [], ROOT)[1]))
+        for tree, root in trees.items():
+            _, line = _run(GUI, [repr(time.time())], root)
+            gui.setdefault(tree, []).append(json.loads(line))
     result: dict[str, object] = {
         "benchmark": "startup", "rounds": args.rounds, "load_average": load_average(),
         "trees": {k: str(v) for k, v in trees.items()},
@@ -112,6 +165,15 @@ def main() -> None:
         "first_adam": {k: {"min": round(min(a[k] for a in adam), 3),
                            "median": round(statistics.median(a[k] for a in adam), 3)}
                        for k in adam[0]},
+        "gui": {tree: {"window_s": {"min": round(min(r["window_s"] for r in runs), 3),
+                                    "median": round(statistics.median(r["window_s"] for r in runs), 3)},
+                       "model_and_data_s": {
+                           "min": round(min(r["model_and_data_s"] for r in runs), 3),
+                           "median": round(statistics.median(r["model_and_data_s"] for r in runs), 3)},
+                       "scalp_usable": all(r["scalp_usable"] for r in runs),
+                       "imported_on_gui_thread_before_show":
+                           sorted({m for r in runs for m in r["imported_on_gui_thread_before_show"]})}
+                for tree, runs in gui.items()},
         "load_average_end": load_average(),
     }
     print(json.dumps(result))
