@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from eegmi.cli.options import add_threads_option
 from eegmi.errors import ConfigError
 
 
@@ -18,6 +19,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("state", type=Path, help="exported state (.json)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.set_defaults(func=run)
+    add_threads_option(p)  # as the analyze commands: the same thread count, the same sums
 
 
 def load_state(path: Path) -> dict[str, Any]:
