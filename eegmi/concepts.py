@@ -90,8 +90,8 @@ CONCEPTS: tuple[Concept, ...] = (
         "activations really span. A power-law window past it fits rounding noise.",
         "Definition: the count of explained-variance eigenvalues larger than rtol = 1e-5 "
         "times the largest (above float32 rounding, far below any eigenvalue a fit over "
-        "ranks 10–50 uses). Shown with a '+' when the spectrum was computed on fewer "
-        "dimensions or inputs than the layer has, so the true rank may be higher.\n\n"
+        "ranks 10–50 uses). Shown with a '+' when only the top components were computed "
+        "and all of them were above that level, so the true rank may be higher.\n\n"
         "Range: 1 .. min(inputs, dimensions). The 40x40 topomaps are linear in the 32 "
         "electrode values, so the input and every near-linear layer have rank ≤ 32.\n\n"
         "What it defends: whether an α fitted over ranks 10–50 describes a power law at all. "
