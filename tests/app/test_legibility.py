@@ -278,5 +278,20 @@ def test_sae_empty_state_names_what_is_missing(qtbot, files, tmp_path) -> None:
         text = p.status.text()
         assert text.startswith("Layer not in this model") and "'enc.act9'" in text
         assert p.loaded is None and p.model.rowCount() == 0
+        assert p.fve_label.text() == "" and p.l0_label.text() == ""
+        # a trained SAE: its held-out FVE and L0 are shown, with the concepts' tooltips
+        p.layer.setCurrentText("enc.act3")
+        p.dict_size.setValue(8)
+        p.kind.setCurrentText("TopK")
+        p.k.setValue(2)
+        p.steps.setValue(10)
+        p.train_frames.setValue(30)
+        p.inputs.setValue(30)
+        with qtbot.waitSignal(p.gallery_ready, timeout=60000):
+            p.train_button.click()
+        m = p.loaded.meta["metrics"]
+        assert p.fve_label.text() == f"FVE {m['fve']:.3f}" and p.l0_label.text() == f"L0 {m['l0']:.2f}"
+        assert p.fve_label.toolTip() == tip("fve") and p.l0_label.toolTip() == tip("l0")
+        assert p.empty_state() == ""
     finally:
         s.shutdown()

@@ -115,6 +115,12 @@ class SaeGalleryPanel(Panel):
         top.addWidget(self.sort)
         top.addWidget(QLabel("Search"))
         top.addWidget(self.search, 1)
+        # the SAE's held-out quality, read from its card (training measures it)
+        self.fve_label, self.l0_label = QLabel(""), QLabel("")
+        self.fve_label.setToolTip(tip("fve"))
+        self.l0_label.setToolTip(tip("l0"))
+        top.addWidget(self.fve_label)
+        top.addWidget(self.l0_label)
         self.status = QLabel("load or train an SAE")
         self.status.setWordWrap(True)
         self.model = FeatureCardModel(self)
@@ -190,7 +196,14 @@ class SaeGalleryPanel(Panel):
             return f"SAE on {self.loaded.hook}: compute its gallery (Gallery)."
         return ""
 
+    def _show_metrics(self) -> None:
+        """FVE and L0 of the current SAE (from its card; blank without an SAE or metrics)."""
+        m = {} if self.loaded is None else dict(self.loaded.meta.get("metrics") or {})
+        self.fve_label.setText("" if m.get("fve") is None else f"FVE {float(m['fve']):.3f}")
+        self.l0_label.setText("" if m.get("l0") is None else f"L0 {float(m['l0']):.2f}")
+
     def _clear_gallery(self, message: str) -> None:
+        self._show_metrics()
         self.data, self._gallery_run, self.summary = None, None, {}
         self.model.set_gallery(None)
         self.status.setText(message)
