@@ -4,11 +4,10 @@ beside the data, and the SAE panel's empty state."""
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 import pytest
 from gui_fixtures import write_tiny_data, write_tiny_model
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
@@ -200,12 +199,16 @@ def test_dark_theme_keeps_names_visible_and_light_restores_every_colour(qtbot, w
         assert _saliency_label_colours(fresh) == light
         want = _colours(fresh)
         assert switched["palette"] == want["palette"]
-        for key in ("backgrounds", "axes", "labels", "dark", "scalp"):
-            assert switched[key] == want[key], key
-        assert sorted(switched["texts"]) == sorted(want["texts"])
+        # which colours, not how many items: views made lazily (a model's layer mosaics)
+        # may exist in one window and not yet in the other
+        for key in ("backgrounds", "axes", "labels", "texts"):
+            assert set(switched[key]) == set(want[key]), key
+        assert switched["dark"] == want["dark"] and switched["scalp"] == want["scalp"]
         # the comparison sees the theme: dark differs from light in each of these
-        for key in ("palette", "backgrounds", "axes", "dark", "scalp"):
+        for key in ("palette", "dark", "scalp"):
             assert in_dark[key] != want[key], key
+        for key in ("backgrounds", "axes"):
+            assert set(in_dark[key]) != set(want[key]), key
     finally:
         fresh.close()
 
