@@ -36,6 +36,10 @@ from app.sources import SourcesMixin, bundled_models
 from app.theme import apply_theme
 
 ORG, APP = "eegmi", "workbench"
+#: panels whose analysis results a user computed on demand (their ``state()["analysis"]``);
+#: the latent statistics are recomputed by themselves on every load, so losing them costs
+#: nothing and does not warrant a question at quit
+RESULT_PANELS = ("propagation", "spectra", "saliency", "sae")
 
 
 class MainWindow(SourcesMixin, QMainWindow):
@@ -61,6 +65,11 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.last_error = ""
         self.error_box: QMessageBox | None = None
         self.selftest_dialog: QDialog | None = None
+        self.concepts_dialog: QDialog | None = None
+        #: the "Quit and discard results?" box while it is open (non-modal: see request_quit)
+        self.quit_box: QMessageBox | None = None
+        self.quit_button: QPushButton | None = None
+        self._quit_confirmed = False
         self.theme = str(self.settings.value("theme", "light"))
         apply_theme(self.theme)
         self._build_docks()
@@ -177,7 +186,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self._act(f, "Export panel…", self.export_dialog, "Ctrl+E")
         self._act(f, "Figure set…", self.figure_set_dialog, "Ctrl+Shift+F")
         f.addSeparator()
-        self._act(f, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.quit_action = self._act(f, "Quit", self.request_quit, QKeySequence.StandardKey.Quit)
         v = mb.addMenu("&View")
         panels_menu = v.addMenu("Panels")
         for dock in self.docks.values():
@@ -188,14 +197,20 @@ class MainWindow(SourcesMixin, QMainWindow):
             a.setCheckable(True)
             a.setChecked(name == self.theme)
             themes.addAction(a)
-        self._act(v, "Reset layout", self.reset_layout, "Ctrl+Shift+R")
+        # a window shortcut also fires while a floated dock of this window is active (Qt
+        # treats a floating QDockWidget as part of its main window); an application-wide
+        # one would be ambiguous, and fire nowhere, as soon as two windows are open
+        self.reset_layout_action = self._act(v, "Reset layout", self.reset_layout, "Ctrl+Shift+R")
         i = mb.addMenu("&Input")
         self._act(i, "Previous frame", lambda: self._step(-1), Qt.Key.Key_Left)
         self._act(i, "Next frame", lambda: self._step(1), Qt.Key.Key_Right)
         self._act(i, "Back 10 frames", lambda: self._step(-10), "PgUp")
         self._act(i, "Forward 10 frames", lambda: self._step(10), "PgDown")
         self._act(i, "Reset input", self._reset_input, "Ctrl+0")
-        self.check_tools_action = self._act(mb.addMenu("&Help"), "Check the tools…", self.check_tools)
+        h = mb.addMenu("&Help")
+        self.concepts_action = self._act(h, "Concepts…", self.show_concepts,
+                                         QKeySequence.StandardKey.HelpContents)
+        self.check_tools_action = self._act(h, "Check the tools…", self.check_tools)
 
     # -- jobs, errors, status ---------------------------------------------------------------
     def _on_busy(self, message: str, fraction: float) -> None:
@@ -302,6 +317,56 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.selftest_dialog.raise_()
         return self.selftest_dialog
 
+    def show_concepts(self, key: str | None = None) -> QDialog:
+        """Help › Concepts (one non-modal dialog); ``key`` selects that concept."""
+        from app.concepts_dialog import ConceptsDialog
+
+        if self.concepts_dialog is None:
+            self.concepts_dialog = ConceptsDialog(self)
+        if isinstance(key, str):
+            self.concepts_dialog.show_concept(key)
+        self.concepts_dialog.show()
+        self.concepts_dialog.raise_()
+        return self.concepts_dialog
+
+    # -- quitting ------------------------------------------------------------------------------
+    def unsaved_work(self) -> list[str]:
+        """What quitting now would discard: panels holding a computed result, a running job."""
+        what = [self.docks[name].windowTitle() for name in RESULT_PANELS
+                if name in self.panels and self.panels[name].state().get("analysis") is not None]
+        job = self.session.current_job()
+        if job is not None and job.active:
+            what.append(f"the running job '{job.label}'")
+        return what
+
+    def request_quit(self) -> bool:
+        """File › Quit: close now, or first ask (without blocking) when results would be lost.
+
+        Returns True when the window closed.
+        """
+        what = self.unsaved_work()
+        if not what or self._quit_confirmed:
+            self._quit_confirmed = True
+            return self.close()
+        box = self.quit_box
+        if box is None:
+            box = QMessageBox(QMessageBox.Icon.Question, "Quit eegmi", "", parent=self)
+            box.setWindowModality(Qt.WindowModality.WindowModal)
+            self.quit_button = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            box.buttonClicked.connect(self._quit_answered)
+            self.quit_box = box
+        box.setText("Quit and discard the computed results?")
+        box.setInformativeText("Not exported: " + "; ".join(what) + ".")
+        box.open()  # returns at once; the answer arrives in _quit_answered
+        return False
+
+    def _quit_answered(self, button: object) -> None:
+        if self.quit_box is not None and button is self.quit_button:
+            self._quit_confirmed = True
+            self.close()
+
     # -- view ------------------------------------------------------------------------------------
     def set_theme(self, name: str) -> None:
         self.theme = name
@@ -309,10 +374,16 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.settings.setValue("theme", name)
 
     def reset_layout(self) -> None:
+        """Every dock back in its default place, docked and shown, at the default sizes."""
         self.restoreState(self._default_state)
-        self._size_docks()
-        for dock in self.docks.values():
+        for spec in PANELS:
+            dock = self.docks[spec.name]
+            if dock.isFloating() or self.dockWidgetArea(dock) == Qt.DockWidgetArea.NoDockWidgetArea:
+                # restoreState leaves a dock it has no entry for where it is
+                dock.setFloating(False)
+                self.addDockWidget(spec.area, dock)
             dock.setVisible(True)
+        self._size_docks()
 
     def _step(self, n: int) -> None:
         """Move ``n`` frames through the dataset (Input menu, arrow keys)."""
@@ -323,6 +394,12 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.session.workbench.reset_input()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if event.spontaneous() and not self._quit_confirmed and self.unsaved_work():
+            # the window's own close button: ask as File › Quit does (a close() from code,
+            # a test or the session, closes without asking)
+            event.ignore()
+            self.request_quit()
+            return
         self.settings.setValue("layout/geometry", self.saveGeometry())
         self.settings.setValue("layout/state", self.saveState())
         self.settings.sync()

@@ -24,6 +24,7 @@ from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from app.widgets.heatmap import HeatmapWidget
 from app.widgets.pick_view import PickComparisonTable, PickOptionsBar, PickResultTable
+from eegmi.concepts import tip
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.propagation import (
     PICK_COMPARE,
@@ -38,6 +39,9 @@ from eegmi.recipes.propagation import (
 from eegmi.training.catalog import bundled_names
 
 SUMMARY_COLUMNS = ("layer", "units", "mono", "poly", "dead", "selectivity", "linearity R²")
+#: the concept (eegmi.concepts) whose tooltip each summary column header shows
+SUMMARY_CONCEPTS = {"mono": "monosemantic", "poly": "polysemantic", "dead": "dead",
+                    "selectivity": "selectivity", "linearity R²": "linearity_r2"}
 
 __all__ = ["PropagationPanel", "bundled_names"]
 
@@ -90,6 +94,9 @@ class PropagationPanel(Panel):
         right = QtWidgets.QTabWidget()
         self.table = QtWidgets.QTableWidget(0, len(SUMMARY_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(SUMMARY_COLUMNS))
+        for j, head in enumerate(SUMMARY_COLUMNS):
+            if head in SUMMARY_CONCEPTS:
+                self.table.horizontalHeaderItem(j).setToolTip(tip(SUMMARY_CONCEPTS[head]))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(

@@ -36,6 +36,12 @@ from eegmi.errors import EegmiError
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.saliency import SALIENCY
 
+
+def label_colour(dark: bool) -> tuple[int, int, int]:
+    """Electrode-name colour on the electrode view's background in each theme."""
+    return (225, 225, 225) if dark else (30, 30, 30)
+
+
 #: (analysis name, label) in the order of the method chooser
 METHOD_LABELS = (
     ("saliency", "Vanilla gradient"),
@@ -168,7 +174,7 @@ class SaliencyPanel(Panel):
         font = QtGui.QFont()
         font.setPointSize(6)
         for name, (x, y) in zip(op.montage.ch_names, xy, strict=True):
-            t = pg.TextItem(name, color=(30, 30, 30), anchor=(0.5, -0.45))
+            t = pg.TextItem(name, color=label_colour(self.dark), anchor=(0.5, -0.45))
             t.setFont(font)
             t.setPos(float(x), float(y))
             self.elec_plot.addItem(t)
@@ -349,6 +355,12 @@ class SaliencyPanel(Panel):
         self.result_ready.emit()
 
     # ---- export contract ------------------------------------------------------------------
+    def set_dark(self, dark: bool) -> None:
+        """Electrode names in the theme's text colour: dark grey vanished on the dark theme."""
+        super().set_dark(dark)
+        for t in self._label_items:
+            t.setColor(label_colour(dark))
+
     def export_items(self) -> dict[str, object]:
         items: dict[str, object] = {}
         if self.result is not None:

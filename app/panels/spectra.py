@@ -20,8 +20,10 @@ from PySide6 import QtCore, QtWidgets
 from app.jobs import JobHandle
 from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
+from app.widgets.curves import outside_legend
 from eegmi.analysis.powerlaw import SEED_FIT_RANGE
 from eegmi.analysis.spectra_options import SpectraOptions
+from eegmi.concepts import tip
 from eegmi.errors import EegmiError
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.spectra import SPECTRA, SpectraRun
@@ -136,22 +138,32 @@ class SpectraPanel(Panel):
         self.spec_plot.setLabel("left", "explained variance")
         self.alpha_plot = self.plots.addPlot(row=0, col=1, title="α against depth")
         self.alpha_plot.setLabel("left", ALPHA_AXIS)
-        self.alpha_plot.addLegend(offset=(-5, -5))
+        self.alpha_plot.setToolTip(tip("alpha"))
+        # the legend sits in its own row under the α plot: inside, it covered points
+        self.alpha_legend = outside_legend(self.plots, row=1, col=1)
         self.action_plot = self.plots.addPlot(row=0, col=2, title="average action per layer")
         self.action_plot.setLabel("left", "action")
         self.action_plot.setLogMode(x=False, y=True)  # actions span orders of magnitude
+        self.action_plot.setToolTip(tip("action"))
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.plots.setMinimumHeight(170)
         split.addWidget(self.plots)
         self.traj = pg.GraphicsLayoutWidget()
         self.traj.setBackground("w")
         self.traj.setMinimumHeight(110)
+        self.traj.setToolTip(tip("action"))  # each plot's title gives its S (the action)
         split.addWidget(self.traj)
         split.setSizes([300, 200])
         outer.addWidget(split, 1)
         self.alpha_label = QtWidgets.QLabel("α: run the analysis")
         self.alpha_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        outer.addWidget(self.alpha_label)
+        self.alpha_label.setToolTip(tip("alpha"))
+        self.rank_label = QtWidgets.QLabel("")
+        self.rank_label.setToolTip(tip("effective_rank"))
+        labels = QtWidgets.QHBoxLayout()
+        labels.addWidget(self.alpha_label, 1)
+        labels.addWidget(self.rank_label)
+        outer.addLayout(labels)
         self.warning_label = QtWidgets.QLabel("")
         self.warning_label.setWordWrap(True)
         self.warning_label.setStyleSheet("color: #b35900")
@@ -250,6 +262,7 @@ class SpectraPanel(Panel):
         self.spec_plot.plot(k[pos], ev[pos], pen=pg.mkPen(MODEL_PENS[0], width=2), name=layer)
         self.spec_plot.setTitle(f"eigenspectrum of {layer}", size="9pt")
         rank = f"{es.effective_rank}{'+' if es.rank_lower_bound else ''}"
+        self.rank_label.setText(f"effective rank: {rank}")
         self.warning_label.setText("\n".join(f"⚠ {layer}: {w}" for w in es.warnings))
         self.warning_label.setToolTip(self.warning_label.text())
         if es.fit is None:
@@ -276,6 +289,7 @@ class SpectraPanel(Panel):
     def _draw_alphas(self) -> None:
         assert self.result is not None
         self.alpha_plot.clear()
+        self.alpha_legend.clear()
         current = self.result.current
         depth = list(self.report().spectra)
         xs = np.arange(1, len(depth) + 1, dtype=float)
@@ -317,6 +331,9 @@ class SpectraPanel(Panel):
         self.alpha_plot.getAxis("bottom").setTicks(
             [[(0, "in")] + [(j + 1, short_name(n)) for j, n in enumerate(depth)]])
         self.alpha_plot.setXRange(-0.5, len(depth) + 0.5, padding=0.0)
+        for item in self.alpha_plot.listDataItems():
+            if item.name():
+                self.alpha_legend.addItem(item, item.name())
 
     def _draw_projections(self) -> None:
         assert self.result is not None

@@ -10,6 +10,17 @@ import pyqtgraph as pg
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
+def outside_legend(layout: pg.GraphicsLayoutWidget | pg.GraphicsLayout, row: int, col: int,
+                   columns: int = 2) -> pg.LegendItem:
+    """A legend in its own cell of ``layout``, beside the plots rather than over their data.
+
+    Entries are added by the caller (``legend.addItem(item, name)``).
+    """
+    legend = pg.LegendItem(colCount=columns)
+    layout.addItem(legend, row=row, col=col)
+    return legend
+
+
 class CurvePlot(pg.PlotWidget):
     """A plot of named series that grow one point at a time.
 
@@ -43,7 +54,10 @@ class CurvePlot(pg.PlotWidget):
         if y_label:
             item.setLabel("left", y_label)
         item.showGrid(x=True, y=True, alpha=0.3)
-        item.addLegend(offset=(-10, 10))
+        # the legend goes under the x axis, in the plot item's own grid (row 4 follows the
+        # title, top axis, view box and bottom axis): inside the view it covered the curves
+        self.legend = pg.LegendItem(colCount=max(len(names), 1))
+        item.layout.addItem(self.legend, 4, 1)
         item.setLogMode(x=False, y=log_y)
         self._x: dict[str, list[float]] = {}
         self._y: dict[str, list[float]] = {}
@@ -54,6 +68,7 @@ class CurvePlot(pg.PlotWidget):
                 [], [], pen=pen, name=name, symbol="o", symbolSize=4,
                 symbolBrush=_COLOURS[i % len(_COLOURS)],
             )
+            self.legend.addItem(self._curves[name], name)
             self._x[name] = []
             self._y[name] = []
 

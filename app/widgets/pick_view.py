@@ -18,20 +18,13 @@ from PySide6 import QtCore, QtWidgets
 from eegmi.analysis.inputs import InputSpec
 from eegmi.analysis.pick_options import HEADLINE_BAR, PickInterpolateOptions
 from eegmi.analysis.pick_report import COLUMNS, share
+from eegmi.concepts import tip as concept_tip
 
 INPUT_CHOICES = (("heldout", "held-out frames"), ("random", "random mixes"))
-ROLE_TIPS = {
-    "model": "The model itself.",
-    "exact": "Control: a network that is exactly pick & interpolate. Must score 1 everywhere.",
-    "rotated": "Control: the exact network with its latents rotated by a random orthogonal "
-               "matrix — the same function in another basis. Must score 1 on pick, interpolate "
-               "and alignment, and scores low on axis alignment: why the headline is "
-               "basis-invariant.",
-    "untrained": "Control: the model's architecture, untrained. Its pick R² can be high (a "
-                 "random encoder keeps the information); its interpolate must be low.",
-    "pca": "Baseline: PCA of the clean training images with the model's latent size. Every "
-           "topomap is linear in the 32 electrode values, so PCA-32 is exact.",
-}
+#: row tooltips: the controls' concept texts (eegmi.concepts)
+ROLE_TIPS = {"model": "The model itself.", "exact": concept_tip("control_exact"),
+             "rotated": concept_tip("control_rotated"), "untrained": concept_tip("control_untrained"),
+             "pca": concept_tip("control_pca")}
 
 
 def _table(headers: list[str], tips: list[str]) -> QtWidgets.QTableWidget:
@@ -156,8 +149,8 @@ class PickComparisonTable(QtWidgets.QTableWidget):
             "untrained", "PCA-k"]
         htips = ["", "decoder-only models (E1) are not like-for-like: their latent is their input",
                  "latent size"] + [tips[k] for k in self.KEYS] + [
-            "interpolate of the untrained architecture on the same inputs",
-            "interpolate of PCA with the model's latent size on the same inputs"]
+            "interpolate of the untrained control on the same inputs. " + concept_tip("control_untrained"),
+            "interpolate of the PCA baseline on the same inputs. " + concept_tip("control_pca")]
         super().__init__(0, len(headers), parent)
         proto = _table(headers, htips)
         for j in range(len(headers)):

@@ -19,11 +19,14 @@ from app.jobs import JobHandle
 from app.widgets.analysis_job import JobControl
 from eegmi.analysis.inputs import model_data_source
 from eegmi.analysis.sanity_options import SanityOptions
+from eegmi.concepts import tip
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.saliency import SANITY
 
 #: the statistics in eegmi.analysis.sanity_rule.STATISTICS order, as plot titles
 STAT_TITLES = ("|ρ| of |maps|", "|ρ| of signed maps", "SSIM of rank |maps|")
+#: their concepts (eegmi.concepts), whose short texts are the plots' and columns' tooltips
+STAT_CONCEPTS = ("rank_abs", "rank_signed", "ssim")
 _PASS, _FAIL = QtGui.QColor(30, 130, 50), QtGui.QColor(190, 30, 30)
 
 
@@ -85,6 +88,7 @@ class SanityView(QtWidgets.QWidget):
             p = self.plots_view.addPlot(row=0, col=i, title=title)
             p.setLabel("bottom", "randomised down to")
             p.setYRange(-0.05, 1.0)
+            p.setToolTip(tip(STAT_CONCEPTS[i]))
             self.plots.append(p)
         llay.addWidget(self.plots_view, 1)
         split.addWidget(left)
@@ -93,6 +97,9 @@ class SanityView(QtWidgets.QWidget):
         rlay.setContentsMargins(0, 0, 0, 0)
         self.table = QtWidgets.QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["method", "verdict", "|ρ| |maps|", "|ρ| signed", "SSIM"])
+        for j, key in enumerate(STAT_CONCEPTS):
+            self.table.horizontalHeaderItem(2 + j).setToolTip(tip(key))
+        self.table.horizontalHeaderItem(1).setToolTip(tip("verdict"))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
@@ -165,7 +172,6 @@ class SanityView(QtWidgets.QWidget):
         head = f"<b>inputs:</b> {inputs}<br>" if inputs else ""
         self.caption.setText(f"{head}<b>rule:</b> {rule}")
         self.caption.setToolTip(rule)
-        self.table.horizontalHeaderItem(1).setToolTip(rule)
         self.plots_view.setToolTip("band: baseline - margin .. baseline (mean over inputs); "
                                    "dashed: floor; filled green: changed under the rule, "
                                    "hollow red: not; bars: one-sided upper bound\n\n" + rule)

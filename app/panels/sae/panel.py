@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from app.panels.base import Panel
 from app.panels.sae.controls import SaeControls
 from app.panels.sae.feature_card import FEATURE_ROLE, FeatureCardModel, card_view
+from eegmi.concepts import tip
 from eegmi.errors import ConfigError
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.sae import SAE_GALLERY, SAE_TRAIN, SaeGalleryOptions, SaeTrainOptions
@@ -69,12 +70,13 @@ class SaeGalleryPanel(Panel):
         self.summary: dict[str, Any] = {}  # the last gallery's recipe summary
         self.job: Any = None  # JobHandle of the running job
         self._gallery_run: tuple[SaeGalleryOptions, RecipeContext] | None = None
+        #: (folder, layer) of the last SAE refused because it reads a layer this model lacks
+        self.refused: tuple[str, str | None] | None = None
         self._build_ui()
         session.model_changed.connect(self._on_model_changed)
         session.data_changed.connect(self._on_data_changed)
         self._on_model_changed()
-        if session.model is None:
-            self.status.setText("load a model (and a dataset), then load or train an SAE")
+        self.status.setText(self.empty_state())
 
     # -- construction --------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -102,6 +104,8 @@ class SaeGalleryPanel(Panel):
         top = QHBoxLayout()
         self.sort = QComboBox()
         self.sort.addItems(list(SORT_LABELS))
+        self.sort.setItemData(list(SORT_LABELS).index("selectivity"), tip("sae_selectivity"),
+                              Qt.ItemDataRole.ToolTipRole)
         self.sort.currentTextChanged.connect(lambda t: self.model.set_sort(SORT_LABELS[t]))
         self.search = QLineEdit()
         self.search.setPlaceholderText("electrode or region: Fz, frontal, left…")
@@ -111,6 +115,12 @@ class SaeGalleryPanel(Panel):
         top.addWidget(self.sort)
         top.addWidget(QLabel("Search"))
         top.addWidget(self.search, 1)
+        # the SAE's held-out quality, read from its card (training measures it)
+        self.fve_label, self.l0_label = QLabel(""), QLabel("")
+        self.fve_label.setToolTip(tip("fve"))
+        self.l0_label.setToolTip(tip("l0"))
+        top.addWidget(self.fve_label)
+        top.addWidget(self.l0_label)
         self.status = QLabel("load or train an SAE")
         self.status.setWordWrap(True)
         self.model = FeatureCardModel(self)
@@ -140,19 +150,60 @@ class SaeGalleryPanel(Panel):
     def _on_model_changed(self) -> None:
         adapter = getattr(self.session, "adapter", None)
         self.controls.set_layers(adapter.hook_names() if adapter is not None else [])
+        self.refused = None
         if self.loaded is not None or self.data is not None:
             # an SAE reads one model's activations: keeping it for another model would
             # show features of a dictionary that was never fitted to that model
             self.loaded, self.sae_path, self.trained_with = None, None, None
-            self._clear_gallery("the model changed: load or train an SAE for it")
+            self._clear_gallery("")
+        if not self.busy:
+            self.status.setText(self.empty_state())
         self._update_buttons()
 
     def _on_data_changed(self) -> None:
         if self.data is not None:  # frame indices refer to the old dataset
             self._clear_gallery("the dataset changed: compute the gallery again")
+        elif not self.busy:
+            self.status.setText(self.empty_state())
         self._update_buttons()
 
+    def empty_state(self) -> str:
+        """What the gallery is missing, in words: no model, no data, no SAE trained or
+        loaded, or an SAE refused because its layer is not in this model; "" with cards."""
+        s = self.session
+        if s.model is None:
+            return ("No model: open a model checkpoint (File › Open model checkpoint…); an SAE "
+                    "reads one of its layers.")
+        if self.refused is not None:
+            folder, layer = self.refused
+            if layer is None:
+                return (f"The SAE in {folder} was trained on a raw activation matrix, not on a "
+                        "layer of a model: load an SAE trained on this model's layers, or train one.")
+            return (f"Layer not in this model: the SAE in {folder} reads {layer!r}, which "
+                    f"{s.model_name or 'this model'} does not have (its layers: "
+                    f"{', '.join(s.adapter.hook_names())}). Load an SAE trained on this model, "
+                    "or train one.")
+        if s.data is None:
+            sae = ("" if self.loaded is None else
+                   f" The SAE ({self.loaded.sae.config.n_features} features on {self.loaded.hook}) "
+                   "is loaded.")
+            return ("No data: open a dataset (File › Open data…); training an SAE and its "
+                    "gallery of top frames need one." + sae)
+        if self.loaded is None:
+            return ("No SAE trained or loaded for this model: train one on a layer (Train) or "
+                    "load an SAE folder (Load…).")
+        if self.data is None:
+            return f"SAE on {self.loaded.hook}: compute its gallery (Gallery)."
+        return ""
+
+    def _show_metrics(self) -> None:
+        """FVE and L0 of the current SAE (from its card; blank without an SAE or metrics)."""
+        m = {} if self.loaded is None else dict(self.loaded.meta.get("metrics") or {})
+        self.fve_label.setText("" if m.get("fve") is None else f"FVE {float(m['fve']):.3f}")
+        self.l0_label.setText("" if m.get("l0") is None else f"L0 {float(m['l0']):.2f}")
+
     def _clear_gallery(self, message: str) -> None:
+        self._show_metrics()
         self.data, self._gallery_run, self.summary = None, None, {}
         self.model.set_gallery(None)
         self.status.setText(message)
@@ -169,12 +220,13 @@ class SaeGalleryPanel(Panel):
     # -- actions -----------------------------------------------------------------------
     def load_sae(self, path: str | Path) -> Any:
         """Load an SAE folder (written by ``eegmi sae train`` / :func:`eegmi.sae.io.save_sae`)."""
-        from eegmi.sae.io import load_for_model
+        from eegmi.sae.io import load_sae
 
         if not self._ready(data=False):
             return None
-        names, device, folder = self.session.adapter.hook_names(), self.session.device, str(path)
-        handle = self.session.call(lambda: load_for_model(folder, names, device), f"load SAE {folder}")
+        device, folder = self.session.device, str(path)
+        # the layer is checked on arrival (_sae_done), so a refusal names what is missing
+        handle = self.session.call(lambda: load_sae(folder, device), f"load SAE {folder}")
         return self._follow(handle, "load", partial(self._sae_done, "load", folder, None))
 
     def train(self) -> Any:
@@ -283,9 +335,20 @@ class SaeGalleryPanel(Panel):
 
     def _sae_done(self, what: str, path: str | None, trained_with: SaeTrainOptions | None,
                   loaded: Any) -> None:
+        adapter = self.session.adapter
+        if loaded.hook is None or adapter is None or loaded.hook not in adapter.hook_names():
+            # checked here, not in the worker, so the panel can say what is missing
+            self.refused = (str(path), loaded.hook)
+            self.status.setText(self.empty_state())
+            return
+        self.refused = None
         self.loaded, self.sae_path, self.trained_with = loaded, path, trained_with
         self._clear_gallery(f"SAE: {loaded.sae.config.n_features} features on {loaded.hook} ({loaded.mode})")
         self.sae_ready.emit()
+        if self.session.data is None:
+            self.status.setText(self.empty_state())  # the gallery waits for a dataset
+            self._update_buttons()
+            return
         self.compute_gallery()
 
     def _gallery_done(self, opts: SaeGalleryOptions, ctx: RecipeContext, result: Any) -> None:
