@@ -34,6 +34,7 @@ from app.panels import PANELS
 from app.session import Session
 from app.sources import SourcesMixin, bundled_models
 from app.theme import apply_theme
+from app.workspaces import DEFAULT_WORKSPACE, WORKSPACES, apply_workspace
 
 ORG, APP = "eegmi", "workbench"
 #: panels whose analysis results a user computed on demand (their ``state()["analysis"]``);
@@ -71,6 +72,9 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.quit_button: QPushButton | None = None
         self._quit_confirmed = False
         self.theme = str(self.settings.value("theme", "light"))
+        ws = str(self.settings.value("workspace", DEFAULT_WORKSPACE))
+        self.workspace = ws if ws in WORKSPACES else DEFAULT_WORKSPACE
+        self.workspace_actions: dict[str, QAction] = {}
         apply_theme(self.theme)
         self._build_docks()
         self._build_toolbar()
@@ -133,23 +137,8 @@ class MainWindow(SourcesMixin, QMainWindow):
             QTimer.singleShot(0, self._initial_layout)
 
     def _initial_layout(self) -> None:
-        self._size_docks()
+        apply_workspace(self, self.docks, self.workspace)
         self._default_state = self.saveState()
-
-    def _size_docks(self) -> None:
-        """Default proportions: scalp | views on top, the analysis tabs below."""
-        w, h = self.width(), self.height()
-        d = self.docks
-        if "scalp" in d and "reconstruction" in d:
-            self.resizeDocks([d["scalp"], d["reconstruction"]], [int(w * 0.42), int(w * 0.58)],
-                             Qt.Orientation.Horizontal)
-        if "reconstruction" in d and "activations" in d:
-            self.resizeDocks([d["reconstruction"], d["activations"]], [int(h * 0.24), int(h * 0.4)],
-                             Qt.Orientation.Vertical)
-        bottom = [dock for name, dock in d.items()
-                  if self.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea]
-        if bottom:
-            self.resizeDocks(bottom[:1], [int(h * 0.28)], Qt.Orientation.Vertical)
 
     def _build_status(self) -> None:
         sb = self.statusBar()
@@ -201,6 +190,15 @@ class MainWindow(SourcesMixin, QMainWindow):
         # treats a floating QDockWidget as part of its main window); an application-wide
         # one would be ambiguous, and fire nowhere, as soon as two windows are open
         self.reset_layout_action = self._act(v, "Reset layout", self.reset_layout, "Ctrl+Shift+R")
+        ws_menu = v.addMenu("Workspace")
+        group = QActionGroup(self)
+        for ws in WORKSPACES.values():
+            a = self._act(ws_menu, ws.title, lambda _=False, n=ws.name: self.set_workspace(n),
+                          ws.shortcut)
+            a.setCheckable(True)
+            a.setChecked(ws.name == self.workspace)
+            group.addAction(a)
+            self.workspace_actions[ws.name] = a
         i = mb.addMenu("&Input")
         self._act(i, "Previous frame", lambda: self._step(-1), Qt.Key.Key_Left)
         self._act(i, "Next frame", lambda: self._step(1), Qt.Key.Key_Right)
@@ -373,17 +371,17 @@ class MainWindow(SourcesMixin, QMainWindow):
         apply_theme(name, self)
         self.settings.setValue("theme", name)
 
+    def set_workspace(self, name: str) -> None:
+        """Arrange the docks as workspace ``name`` (View › Workspace) and remember it."""
+        apply_workspace(self, self.docks, name)
+        self.workspace = name
+        self.workspace_actions[name].setChecked(True)
+        self.settings.setValue("workspace", name)
+
     def reset_layout(self) -> None:
-        """Every dock back in its default place, docked and shown, at the default sizes."""
-        self.restoreState(self._default_state)
-        for spec in PANELS:
-            dock = self.docks[spec.name]
-            if dock.isFloating() or self.dockWidgetArea(dock) == Qt.DockWidgetArea.NoDockWidgetArea:
-                # restoreState leaves a dock it has no entry for where it is
-                dock.setFloating(False)
-                self.addDockWidget(spec.area, dock)
-            dock.setVisible(True)
-        self._size_docks()
+        """The current workspace's arrangement again: every dock docked (floated ones
+        too), shown, at the workspace's sizes."""
+        apply_workspace(self, self.docks, self.workspace)
 
     def _step(self, n: int) -> None:
         """Move ``n`` frames through the dataset (Input menu, arrow keys)."""

@@ -2,6 +2,11 @@
 
 Used for the propagation matrix: electrodes on the rows, labelled by name on
 the left axis, units on the columns.  Row 0 is drawn at the top.
+
+Row labels never overlap: the widget asks for a minimum height of one text line
+per row (the dock's scroll area scrolls when it is smaller), and should it still
+be squeezed, only every ``label_step``-th row is labelled (the tooltip names
+every row).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.widgets.colour_bar import ColourBar
 from eegmi.mosaic import finite_range
@@ -38,7 +43,9 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.plot.hideButtons()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.invertY(True)  # first row on top
-        self.plot.getAxis("left").setStyle(tickFont=_small_font())
+        self._font = _label_font()
+        self._line_px = QtGui.QFontMetricsF(self._font).height()
+        self.plot.getAxis("left").setStyle(tickFont=self._font)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
         self.bar = ColourBar(values=(0.0, 1.0), width=10, colorMap=cmap)
@@ -46,6 +53,9 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.matrix: np.ndarray | None = None
         self.row_names: list[str] = []
         self.selected_row = -1
+        #: every how many rows a label is drawn (1: all of them)
+        self.label_step = 1
+        self.plot.getViewBox().sigResized.connect(self._label_rows)
         self._sel = pg.PlotCurveItem(pen=pg.mkPen((255, 80, 0), width=2))
         self.plot.addItem(self._sel)
         self.scene().sigMouseClicked.connect(self._on_click)
@@ -62,7 +72,9 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         levels = finite_range([m])
         self.image.setImage(m, autoLevels=False, levels=levels)
         self.bar.setLevels(values=levels, update_items=False)
-        self.plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(row_names)]])
+        # title, bottom axis and its label take about five lines; one line per row
+        self.setMinimumHeight(int(math.ceil((m.shape[0] + 5) * self._line_px)) + 12)
+        self._label_rows()
         # columns are whole units: label cell centres with integers, thinned for wide layers
         step = max(1, int(np.ceil(m.shape[1] / 16)))
         self.plot.getAxis("bottom").setTicks([[(c + 0.5, str(c)) for c in range(0, m.shape[1], step)]])
@@ -70,6 +82,16 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.plot.setTitle(title, size="9pt")
         self.plot.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0.0)
         self.select_row(self.selected_row if 0 <= self.selected_row < m.shape[0] else -1)
+
+    def _label_rows(self, *_args: Any) -> None:
+        """Label as many rows as fit one text line each: every row when there is room."""
+        if not self.row_names:
+            return
+        row_px = self.plot.getViewBox().height() / len(self.row_names)
+        step = max(1, math.ceil(self._line_px / row_px)) if row_px > 0 else 1
+        self.label_step = step
+        self.plot.getAxis("left").setTicks(
+            [[(i + 0.5, self.row_names[i]) for i in range(0, len(self.row_names), step)]])
 
     def select_row(self, row: int) -> None:
         """Outline ``row`` (-1 clears the outline)."""
@@ -116,9 +138,9 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.hovered.emit(r, c, value)
 
 
-def _small_font() -> Any:
-    from PySide6.QtGui import QFont
-
-    f = QFont()
-    f.setPointSize(7)
+def _label_font() -> QtGui.QFont:
+    # one point under the application font: 32 names fit a normal window, still legible
+    f = QtGui.QFont(QtWidgets.QApplication.font())
+    size = f.pointSizeF()
+    f.setPointSizeF(max(7.5, size - 1) if size > 0 else 8.0)
     return f
