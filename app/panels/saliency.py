@@ -25,6 +25,7 @@ from app.panels.base import Panel
 from app.widgets.analysis_job import JobControl
 from app.widgets.analysis_pick import (
     PickViewBox,
+    add_colour_bar,
     add_head_outline,
     diverging_lut,
     image_plot,
@@ -129,6 +130,8 @@ class SaliencyPanel(Panel):
         self.map_image.setOpacity(0.6)  # the input stays readable under the map
         self.map_plot.addItem(self.input_image)
         self.map_plot.addItem(self.map_image)
+        # the map's scale (symmetric about 0), beside the map
+        self.map_bar = add_colour_bar(self.map_plot, self.map_image)
         self.pick_box = PickViewBox(int(self.session.operator.size))
         self.out_plot = image_plot(self.view, "output (click: pixel, drag: region)", 0, 1,
                                    view_box=self.pick_box)
@@ -140,6 +143,7 @@ class SaliencyPanel(Panel):
         self.elec_plot = image_plot(self.view, "per electrode", 0, 2)
         self.elec_dots = pg.ScatterPlotItem(size=10, pen=pg.mkPen((40, 40, 40), width=1))
         self.elec_plot.addItem(self.elec_dots)
+        self.elec_bar = add_colour_bar(self.elec_plot)  # the dots' colours
         self.elec_dots.setZValue(8)
         self.view.setMinimumHeight(200)
         vsplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
@@ -334,13 +338,16 @@ class SaliencyPanel(Panel):
             self.map_image.clear()
         else:
             shown = np.where(head, m, np.nan).astype(np.float32)
-            self.map_image.setImage(shown, autoLevels=False, levels=symmetric_levels(shown))
+            levels = symmetric_levels(shown)
+            self.map_image.setImage(shown, autoLevels=False, levels=levels)
+            self.map_bar.setLevels(levels, update_items=False)
         self.map_plot.setTitle(f"{label} for {result.target}", size="9pt")
         el = self.electrode_attribution()
         mix = is_mix(values)
         self.elec_plot.setVisible(mix)
         if el is not None:
             lo, hi = symmetric_levels(el)
+            self.elec_bar.setLevels((lo, hi))
             lut = diverging_lut()
             idx = np.clip(((el - lo) / (hi - lo) * 255).round().astype(int), 0, 255)
             brushes = [pg.mkBrush(*lut[i][:3]) for i in idx]

@@ -6,6 +6,13 @@ its amplitude; the input is ``baseline + sum(amplitude * one_hot)``.  Dataset
 mode: the frame slider and the trial strip pick a recorded frame.  The image
 the model sees (after the injection layer) is shown beside the head.
 
+Both share one colour scale (:func:`input_levels`): [0, 1] widened to cover every
+value shown and, in inject mode, every injected amplitude, so amplitude 2 is
+drawn as 2 on a 0..2 bar rather than saturating at 1.  Amplitudes are limited to
+:data:`eegmi.workbench.AMPLITUDE_RANGE`; the limit is written beside the amplitude
+box, and a wheel turn or typed value beyond it says in the status line that it
+was clipped.
+
 The panel keeps no input of its own: every control writes the workbench state
 (``session.workbench``) and every view follows ``session.input_changed``, so an
 input chosen elsewhere (a propagation row, an SAE card, a loaded recording) shows
@@ -14,12 +21,15 @@ here too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QStatusTipEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -39,6 +49,43 @@ from eegmi.workbench import AMPLITUDE_RANGE, BASELINES, MODES, InputState
 WHEEL_STEP = 0.1
 AMP_RANGE = AMPLITUDE_RANGE
 MODE_TEXT = {"inject": "Inject electrodes", "dataset": "Dataset frames"}
+#: the amplitude box accepts more than the limit, so a typed value beyond it is
+#: reported as clipped instead of being refused without a word
+TYPED_RANGE = (-100.0, 100.0)
+
+
+def limit_text(lo: float = AMP_RANGE[0], hi: float = AMP_RANGE[1]) -> str:
+    """The amplitude limit as shown beside the box: ``±2`` or ``[lo, hi]``."""
+    return f"±{hi:g}" if lo == -hi else f"[{lo:g}, {hi:g}]"
+
+
+def input_levels(arrays: Sequence[np.ndarray | None], amplitudes: Sequence[float] = ()) -> tuple[float, float]:
+    """Colour levels for the model input: [0, 1] widened to cover ``arrays`` and ``amplitudes``.
+
+    Parameters
+    ----------
+    arrays
+        What is shown with these levels (electrode values ``(n,)``, the model input
+        ``(H, W)``); None entries and non-finite values are skipped.
+    amplitudes
+        Injected amplitudes (inject mode), covered even where the image is smaller.
+
+    Returns
+    -------
+    (lo, hi)
+        Rounded outwards to tenths, so small frame-to-frame changes keep the scale.
+    """
+    lo, hi = 0.0, 1.0
+    for a in arrays:
+        if a is None:
+            continue
+        finite = np.asarray(a, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    for amp in amplitudes:
+        lo, hi = min(lo, float(amp)), max(hi, float(amp))
+    return float(np.floor(lo * 10 - 1e-6) / 10), float(np.ceil(hi * 10 - 1e-6) / 10)
 
 
 class ScalpPanel(Panel):
@@ -56,15 +103,23 @@ class ScalpPanel(Panel):
         self.baseline = QComboBox()
         self.baseline.addItems(list(BASELINES))
         self.amp = QDoubleSpinBox()
-        self.amp.setRange(*AMP_RANGE)
+        self.amp.setRange(*TYPED_RANGE)
         self.amp.setSingleStep(WHEEL_STEP)
+        self.amp.setKeyboardTracking(False)  # a typed value counts once typed, not per key
         self.amp.setValue(1.0)
-        self.amp.setToolTip("amplitude of the selected electrode(s)")
+        limit = limit_text()
+        self.amp.setToolTip(f"amplitude of the selected electrode(s), limited to {limit} "
+                            "(larger values are clipped to the limit); the mouse wheel over an "
+                            f"electrode changes it by {WHEEL_STEP:g}")
+        self.amp_limit = QLabel(f"limit {limit}")
+        self.amp_limit.setToolTip(self.amp.toolTip())
+        #: the last clip reported in the status line ("" when none)
+        self.clip_message = ""
         self.reset_btn = QPushButton("Reset")
         self.selection_label = QLabel("")
         top = QHBoxLayout()
         for w in (QLabel("Input:"), self.mode, QLabel("Baseline:"), self.baseline,
-                  QLabel("Amplitude:"), self.amp, self.reset_btn):
+                  QLabel("Amplitude:"), self.amp, self.amp_limit, self.reset_btn):
             top.addWidget(w)
         top.addStretch(1)
 
@@ -82,7 +137,7 @@ class ScalpPanel(Panel):
         self.strip.setMenuEnabled(False)
         self.strip.setMouseEnabled(False, False)
         self.strip.hideButtons()
-        self.strip.setLabel("bottom", "frame in trial")
+        self.strip.setLabel("bottom", "time in trial", units="s")
         self.gfp_curve = self.strip.plot(pen=pg.mkPen((120, 120, 120), width=1))
         self.chan_curve = self.strip.plot(pen=pg.mkPen((230, 120, 0), width=1.5))
         self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((200, 0, 0), width=2))
@@ -158,10 +213,26 @@ class ScalpPanel(Panel):
         self.click_electrode(index, add)
 
     def _on_wheel(self, index: int, steps: int) -> None:
+        state = self.session.input
+        name = self.session.operator.montage.ch_names[index]
+        now = state.mix.get(name, 0.0) if state.mode == "inject" else 0.0
+        self._report_clip(f"{name} amplitude", now + WHEEL_STEP * steps)
         self.workbench.nudge(index, WHEEL_STEP * steps)
 
     def _on_amp(self, value: float) -> None:
+        self._report_clip("amplitude", value)
         self.workbench.set_amplitude(value)
+
+    def _report_clip(self, what: str, wanted: float) -> None:
+        """Say in the window's status line when ``wanted`` lies beyond the amplitude limit."""
+        lo, hi = AMP_RANGE
+        if lo - 1e-9 <= wanted <= hi + 1e-9:
+            return
+        clipped = min(max(wanted, lo), hi)
+        self.clip_message = (f"{what} {wanted:+.2f} clipped to {clipped:+g} "
+                             f"(amplitudes are limited to {limit_text()})")
+        # a status tip travels up to the main window, which shows it in its status bar
+        QApplication.sendEvent(self, QStatusTipEvent(self.clip_message))
 
     def _on_hover(self, index: int) -> None:
         # the pointer rests on an electrode: let the worker compute what a plain click
@@ -191,7 +262,8 @@ class ScalpPanel(Panel):
 
     def _on_cursor(self) -> None:
         seg = self._segment(self.slider.value())
-        self.slider.setValue(int(np.clip(seg[0] + round(self.cursor.value()), seg[0], seg[1] - 1)))
+        offset = round(self.cursor.value() * float(self.session.data.sfreq))  # seconds -> frames
+        self.slider.setValue(int(np.clip(seg[0] + offset, seg[0], seg[1] - 1)))
 
     def _on_input(self, state: InputState) -> None:
         """Every control shows the workbench's input (whoever changed it)."""
@@ -255,14 +327,19 @@ class ScalpPanel(Panel):
             # a trial only moves the cursor
             self._strip_key = key
             seg = np.asarray(data.values[lo:hi], dtype=np.float32)
-            self.gfp_curve.setData(seg.std(axis=1))
-            self.chan_curve.setData(seg[:, chan] - seg[:, chan].mean())
+            unit = str(data.provenance.get("units") or "")
+            if not unit and self.session.scaler is not None:  # no physical unit: what the model sees
+                seg = np.asarray(self.session.scaler.transform(seg), dtype=np.float32)
+            t = np.arange(hi - lo, dtype=np.float64) / float(data.sfreq)
+            self.gfp_curve.setData(t, seg.std(axis=1))
+            self.chan_curve.setData(t, seg[:, chan] - seg[:, chan].mean())
+            self.strip.setLabel("left", "µV" if unit.lower() in ("uv", "µv") else (unit or "scaled units"))
             name = self.session.operator.montage.ch_names[chan]
             self.strip.setTitle(f"<span style='color:#888'>GFP (std over channels)</span>"
                                 f" &nbsp; <span style='color:#e67800'>{name} (demeaned)</span>",
                                 size="8pt")
         self.cursor.blockSignals(True)
-        self.cursor.setValue(frame - lo)
+        self.cursor.setValue((frame - lo) / float(data.sfreq))
         self.cursor.blockSignals(False)
         self.frame_label.setText(
             f"subject {int(data.subject[frame])} trial {int(data.trial[frame])} "
@@ -271,9 +348,12 @@ class ScalpPanel(Panel):
     def _on_forward(self, result: Any) -> None:
         state = self.session.input
         self.selection_label.setText(state.describe())
-        self.input_plot.set_image(result.model_input)
+        values = result.values if result.values is not None else self.session.values
+        amps = list(state.mix.values()) if state.mode == "inject" else []
+        levels = input_levels([values, result.model_input], amps)
+        self.input_plot.set_image(result.model_input, levels=levels)
         mix = self.mix
-        self.scalp.set_values(result.values if result.values is not None else self.session.values, mix)
+        self.scalp.set_values(values, mix, levels)
         op = self.session.operator
         idx = list(mix)
         self.input_plot.set_markers(np.asarray(op.electrode_xy)[idx] if idx else None)

@@ -4,7 +4,8 @@
 a view box that turns a left click into ``pixelPicked(row, col)`` and a left
 drag into ``regionPicked(r0, c0, r1, c1)`` (ends exclusive, clipped to the
 image), drawing the chosen pixel / rectangle.  :func:`add_head_outline` draws
-the head disc with a nose on top of any image plot.
+the head disc with a nose on top of any image plot; :func:`add_colour_bar` puts
+a labelled colour bar beside one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
+
+from app.widgets.colour_bar import ColourBar
+
+#: the diverging colour map of signed maps (attributions): blue < 0 < red
+DIVERGING = "CET-D1"
 
 
 class PickViewBox(pg.ViewBox):
@@ -100,9 +106,19 @@ def image_plot(layout: pg.GraphicsLayout, title: str, row: int, col: int,
     return plot
 
 
+def add_colour_bar(plot: pg.PlotItem, image: pg.ImageItem | None = None,
+                   cmap: str = DIVERGING) -> ColourBar:
+    """A colour bar right of ``plot``'s view; with ``image`` it also sets that image's
+    colour map and levels (``bar.setLevels``), without one it only shows a scale (the
+    colours of scatter points, say)."""
+    bar = ColourBar(values=(-1.0, 1.0), width=10, colorMap=cmap)
+    bar.setImageItem([] if image is None else image, insert_in=plot)
+    return bar
+
+
 def diverging_lut(n: int = 256, alpha: int = 255) -> np.ndarray:
     """Blue-white-red lookup table ``(n, 4)`` uint8 with constant ``alpha``."""
-    cmap = pg.colormap.get("CET-D1")
+    cmap = pg.colormap.get(DIVERGING)
     lut = cmap.getLookupTable(nPts=n, alpha=True)
     lut = np.asarray(lut, dtype=np.uint8).copy()
     lut[:, 3] = alpha

@@ -3,7 +3,8 @@
 Electrodes are drawn where the topomap operator puts them (``electrode_xy``,
 sub-pixel image coordinates), so a click on a marker addresses exactly the
 pixel the model sees.  The widget knows nothing about models: it reports
-clicks and wheel turns as signals and paints the values it is given.
+clicks and wheel turns as signals and paints the values it is given, coloured
+between the levels it is given, with a colour bar of those levels on its right.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetricsF,
+    QImage,
     QMouseEvent,
     QPainter,
     QPainterPath,
@@ -27,12 +30,19 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from app.widgets.colour_bar import nice_ticks, tick_labels
+
 _LUT = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256)
 
 
-#: marker fill for colour index 0..255 (the image colour map, viridis over [0, 1], so
-#: markers match the topomaps), built once: a click recolours 32 markers
+#: marker fill for colour index 0..255 (the image colour map, viridis between the
+#: levels, so markers match the model input image), built once: a click recolours 32 markers
 _COLOURS = [QColor(int(r), int(g), int(b)) for r, g, b in _LUT[:, :3]]
+#: the colour bar's gradient, high values on top
+_GRADIENT = np.ascontiguousarray(
+    pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=True)[::-1].reshape(256, 1, 4))
+#: colour bar: gradient width, tick length, gap before a label (pixels)
+BAR_PX, BAR_TICK_PX, BAR_GAP_PX = 10, 3, 2
 
 
 def head_geometry(operator: Any) -> tuple[np.ndarray, float]:
@@ -83,7 +93,11 @@ class ScalpMap(QWidget):
         self.radius = 1.0
         self.values = np.zeros(0, dtype=np.float32)
         self.selected: dict[int, float] = {}
+        #: the values at the bottom and the top of the colour scale
+        self.levels: tuple[float, float] = (0.0, 1.0)
         self.dark = False
+        self._bar_ticks: list[tuple[float, str]] = []
+        self._reserve: tuple[str, int] = ("", 0)
         self._hover = -1
         self._static_key: tuple | None = None
         self._static: tuple | None = None
@@ -103,14 +117,47 @@ class ScalpMap(QWidget):
         self.selected = {}
         self.update()
 
-    def set_values(self, values: np.ndarray, selected: dict[int, float] | None = None) -> None:
-        """Colour electrodes by ``values (n,)`` in [0, 1]; ``selected`` maps index -> amplitude."""
+    def set_values(self, values: np.ndarray, selected: dict[int, float] | None = None,
+                   levels: tuple[float, float] | None = None) -> None:
+        """Colour electrodes by ``values (n,)`` between ``levels = (lo, hi)`` (kept when
+        None; values outside take the end colours); ``selected`` maps index -> amplitude."""
         values = np.asarray(values, dtype=np.float32)
         selected = self.selected if selected is None else dict(selected)
-        if np.array_equal(values, self.values) and selected == self.selected:
+        levels = self.levels if levels is None else (float(levels[0]), float(levels[1]))
+        if np.array_equal(values, self.values) and selected == self.selected and levels == self.levels:
             return  # shown already (the forward result repeats what a click set)
+        if levels != self.levels:
+            self.levels = levels
+            self.update()  # a new scale: the bar and every marker are drawn again
         self.values, self.selected = values, selected
         self._request_repaint()
+
+    def bar_ticks(self) -> list[tuple[float, str]]:
+        """The colour bar's labelled ticks as last drawn, ``[(value, label), ...]`` ascending."""
+        self._static_layer()
+        return list(self._bar_ticks)
+
+    def bar_rect(self) -> QRectF:
+        """The colour bar's gradient in widget coordinates (bottom = ``levels[0]``)."""
+        font = self._bar_font()
+        half = 0.5 * font_height(font)
+        h = self.height()
+        top, bottom = 0.12 * h + half, 0.88 * h - half
+        return QRectF(self.width() - self._bar_reserve() + 4, top, BAR_PX, max(bottom - top, 1.0))
+
+    def _bar_font(self) -> QFont:
+        font = QFont(self.font())
+        size = font.pointSizeF()
+        font.setPointSizeF(max(7.0, size - 1) if size > 0 else 8.0)
+        return font
+
+    def _bar_reserve(self) -> int:
+        """Pixels kept free on the right for the colour bar and its labels."""
+        key = self.font().key()
+        if self._reserve[0] != key:  # measured once per font: every mouse move asks
+            label = QFontMetricsF(self._bar_font()).horizontalAdvance("-0.00")
+            self._reserve = (key, int(4 + BAR_PX + BAR_TICK_PX + BAR_GAP_PX + label + 4))
+        return self._reserve[1]
 
     def set_dark(self, dark: bool) -> None:
         self.dark = dark
@@ -119,7 +166,7 @@ class ScalpMap(QWidget):
     # -- geometry ---------------------------------------------------------------
     def _transform(self) -> tuple[float, float, float]:
         """Scale and offset mapping image coordinates to widget coordinates."""
-        w, h = self.width(), self.height()
+        w, h = self.width() - self._bar_reserve(), self.height()
         # leave room for nose and ears outside the disc
         scale = 0.80 * min(w, h) / (2 * self.radius)
         ox = w / 2 - self.center[0] * scale
@@ -182,7 +229,7 @@ class ScalpMap(QWidget):
         """
         ratio = self.devicePixelRatioF()
         key = (self.width(), self.height(), ratio, self.dark, tuple(self.names),
-               self.xy.tobytes(), tuple(self.center), self.radius, self.font().key())
+               self.xy.tobytes(), tuple(self.center), self.radius, self.font().key(), self.levels)
         if key == self._static_key and self._static is not None:
             return self._static
         fg = self._fg()
@@ -217,9 +264,36 @@ class ScalpMap(QWidget):
                 p.drawArc(QRectF(cx + side * r - 0.08 * r, cy - 0.2 * r, 0.16 * r, 0.4 * r),
                           (90 if side < 0 else -90) * 16, 180 * 16)
             p.end()
+        self._draw_bar(pix, fg)
         self._static_key = key
         self._static = (pix, pts, labels, mr, font)
         return self._static
+
+    def _draw_bar(self, pix: QPixmap, fg: QColor) -> None:
+        """The colour bar of :attr:`levels` with a few labelled ticks, onto ``pix``."""
+        bar = self.bar_rect()
+        font = self._bar_font()
+        line = font_height(font)
+        lo, hi = self.levels
+        fit = max(2, min(6, int(bar.height() // (1.3 * line)) + 1))
+        values, step = nice_ticks(lo, hi, fit)
+        labels = tick_labels(values, step)
+        if len(values) < 2:  # a span too short for nice ticks: its ends
+            values, labels = [lo, hi], [f"{lo:.3g}", f"{hi:.3g}"]
+        self._bar_ticks = list(zip(values, labels, strict=True))
+        p = QPainter(pix)
+        gradient = QImage(_GRADIENT.data, 1, 256, 4, QImage.Format.Format_RGBA8888)
+        p.drawImage(bar, gradient)
+        p.setPen(QPen(fg, 1))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(bar)
+        p.setFont(font)
+        span = hi - lo if hi > lo else 1.0
+        for v, text in self._bar_ticks:
+            y = bar.bottom() - (v - lo) / span * bar.height()
+            p.drawLine(QPointF(bar.right(), y), QPointF(bar.right() + BAR_TICK_PX, y))
+            p.drawText(QPointF(bar.right() + BAR_TICK_PX + BAR_GAP_PX, y + 0.35 * line), text)
+        p.end()
 
     def _fg(self) -> QColor:
         return QColor(230, 230, 230) if self.dark else QColor(30, 30, 30)
@@ -229,7 +303,8 @@ class ScalpMap(QWidget):
         n = len(self.names)
         values = np.zeros(n, np.float32)
         k = min(len(self.values), n)
-        values[:k] = self.values[:k]
+        lo, hi = self.levels
+        values[:k] = (self.values[:k] - lo) / (hi - lo if hi > lo else 1.0)
         colour = np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * 255).astype(int).tolist()
         dark_text = (values > 0.55).tolist()
         return [(colour[i], 2 if i in self.selected else (1 if i == self._hover else 0), dark_text[i])
@@ -284,3 +359,8 @@ class ScalpMap(QWidget):
         p = QPainter(self)
         p.drawPixmap(0, 0, self._canvas)  # clipped by Qt to the region being repainted
         p.end()
+
+
+def font_height(font: QFont) -> float:
+    """Line height of ``font`` in pixels."""
+    return QFontMetricsF(font).height()

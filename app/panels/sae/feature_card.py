@@ -8,7 +8,9 @@ Each card shows, for feature ``i``: its frequency, mean activation and selectivi
 the top dataset topomaps with their activations; the histogram of its nonzero
 activations with the fraction of inputs on which it fires; the feature as a map
 (decoder direction or top activation map, see :class:`eegmi.sae.gallery_data.GalleryData`);
-its optimised input once computed; and the electrodes whose one-hot signal drives it.
+its optimised input once computed; the electrodes whose one-hot signal drives it;
+and a colour key per scale (the input-like thumbnails on [0, 1], the feature map
+on its own levels) with the values of its ends.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -32,7 +34,11 @@ from eegmi.sae.regions import SORT_KEYS, card_order
 FEATURE_ROLE = Qt.ItemDataRole.UserRole + 1
 N_THUMBS = 5
 THUMB = 54
-CARD_W, CARD_H = 6 + N_THUMBS * (THUMB + 6), 200
+CARD_W, CARD_H = 6 + N_THUMBS * (THUMB + 6), 216
+#: levels of the thumbnails shaped like inputs (top frames, optimised input)
+INPUT_LEVELS = (0.0, 1.0)
+#: width of a colour key's gradient, pixels
+KEY_W = 46
 
 _LUTS: dict[str, np.ndarray] = {}
 
@@ -84,6 +90,7 @@ class FeatureCardModel(QAbstractListModel):
         self.query = ""
         self.vis: dict[int, Any] = {}
         self._images: dict[tuple[str, int, int], QImage] = {}
+        self._scales: dict[tuple[str, int], tuple[str, float, float]] = {}
 
     # -- content -------------------------------------------------------------------
     def set_gallery(self, data: Any) -> None:
@@ -92,6 +99,7 @@ class FeatureCardModel(QAbstractListModel):
         self.data_ = data
         self.vis.clear()
         self._images.clear()
+        self._scales.clear()
         self.order = self._compute_order()
         self.endResetModel()
 
@@ -167,20 +175,40 @@ class FeatureCardModel(QAbstractListModel):
         d = self.data_
         img: QImage | None = None
         if what == "top" and d.gallery.top_frames[i, j] >= 0:
-            img = to_qimage(d.top_image(i, j), (0.0, 1.0), "viridis", d.head_mask)
+            img = to_qimage(d.top_image(i, j), INPUT_LEVELS, "viridis", d.head_mask)
         elif what == "map":
-            arr, caption = d.feature_map(i)
-            if arr is not None and caption == "decoder":  # signed direction: diverging about 0
-                img = to_qimage(arr, _symmetric(arr), "CET-D1")
-            elif arr is not None:  # activations are >= 0
-                img = to_qimage(arr, (0.0, float(np.nanmax(arr)) or 1.0), "inferno")
+            scale = self.map_scale(i)
+            arr = d.feature_map(i)[0]
+            if scale is not None and arr is not None:
+                img = to_qimage(arr, scale[1:], scale[0])
         elif what == "vis" and i in self.vis:
             arr = self.vis[i].image
             mask = d.head_mask if arr.shape == d.head_mask.shape else None
-            img = to_qimage(arr, (0.0, 1.0), "viridis", mask)
+            img = to_qimage(arr, INPUT_LEVELS, "viridis", mask)
         if img is not None:
             self._images[key] = img
         return img
+
+    def map_scale(self, i: int) -> tuple[str, float, float] | None:
+        """``(colour map, lo, hi)`` of feature ``i``'s map thumbnail (None without a map)."""
+        if ("map", i) in self._scales:
+            return self._scales[("map", i)]
+        arr, caption = self.data_.feature_map(i)
+        scale: tuple[str, float, float] | None = None
+        if arr is not None and caption == "decoder":  # signed direction: diverging about 0
+            scale = ("CET-D1", *_symmetric(arr))
+        elif arr is not None:  # activations are >= 0
+            scale = ("inferno", 0.0, float(np.nanmax(arr)) or 1.0)
+        self._scales[("map", i)] = scale
+        return scale
+
+    def colour_keys(self, i: int) -> list[tuple[str, str, float, float]]:
+        """What card ``i``'s colour keys show: ``[(label, colour map, lo, hi), ...]``."""
+        keys = [("inputs", "viridis", *INPUT_LEVELS)]
+        scale = self.map_scale(i)
+        if scale is not None:
+            keys.append(("map", *scale))
+        return keys
 
 
 class FeatureCardDelegate(QStyledItemDelegate):
@@ -253,7 +281,40 @@ class FeatureCardDelegate(QStyledItemDelegate):
         drv = ", ".join(model.driver_names(i)) or "none"
         painter.drawText(QRect(x0, y, r.width() - 10, 14), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          f"driven by: {drv}")
+        self._colour_keys(painter, model, i, QRect(x0, y + 16, r.width() - 10, 12), small)
         painter.restore()
+
+    @staticmethod
+    def key_layout(model: FeatureCardModel, i: int, box: QRect,
+                   font: QFont) -> list[tuple[str, str, float, float, QRect, QRect, QRect, QRect]]:
+        """Where card ``i``'s colour keys go in ``box``: per key its label, colour map,
+        levels, and the rectangles of its label, low value, gradient and high value."""
+        fm = QFontMetrics(font)
+        out = []
+        x = box.left()
+        for label, cmap, lo, hi in model.colour_keys(i):
+            texts = (label, f"{lo:.3g}", f"{hi:.3g}")
+            wl, wlo, whi = (fm.horizontalAdvance(t) + 1 for t in texts)
+            lab = QRect(x, box.top(), wl, box.height())
+            low = QRect(lab.right() + 4, box.top(), wlo, box.height())
+            grad = QRect(low.right() + 3, box.top() + 2, KEY_W, box.height() - 4)
+            high = QRect(grad.right() + 3, box.top(), whi, box.height())
+            out.append((label, cmap, lo, hi, lab, low, grad, high))
+            x = high.right() + 12
+        return out
+
+    def _colour_keys(self, painter: QPainter, model: FeatureCardModel, i: int, box: QRect,
+                     font: QFont) -> None:
+        painter.setFont(font)
+        fg = painter.pen().color()
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        for label, cmap, lo, hi, lab, low, grad, high in self.key_layout(model, i, box, font):
+            painter.setPen(fg)
+            painter.drawText(lab, align, label)
+            painter.drawText(low, align, f"{lo:.3g}")
+            painter.drawText(high, align, f"{hi:.3g}")
+            ramp = np.linspace(lo, hi, KEY_W, dtype=np.float64)[None, :]
+            painter.drawImage(grad, to_qimage(ramp, (lo, hi), cmap))
 
     @staticmethod
     def _vis_caption(model: FeatureCardModel, i: int) -> str:

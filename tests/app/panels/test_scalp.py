@@ -105,7 +105,7 @@ def test_frame_slider_moves_through_real_frames(qtbot, panel, tmp_path) -> None:
         shown.append(_shown(panel).copy())
         # the strip shows the frame's trial (20 frames) with the cursor at its position
         assert len(panel.gfp_curve.yData) == 20
-        assert panel.cursor.value() == frame % 20
+        assert panel.cursor.value() == pytest.approx((frame % 20) / s.data.sfreq)  # seconds
     assert not np.allclose(shown[0], shown[1])
     panel.step_frame(1)
     qtbot.waitUntil(lambda: s.frame_index == 38, timeout=5000)
