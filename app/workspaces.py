@@ -60,19 +60,21 @@ WORKSPACES: dict[str, Workspace] = {w.name: w for w in (
 DEFAULT_WORKSPACE = "inspect"
 
 
-def _place(win: QMainWindow, docks: dict[str, QDockWidget], area: Qt.DockWidgetArea,
+def _group(win: QMainWindow, docks: dict[str, QDockWidget], area: Qt.DockWidgetArea,
            names: list[str]) -> None:
+    """Dock ``names`` as one tab group in ``area``, the first raised.
+
+    Each further dock is tabified straight onto the first: stacking them first and
+    tabifying afterwards leaves Qt's tab bars of the steps in between on screen,
+    over the docks.
+    """
+    first = docks[names[0]]
+    win.addDockWidget(area, first)
+    for name in names[1:]:
+        win.tabifyDockWidget(first, docks[name])
     for name in names:
-        dock = docks[name]
-        dock.setFloating(False)
-        win.addDockWidget(area, dock)  # moves a dock already in the layout
-        dock.setVisible(True)
-
-
-def _tab(win: QMainWindow, docks: dict[str, QDockWidget], group: list[str]) -> None:
-    for name in group[1:]:
-        win.tabifyDockWidget(docks[group[0]], docks[name])
-    docks[group[0]].raise_()
+        docks[name].setVisible(True)
+    first.raise_()
 
 
 def apply_workspace(win: QMainWindow, docks: dict[str, QDockWidget], name: str) -> Workspace:
@@ -81,9 +83,14 @@ def apply_workspace(win: QMainWindow, docks: dict[str, QDockWidget], name: str) 
     Every dock ends up docked and visible (raised or in a tab group). Returns the
     workspace; an unknown name raises ``KeyError``.
     """
+    return _arrange(win, docks, name)
+
+
+def _arrange(win: QMainWindow, docks: dict[str, QDockWidget], name: str) -> Workspace:
     ws = WORKSPACES[name]
     for dock in docks.values():
         # out of the layout first: tab groups of the previous arrangement are dissolved
+        dock.setFloating(False)
         win.removeDockWidget(dock)
     w, h = max(win.width(), 1), max(win.height(), 1)
     left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
@@ -91,11 +98,12 @@ def apply_workspace(win: QMainWindow, docks: dict[str, QDockWidget], name: str) 
     if name == "inspect":
         top_right = [n for n in ("reconstruction", "activations") if n in docks]
         rest = [n for n in docks if n not in ("scalp", *top_right)]
-        _place(win, docks, left, [n for n in ("scalp",) if n in docks])
-        _place(win, docks, right, top_right)
-        _place(win, docks, bottom, rest)
+        if "scalp" in docks:
+            _group(win, docks, left, ["scalp"])
+        for n in top_right:  # stacked, not tabbed
+            _group(win, docks, right, [n])
         if rest:
-            _tab(win, docks, rest)
+            _group(win, docks, bottom, rest)
         if "scalp" in docks and top_right:
             win.resizeDocks([docks["scalp"], docks[top_right[0]]], [int(w * 0.42), int(w * 0.58)],
                             Qt.Orientation.Horizontal)
@@ -108,14 +116,12 @@ def apply_workspace(win: QMainWindow, docks: dict[str, QDockWidget], name: str) 
     groups = [([n for n in group if n in docks], frac) for group, frac in ws.side]
     groups = [(g, f) for g, f in groups if g]
     placed = {n for g, _ in groups for n in g}
-    main = [n for n in ws.main if n in docks and n not in placed]
+    main = [n for n in dict.fromkeys(ws.main) if n in docks and n not in placed]
     main += [n for n in docks if n not in placed and n not in main]
     for group, _frac in groups:
-        _place(win, docks, left, group)
-        _tab(win, docks, group)
-    _place(win, docks, right, main)
+        _group(win, docks, left, group)
     if main:
-        _tab(win, docks, main)
+        _group(win, docks, right, main)
     heads = [docks[g[0]] for g, _ in groups]
     if len(heads) > 1:
         win.resizeDocks(heads, [int(h * f) for _, f in groups], Qt.Orientation.Vertical)

@@ -117,11 +117,15 @@ class ScalpPanel(Panel):
         self.clip_message = ""
         self.reset_btn = QPushButton("Reset")
         self.selection_label = QLabel("")
-        top = QHBoxLayout()
-        for w in (QLabel("Input:"), self.mode, QLabel("Baseline:"), self.baseline,
-                  QLabel("Amplitude:"), self.amp, self.amp_limit, self.reset_btn):
-            top.addWidget(w)
-        top.addStretch(1)
+        # two rows: the panel stays whole in a narrow side column (1280 px windows)
+        top = QVBoxLayout()
+        for widgets in ((QLabel("Input:"), self.mode, QLabel("Baseline:"), self.baseline),
+                        (QLabel("Amplitude:"), self.amp, self.amp_limit, self.reset_btn)):
+            row = QHBoxLayout()
+            for w in widgets:
+                row.addWidget(w)
+            row.addStretch(1)
+            top.addLayout(row)
 
         self.scalp = ScalpMap()
         self.view = make_layout()
