@@ -85,7 +85,7 @@ def input_levels(arrays: Sequence[np.ndarray | None], amplitudes: Sequence[float
             lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
     for amp in amplitudes:
         lo, hi = min(lo, float(amp)), max(hi, float(amp))
-    return float(np.floor(lo * 10 - 1e-6) / 10), float(np.ceil(hi * 10 - 1e-6) / 10)
+    return float(np.floor(lo * 10 + 1e-6) / 10), float(np.ceil(hi * 10 - 1e-6) / 10)
 
 
 class ScalpPanel(Panel):
