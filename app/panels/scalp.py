@@ -6,9 +6,10 @@ its amplitude; the input is ``baseline + sum(amplitude * one_hot)``.  Dataset
 mode: the frame slider and the trial strip pick a recorded frame.  The image
 the model sees (after the injection layer) is shown beside the head.
 
-Both share one colour scale (:func:`input_levels`): [0, 1] widened to cover every
-value shown and, in inject mode, every injected amplitude, so amplitude 2 is
-drawn as 2 on a 0..2 bar rather than saturating at 1.  Amplitudes are limited to
+Both are coloured by :func:`input_levels`: [0, 1] widened to cover every value
+shown (the electrodes' values on the map; those and the image's on the model
+input) and, in inject mode, every injected amplitude, so amplitude 2 is drawn as
+2 on a 0..2 bar rather than saturating at 1.  Amplitudes are limited to
 :data:`eegmi.workbench.AMPLITUDE_RANGE`; the limit is written beside the amplitude
 box, and a wheel turn or typed value beyond it says in the status line that it
 was clipped.
@@ -354,10 +355,12 @@ class ScalpPanel(Panel):
         self.selection_label.setText(state.describe())
         values = result.values if result.values is not None else self.session.values
         amps = list(state.mix.values()) if state.mode == "inject" else []
-        levels = input_levels([values, result.model_input], amps)
-        self.input_plot.set_image(result.model_input, levels=levels)
+        # the image covers its own values too (interpolation undershoots between
+        # electrodes); the map only the electrodes', so a plain click keeps its scale and
+        # repaints two markers, not all of them
+        self.input_plot.set_image(result.model_input, levels=input_levels([values, result.model_input], amps))
         mix = self.mix
-        self.scalp.set_values(values, mix, levels)
+        self.scalp.set_values(values, mix, input_levels([values], amps))
         op = self.session.operator
         idx = list(mix)
         self.input_plot.set_markers(np.asarray(op.electrode_xy)[idx] if idx else None)

@@ -67,11 +67,12 @@ def test_amplitude_2_is_shown_as_2_on_map_bar_and_model_input(qtbot, panel) -> N
     assert lo <= float(np.nanmin(shown)) and hi >= float(np.nanmax(shown)) >= 1.9
     assert tuple(panel.input_plot.colorbar.levels()) == (lo, hi)
     assert panel.input_plot.colorbar.tick_values()[-1][0] == pytest.approx(hi)
-    # the scalp map colours electrodes on the same scale, with its own colour bar
-    # (the interpolated image undershoots below 0 between electrodes: covered too)
-    assert panel.scalp.levels == (lo, hi) and hi == 2.0
+    # the scalp map colours electrodes from 0 to 2, with its own colour bar (the image's
+    # scale also covers its undershoot between electrodes)
+    assert hi == 2.0 and panel.scalp.levels == (0.0, 2.0)
     ticks = panel.scalp.bar_ticks()
-    assert ticks[-1] == (2.0, "2.0") and all(lo <= v <= hi for v, _ in ticks)
+    assert ticks[0] == (0.0, "0.0") and ticks[-1] == (2.0, "2.0")
+    lo, hi = panel.scalp.levels
     img = panel.scalp.grab().toImage()
     ratio = img.devicePixelRatio()
     mr = panel.scalp._marker_radius()
@@ -93,7 +94,8 @@ def test_negative_amplitude_widens_the_scale_down(qtbot, panel) -> None:
     _inject(qtbot, panel, {"O1": -1.5})
     lo, hi = panel.input_plot.image.levels
     assert lo <= -1.5 and lo <= float(np.nanmin(panel.input_plot.image.image))
-    assert panel.scalp.levels == (lo, hi)
+    assert panel.scalp.levels == (-1.5, 1.0)
+    lo, hi = panel.scalp.levels
     ticks = panel.scalp.bar_ticks()
     assert ticks[0][0] <= -1.0 and all(lo <= v <= hi for v, _ in ticks)
 
