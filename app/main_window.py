@@ -80,7 +80,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self._build_toolbar()
         self._build_status()
         self._build_menus()
-        self._default_state = self.saveState()
         self._sized = False
         geo, state = self.settings.value("layout/geometry"), self.settings.value("layout/state")
         if isinstance(geo, QByteArray):
@@ -138,7 +137,6 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     def _initial_layout(self) -> None:
         apply_workspace(self, self.docks, self.workspace)
-        self._default_state = self.saveState()
 
     def _build_status(self) -> None:
         sb = self.statusBar()
