@@ -139,6 +139,8 @@ class ScalpPanel(Panel):
         self.slider.setRange(0, 0)
         self.strip = pg.PlotWidget()
         self.strip.setMaximumHeight(110)
+        # squeezed further its axis labels overlap: the dock scrolls instead
+        self.strip.setMinimumHeight(90)
         self.strip.setMenuEnabled(False)
         self.strip.setMouseEnabled(False, False)
         self.strip.hideButtons()

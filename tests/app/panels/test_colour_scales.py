@@ -144,6 +144,7 @@ def test_strip_in_seconds_and_data_units(qtbot, panel, files) -> None:
     bottom, left = panel.strip.getAxis("bottom"), panel.strip.getAxis("left")
     assert (bottom.labelText, bottom.labelUnits) == ("time in trial", "s")
     assert left.labelText == "µV"
+    assert panel.strip.minimumHeight() >= 90  # room for its axis labels in a short dock
     sfreq = s.data.sfreq
     np.testing.assert_allclose(panel.gfp_curve.xData, np.arange(20) / sfreq)
     assert panel.cursor.value() == pytest.approx(5 / sfreq)
