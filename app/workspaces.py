@@ -51,10 +51,10 @@ WORKSPACES: dict[str, Workspace] = {w.name: w for w in (
               ((("scalp",), 0.58), (("reconstruction", "activations"), 0.42)),
               ANALYSIS, 0.34),
     Workspace("sae", "SAE", "Ctrl+3",
-              ((("scalp",), 0.5), (("activations", "reconstruction"), 0.5)),
+              ((("scalp",), 0.56), (("activations", "reconstruction"), 0.44)),
               ("sae", *ANALYSIS), 0.34),
     Workspace("train", "Train", "Ctrl+4",
-              ((("scalp",), 0.5), (("reconstruction", "activations"), 0.5)),
+              ((("scalp",), 0.56), (("reconstruction", "activations"), 0.44)),
               ("training", *ANALYSIS), 0.34),
 )}
 DEFAULT_WORKSPACE = "inspect"
