@@ -76,7 +76,8 @@ def child(mode: str, folder: Path, n_batches: int) -> dict[str, float]:
     from eegmi.data.recording import EEGData
     from eegmi.training import prepare
     from eegmi.training.experiments import load_experiment
-    from eegmi.training.loop import build_for_experiment, train_epoch
+    from eegmi.training.loop import build_for_experiment
+    from eegmi.training.steps import train_epoch
 
     peak_anon, peak_file = [0], [0]
     done = threading.Event()

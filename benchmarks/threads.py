@@ -39,7 +39,7 @@ def main() -> None:
     from eegmi.data.topomap import get_operator
     from eegmi.devices import choose_threads, cpu_threads
     from eegmi.models import ModelConfig, build_model
-    from eegmi.training.loop import train_epoch
+    from eegmi.training.steps import train_epoch
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--competitors", type=int, default=1)

@@ -20,7 +20,7 @@ from eegmi.data.dataset import TopomapBatches
 from eegmi.data.preprocess import ClipScaler
 from eegmi.data.topomap import get_operator
 from eegmi.models import ModelConfig, build_model
-from eegmi.training.loop import train_epoch
+from eegmi.training.steps import train_epoch
 
 DEAP_FRAMES = 32 * 40 * 63 * 128  # subjects x trials x seconds x Hz = 10.3M frames
 

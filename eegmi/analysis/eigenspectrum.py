@@ -426,14 +426,13 @@ def eigenspectrum(
             xs = np.asarray(x[:, ::stride])
             if not np.all(np.isfinite(xs)):
                 raise DataError("activations contain NaN or infinite values", path)
-            ev, total, how = spectrum_of_rows(xs, max_components, _last_rank(fit_range), seed,
-                                              route="randomized" if solver == "randomized"
-                                              else "auto")
+            route = "randomized" if solver == "randomized" else "auto"
+            ev, total, how = spectrum_of_rows(xs, max_components, _last_rank(fit_range), seed, route=route)
             return _finish(ev, total, n, m, kept, stride, how, fit_range, strict, path)
         batches: Iterable[np.ndarray] = (x[i:i + batch_size] for i in range(0, n, batch_size))
+    elif solver == "randomized":
+        raise ConfigError("the randomized solver needs an in-memory array, not a stream")
     else:
-        if solver == "randomized":
-            raise ConfigError("the randomized solver needs an in-memory array, not a stream")
         batches = x
     acc: CovarianceAccumulator | None = None
     for b in batches:

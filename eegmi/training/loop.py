@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
-from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +43,9 @@ import torch
 
 from eegmi.devices import pick_device
 from eegmi.errors import CheckpointError, ConfigError
-from eegmi.jobs import CancelToken, Job, Progress, format_eta
+from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.limits import MAX_EPOCHS, one_line
-from eegmi.models.hooks import HookedModel, model_input
+from eegmi.models.hooks import HookedModel
 from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import ConfiguredModel, ConvVAE, build_model
 from eegmi.training.checkpoint import (
@@ -60,11 +58,12 @@ from eegmi.training.checkpoint import (
     resolve_model,
     save_checkpoint,
 )
-from eegmi.training.evaluation import evaluate_batches, vae_loss, weight_norm
+from eegmi.training.evaluation import evaluate_batches, weight_norm
 from eegmi.training.experiments import ExperimentConfig
 from eegmi.training.history import HISTORY, append_history, cut_history, truncate_history
 from eegmi.training.prepare import Prepared, prepare_data
 from eegmi.training.rundir import RunLock, pending, recover
+from eegmi.training.steps import Checked, Eta, batch_reports, train_steps
 
 
 @dataclass
@@ -286,16 +285,16 @@ def _train(
     meta_base["commands"].append(command)  # every invocation that built these weights
     metrics: dict[str, Any] = {}
     per_epoch = len(batches(prep.split.train, False, 0))
-    clock = _Eta(start * per_epoch, t.epochs * per_epoch)
+    clock = Eta(start * per_epoch, t.epochs * per_epoch)
     for epoch in range(start + 1, t.epochs + 1):
         epoch_seed = t.seed * 1_000_003 + epoch
         torch.manual_seed(epoch_seed)
         steps = train_steps(model, batches(prep.split.train, True, epoch_seed), opt, mask,
                             t.beta, amp, cancel)
-        train_loss = yield from _batch_reports(steps, clock, epoch, t.epochs, per_epoch)
+        train_loss = yield from batch_reports(steps, clock, epoch, t.epochs, per_epoch)
         if cancel is not None:
             cancel.raise_if_cancelled()
-        val = evaluate_batches(model, _Checked(val_batches, cancel), mask, t.beta, head)
+        val = evaluate_batches(model, Checked(val_batches, cancel), mask, t.beta, head)
         sched.step(val["loss"])
         best.update(model, epoch, val["loss"])
         best_model = best.model
@@ -386,95 +385,6 @@ def _test_metrics(model: HookedModel, test_batches: Any, head: torch.Tensor,
         f32 = evaluate_batches(model, test_batches, None, 0.0, head)
         out["float32_test"] = {k: f32[k] for k in ("mse", "mae", "ssim", "ssim_head")}
     return out
-
-
-class _Eta:
-    """Seconds left from the measured time per batch of this invocation."""
-
-    def __init__(self, done: int, total: int) -> None:
-        self.first, self.total, self.done = done, total, done
-        self.t0 = time.monotonic()
-        self.eta_s: float | None = None
-
-    def mark(self, done: int) -> float | None:
-        self.done = done
-        ran = done - self.first
-        if ran > 0:
-            self.eta_s = (time.monotonic() - self.t0) / ran * (self.total - done)
-        return self.eta_s
-
-    def text(self) -> str:
-        return "" if self.eta_s is None else f", ETA {format_eta(self.eta_s)}"
-
-
-def _batch_reports(steps: Generator[int, None, float], clock: _Eta, epoch: int, epochs: int,
-                   per_epoch: int) -> Generator[Progress, None, float]:
-    """Re-emit ``train_steps``' batch counts as run-wide reports; returns its mean loss."""
-    base, total = (epoch - 1) * per_epoch, epochs * per_epoch
-    while True:
-        try:
-            b = next(steps)
-        except StopIteration as stop:
-            return float(stop.value)
-        eta = clock.mark(base + b)
-        yield Progress(base + b, total, f"epoch {epoch}/{epochs} batch {b}/{per_epoch}"
-                       f"{clock.text()}", payload={"batch": b, "batches": per_epoch,
-                                                   "eta_s": eta})
-
-
-class _Checked:
-    """``batches`` with the cancel token checked before each one (other attributes, such
-    as ``indices``, are the wrapped object's)."""
-
-    def __init__(self, batches: Any, cancel: CancelToken | None) -> None:
-        self.batches, self.cancel = batches, cancel
-
-    def __iter__(self) -> Iterator[Any]:
-        for batch in self.batches:
-            if self.cancel is not None:
-                self.cancel.raise_if_cancelled()
-            yield batch
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.batches, name)
-
-
-def train_epoch(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
-                mask: torch.Tensor | None, beta: float, amp: bool = False,
-                cancel: CancelToken | None = None) -> float:
-    """One pass over ``batches`` (anything yielding ``Batch``); returns the mean loss."""
-    steps = train_steps(model, batches, opt, mask, beta, amp, cancel)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return float(stop.value)
-
-
-def train_steps(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
-                mask: torch.Tensor | None, beta: float, amp: bool = False,
-                cancel: CancelToken | None = None) -> Generator[int, None, float]:
-    """:func:`train_epoch` one batch at a time: yields the number of batches done after
-    each optimizer step (cancel is checked before each); returns the mean loss."""
-    model.train()
-    total, count = 0.0, 0
-    for i, batch in enumerate(batches):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        device_type = batch.target.device.type
-        with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp):
-            outp = model(model_input(model, batch))
-            loss, _, _ = vae_loss(outp, batch.target, mask, beta)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        total += float(loss.detach()) * batch.target.shape[0]
-        count += batch.target.shape[0]
-        yield i + 1
-    return total / max(count, 1)
 
 
 def _state(model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
