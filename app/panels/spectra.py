@@ -59,6 +59,19 @@ def panel_data(loaded: Any, session_data: str) -> str | None:
     return None if model_data_source(loaded) else (session_data or None)
 
 
+def _labelled_spin(row: QtWidgets.QHBoxLayout, label: str, bounds: tuple[int, int],
+                   value: int, tip: str) -> QtWidgets.QSpinBox:
+    """A labelled spin box added to ``row``, starting at the options' default ``value``."""
+    row.addWidget(QtWidgets.QLabel(label))
+    box = QtWidgets.QSpinBox()
+    box.setRange(*bounds)
+    box.setValue(value)
+    if tip:
+        box.setToolTip(tip)
+    row.addWidget(box)
+    return box
+
+
 class SpectraPanel(Panel):
     """Log-log spectra with fits, α against depth, projection trajectories and actions."""
 
@@ -84,25 +97,14 @@ class SpectraPanel(Panel):
         self.job.run_clicked.connect(self.run)
         self.job.done.connect(self._on_done)
         top.addWidget(self.job, 1)
-        top.addWidget(QtWidgets.QLabel("inputs"))
-        self.n_inputs = QtWidgets.QSpinBox()
-        self.n_inputs.setRange(2, 10_000_000)
-        self.n_inputs.setValue(DEFAULTS.count)
-        self.n_inputs.setToolTip("Held-out frames (the model's validation split) whose "
-                                 "activations are analysed; the CLI's --max-inputs")
-        top.addWidget(self.n_inputs)
-        top.addWidget(QtWidgets.QLabel("projections"))
-        self.n_proj = QtWidgets.QSpinBox()
-        self.n_proj.setRange(0, 10000)
-        self.n_proj.setValue(DEFAULTS.projections)
-        top.addWidget(self.n_proj)
-        top.addWidget(QtWidgets.QLabel("max dims"))
-        self.max_dim = QtWidgets.QSpinBox()
-        self.max_dim.setRange(16, 100000)
-        self.max_dim.setValue(int(DEFAULTS.max_dim or 0))
-        self.max_dim.setToolTip("Keep every s-th dimension of a layer so at most this many remain "
-                                "(seed paper: 8000)")
-        top.addWidget(self.max_dim)
+        self.n_inputs = _labelled_spin(
+            top, "inputs", (2, 10_000_000), DEFAULTS.count,
+            "Held-out frames (the model's validation split) whose activations are analysed; "
+            "the CLI's --max-inputs")
+        self.n_proj = _labelled_spin(top, "projections", (0, 10000), DEFAULTS.projections, "")
+        self.max_dim = _labelled_spin(
+            top, "max dims", (16, 100000), int(DEFAULTS.max_dim or 0),
+            "Keep every s-th dimension of a layer so at most this many remain (seed paper: 8000)")
         top.addWidget(QtWidgets.QLabel("fit"))
         self.fit_box = QtWidgets.QComboBox()
         self.fit_box.addItems(list(FIT_CHOICES))
@@ -110,13 +112,10 @@ class SpectraPanel(Panel):
         self.fit_box.setToolTip("Components of the power-law fit: the seed's 10–50, or the "
                                 "seed's window ended below each layer's effective rank")
         top.addWidget(self.fit_box)
-        top.addWidget(QtWidgets.QLabel("untrained"))
-        self.null_seeds = QtWidgets.QSpinBox()
-        self.null_seeds.setRange(0, 20)
-        self.null_seeds.setValue(DEFAULTS.null_seeds)
-        self.null_seeds.setToolTip("Untrained networks of the same architecture on the same "
-                                   "inputs: the null each α is read against")
-        top.addWidget(self.null_seeds)
+        self.null_seeds = _labelled_spin(
+            top, "untrained", (0, 20), DEFAULTS.null_seeds,
+            "Untrained networks of the same architecture on the same inputs: the null each α "
+            "is read against")
         top.addWidget(QtWidgets.QLabel("layer"))
         self.layer_box = QtWidgets.QComboBox()
         self.layer_box.setMinimumContentsLength(12)
