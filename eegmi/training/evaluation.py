@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,21 @@ def evaluate_batches(model: HookedModel, batches: Any, mask: torch.Tensor | None
     ``inference_mode`` with the model in eval mode (``z = mu``); restores the model's
     previous mode afterwards.
     """
+    steps = evaluate_steps(model, batches, mask, beta, head)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return dict(stop.value)
+
+
+def evaluate_steps(model: HookedModel, batches: Any, mask: torch.Tensor | None = None,
+                   beta: float = 0.0, head: torch.Tensor | np.ndarray | None = None
+                   ) -> Generator[int, None, dict[str, float]]:
+    """:func:`evaluate_batches` one batch at a time: yields the batches done, returns the
+    metrics.  Inference mode is entered per batch, never held across a ``yield``: the
+    GUI worker serves other requests between two steps of a job."""
     was_training = model.training
-    model.eval()
     sums = {"loss": 0.0, "mse": 0.0, "mae": 0.0, "ssim": 0.0}
     head_t = (head.bool() if isinstance(head, torch.Tensor)
               else None if head is None else torch.from_numpy(np.array(head, dtype=bool)))
@@ -59,8 +73,9 @@ def evaluate_batches(model: HookedModel, batches: Any, mask: torch.Tensor | None
         sums["ssim_head"] = 0.0
     n = 0
     try:
-        with torch.inference_mode():
-            for batch in batches:
+        for i, batch in enumerate(batches):
+            model.eval()
+            with torch.inference_mode():
                 out = model(model_input(model, batch))
                 loss, _, _ = vae_loss(out, batch.target, mask, beta)
                 b = out.recon.shape[0]
@@ -70,7 +85,8 @@ def evaluate_batches(model: HookedModel, batches: Any, mask: torch.Tensor | None
                 for key, value in image_metrics(out.recon.float(), batch.target.float(),
                                                 head_t).items():
                     sums[key] += float(value.double().sum())
-                n += b
+            n += b
+            yield i + 1
     finally:
         model.train(was_training)
     return {k: (v / n if n else float("nan")) for k, v in sums.items()} | {"n": n}

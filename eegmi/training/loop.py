@@ -58,12 +58,12 @@ from eegmi.training.checkpoint import (
     resolve_model,
     save_checkpoint,
 )
-from eegmi.training.evaluation import evaluate_batches, weight_norm
+from eegmi.training.evaluation import evaluate_batches, evaluate_steps, weight_norm
 from eegmi.training.experiments import ExperimentConfig
 from eegmi.training.history import HISTORY, append_history, cut_history, truncate_history
 from eegmi.training.prepare import Prepared, prepare_data
 from eegmi.training.rundir import RunLock, pending, recover
-from eegmi.training.steps import Checked, Eta, batch_reports, train_steps
+from eegmi.training.steps import Checked, Eta, batch_reports, train_steps, validation_reports
 
 
 @dataclass
@@ -294,7 +294,9 @@ def _train(
         train_loss = yield from batch_reports(steps, clock, epoch, t.epochs, per_epoch)
         if cancel is not None:
             cancel.raise_if_cancelled()
-        val = evaluate_batches(model, Checked(val_batches, cancel), mask, t.beta, head)
+        val = yield from validation_reports(
+            evaluate_steps(model, Checked(val_batches, cancel), mask, t.beta, head),
+            clock, epoch, t.epochs, per_epoch, len(val_batches))
         sched.step(val["loss"])
         best.update(model, epoch, val["loss"])
         best_model = best.model

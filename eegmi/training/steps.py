@@ -52,6 +52,24 @@ def batch_reports(steps: Generator[int, None, float], clock: Eta, epoch: int, ep
                                                    "eta_s": eta})
 
 
+def validation_reports(steps: Generator[int, None, dict[str, float]], clock: Eta, epoch: int,
+                       epochs: int, per_epoch: int, n_val: int
+                       ) -> Generator[Progress, None, dict[str, float]]:
+    """Re-emit the validation pass's batch counts as reports at the epoch's end (the
+    run-wide fraction stays there), so a pause or cancel acts within a batch there too;
+    returns the validation metrics."""
+    done = epoch * per_epoch
+    while True:
+        try:
+            b = next(steps)
+        except StopIteration as stop:
+            return dict(stop.value)
+        yield Progress(done, epochs * per_epoch,
+                       f"epoch {epoch}/{epochs} validation batch {b}/{n_val}{clock.text()}",
+                       payload={"validation_batch": b, "validation_batches": n_val,
+                                "eta_s": clock.eta_s})
+
+
 class Checked:
     """``batches`` with the cancel token checked before each one (other attributes, such
     as ``indices``, are the wrapped object's)."""

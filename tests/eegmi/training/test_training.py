@@ -203,21 +203,24 @@ def test_validation_steers_schedule_best_checkpoint_and_early_stop(tmp_path, mon
     data = tiny_data()
     exp = tiny_experiment("vae", epochs=6, patience=0, factor=0.5, early_stop=2)
     prep = prepare_data(exp, data)
-    real = loop.evaluate_batches
+    real, real_steps = loop.evaluate_batches, loop.evaluate_steps
     planted_val = iter([1.0, 0.5, 0.9, 0.95, 0.97, 0.99])
     planted_test = iter([0.4, 0.3, 0.2, 0.1, 0.05, 0.01])
     calls = {"val": 0, "test": 0}
 
+    def planted_validation(model, batches, mask=None, beta=0.0, head=None):
+        res = yield from real_steps(model, batches, mask, beta, head)
+        assert np.array_equal(np.sort(batches.indices), np.sort(prep.split.val))
+        calls["val"] += 1
+        return {**res, "loss": next(planted_val)}
+
     def planted(model, batches, mask=None, beta=0.0, head=None):
         res = real(model, batches, mask, beta, head)
-        idx = np.sort(batches.indices)
-        if np.array_equal(idx, np.sort(prep.split.val)):
-            calls["val"] += 1
-            return {**res, "loss": next(planted_val)}
-        assert np.array_equal(idx, np.sort(prep.split.test))
+        assert np.array_equal(np.sort(batches.indices), np.sort(prep.split.test))
         calls["test"] += 1
         return {**res, "loss": next(planted_test)}
 
+    monkeypatch.setattr(loop, "evaluate_steps", planted_validation)
     monkeypatch.setattr(loop, "evaluate_batches", planted)
     reports = []
     result = run_job(train(exp, data, tmp_path / "d"), keep_epochs(reports))
@@ -231,6 +234,7 @@ def test_validation_steers_schedule_best_checkpoint_and_early_stop(tmp_path, mon
     assert card["metrics"]["best_epoch"] == 2 and card["epochs"] == 4 and card["stopped_early"]
     assert card["metrics"]["val_loss"] == 0.5
     monkeypatch.setattr(loop, "evaluate_batches", real)
+    monkeypatch.setattr(loop, "evaluate_steps", real_steps)
     run_job(train(tiny_experiment("vae", epochs=2), data, tmp_path / "two"))
     assert _same(_weights(tmp_path / "two"), _weights(tmp_path / "d"))
     assert result.metrics["best_epoch"] == 2
@@ -242,15 +246,23 @@ def test_test_split_evaluated_once_at_the_end(tmp_path, monkeypatch) -> None:
     data = tiny_data()
     exp = tiny_experiment("decoder", epochs=3)
     prep = prepare_data(exp, data)
-    real = loop.evaluate_batches
+    real, real_steps = loop.evaluate_batches, loop.evaluate_steps
     seen: list[str] = []
 
+    def split_of(batches) -> str:
+        return "test" if np.array_equal(np.sort(batches.indices), np.sort(prep.split.test)) \
+            else "val"
+
     def spy(model, batches, *args, **kwargs):
-        is_test = np.array_equal(np.sort(batches.indices), np.sort(prep.split.test))
-        seen.append("test" if is_test else "val")
+        seen.append(split_of(batches))
         return real(model, batches, *args, **kwargs)
 
+    def spy_steps(model, batches, *args, **kwargs):
+        seen.append(split_of(batches))
+        return (yield from real_steps(model, batches, *args, **kwargs))
+
     monkeypatch.setattr(loop, "evaluate_batches", spy)
+    monkeypatch.setattr(loop, "evaluate_steps", spy_steps)
     run_job(train(exp, data, tmp_path / "o"))
     assert seen == ["val", "val", "val", "test"]
 

@@ -18,7 +18,13 @@ def test_batch_reports_within_each_epoch(tmp_path) -> None:
     result = run_job(train(tiny_experiment("vae", epochs=2, batch_size=16), tiny_data(),
                            tmp_path / "r"), reports.append)
     first = next(i for i, r in enumerate(reports) if "epoch" in r.payload)
-    before = reports[:first]
+    before = [r for r in reports[:first] if "batch" in r.payload]
+    validation = [r for r in reports[:first] if "validation_batch" in r.payload]
+    assert reports[:first] == before + validation  # training batches, then validation
+    # validation reports too (one trial of 20 frames in batches of 16: 2), at the epoch's end
+    assert [r.payload["validation_batch"] for r in validation] == [1, 2]
+    assert all(r.fraction == pytest.approx(0.5) and not r.keep for r in validation)
+    assert "epoch 1/2 validation batch 2/2" in validation[-1].message
     assert len(before) == 10
     assert [r.fraction for r in before] == pytest.approx([b / 20 for b in range(1, 11)])
     assert [r.payload["batch"] for r in before] == list(range(1, 11))
@@ -64,13 +70,13 @@ def test_cancel_during_validation(tmp_path, monkeypatch) -> None:
     import eegmi.training.loop as loop
 
     token = CancelToken()
-    real = loop.evaluate_batches
+    real = loop.evaluate_steps
 
     def cancelling(model, batches, *args):
         token.cancel()  # set while validation runs: its next batch stops the run
-        return real(model, batches, *args)
+        return (yield from real(model, batches, *args))
 
-    monkeypatch.setattr(loop, "evaluate_batches", cancelling)
+    monkeypatch.setattr(loop, "evaluate_steps", cancelling)
     with pytest.raises(Cancelled):
         run_job(train(tiny_experiment(epochs=1), tiny_data(), tmp_path / "v", cancel=token))
     assert not (tmp_path / "v" / "model.json").exists()
