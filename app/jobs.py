@@ -9,6 +9,7 @@ the handle too, so there is one cancel story for every job.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
@@ -113,16 +114,32 @@ class JobHandle(QObject):
         elif what == "finished":
             self.state, self.result = "finished", payload
             self.finished.emit(payload)
-            self.ended.emit()
+            self._end()
         elif what == "failed":
             self.state = "failed"
             self.error, self.traceback = payload
             self.failed.emit(self.error)
-            self.ended.emit()
+            self._end()
         elif what == "cancelled":
             self.state = "cancelled"
             self.cancelled.emit()
-            self.ended.emit()
+            self._end()
+
+    def _end(self) -> None:
+        self.ended.emit()
+        # Slots often keep their handle (``lambda r, h=handle: ...``): Qt holds those
+        # slots for as long as the handle lives, and the handle lives as long as its
+        # slots, a cycle Python's collector cannot see into. Every handle (and its
+        # result) stayed alive (~150 MB per 1000 GUI actions in the soak). Nothing is
+        # emitted after the end, so the connections can go.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a signal nobody connected
+            for signal in (self.started, self.progress, self.paused, self.finished,
+                           self.failed, self.cancelled, self.ended):
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
 
     def __repr__(self) -> str:
         return f"JobHandle({self.id}, {self.label!r}, {self.state})"

@@ -289,3 +289,25 @@ def test_cyclic_garbage_is_collected_on_the_gui_thread_only(qtbot, worker) -> No
     finally:
         gc.callbacks.remove(record)
     assert set(threads) == {gui}
+
+
+def test_an_ended_handle_is_freed_with_its_result(qtbot, worker) -> None:
+    """Slots that keep their handle (``lambda r, h=handle: ...``) made a cycle through Qt
+    that the collector could not free: every job's handle and result stayed alive."""
+    import gc
+    import weakref
+
+    def job(_token):
+        yield Progress(1, 1, "")
+        return bytearray(10_000_000)
+
+    handle = worker.submit_job(job, "big")
+    handle.finished.connect(lambda _r, h=handle: h.label)
+    handle.progress.connect(lambda _p, h=handle: h.label)
+    ref = weakref.ref(handle)
+    with qtbot.waitSignal(handle.ended, timeout=5000):
+        pass
+    assert len(handle.result) == 10_000_000
+    del handle
+    gc.collect()
+    assert ref() is None
