@@ -341,7 +341,8 @@ class ModelWorker(QObject):
                 if not final:
                     if req.token.cancelled:
                         final = True
-                        req.gen.close() if req.gen is not None else None
+                        if req.gen is not None:
+                            req.gen.close()  # its finally blocks run on this thread
                         self._relay.event.emit("cancelled", req.id, (None,))
                     elif req.pause:
                         self._parked[req.id] = req
