@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from eegmi.analysis.options_json import known_fields
 from eegmi.errors import ConfigError
 
 InputKind = Literal["heldout", "random"]
@@ -56,7 +57,7 @@ class InputSpec:
     @classmethod
     def from_json(cls, d: Any) -> InputSpec:
         """The spec of ``to_json()`` output; unknown keys or wrong types -> ConfigError."""
-        fields = strict_fields(cls, d, "inputs")
+        fields = known_fields(cls, d, "inputs")
         spec = cls(**fields)
         if spec.kind not in INPUT_KINDS:
             raise ConfigError(f"inputs: kind must be one of {', '.join(INPUT_KINDS)}, "
@@ -68,27 +69,6 @@ class InputSpec:
         if spec.data is not None and not isinstance(spec.data, str):
             raise ConfigError(f"inputs: data must be a string or null, got {spec.data!r}")
         return spec
-
-
-def strict_fields(cls: Any, d: Any, what: str) -> dict[str, Any]:
-    """``d`` as keyword arguments of dataclass ``cls``: a JSON object whose keys are all
-    fields of ``cls`` (missing ones keep their defaults).
-
-    Raises
-    ------
-    ConfigError
-        ``d`` is not an object, or names a key ``cls`` does not have.
-    """
-    from dataclasses import fields
-
-    if not isinstance(d, dict):
-        raise ConfigError(f"{what} must be a JSON object, got {type(d).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(f"{what}: unknown option(s) {', '.join(map(repr, unknown))} "
-                          f"(known: {', '.join(sorted(known))})")
-    return dict(d)
 
 
 def sample_indices(pool: int | np.ndarray, count: int, seed: Any = 0) -> np.ndarray:

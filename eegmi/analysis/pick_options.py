@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from eegmi.analysis.inputs import InputSpec, strict_fields
+from eegmi.analysis.inputs import InputSpec
+from eegmi.analysis.options_json import known_fields
 from eegmi.errors import ConfigError
 
 #: a network that is the mechanism must reach this on pick and interpolate
@@ -48,7 +49,7 @@ class PickInterpolateOptions:
     @classmethod
     def from_json(cls, d: Any) -> PickInterpolateOptions:
         """The options of ``to_json()`` output; unknown keys or bad values -> ConfigError."""
-        fields = strict_fields(cls, d, "pick & interpolate options")
+        fields = known_fields(cls, d, "pick & interpolate")
         if "inputs" in fields:
             fields["inputs"] = InputSpec.from_json(fields["inputs"])
         opts = cls(**fields)

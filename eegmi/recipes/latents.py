@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmi.analysis.inputs import strict_fields
+from eegmi.analysis.options_json import known_fields
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
 from eegmi.recipes.base import Recipe, RecipeContext, register
@@ -58,7 +58,7 @@ class LatentStatsOptions:
     @classmethod
     def from_json(cls, d: Any) -> LatentStatsOptions:
         """The options of ``to_json()`` output; unknown keys or bad values -> ConfigError."""
-        return cls(**strict_fields(cls, d, "latent statistics options"))
+        return cls(**known_fields(cls, d, "latent statistics"))
 
 
 @dataclass

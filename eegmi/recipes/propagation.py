@@ -18,7 +18,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from eegmi.analysis.inputs import model_data_source, scaled_frames, strict_fields
+from eegmi.analysis.inputs import model_data_source, scaled_frames
+from eegmi.analysis.options_json import known_fields
 from eegmi.analysis.pick_options import PickInterpolateOptions
 from eegmi.errors import ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
@@ -103,7 +104,7 @@ class PropagationOptions:
     @classmethod
     def from_json(cls, d: Any) -> PropagationOptions:
         """The options of ``to_json()`` output; unknown keys or bad values -> ConfigError."""
-        fields = strict_fields(cls, d, "propagation options")
+        fields = known_fields(cls, d, "propagation")
         if "amplitudes" in fields:
             amps = fields["amplitudes"]
             if not isinstance(amps, list):
@@ -135,7 +136,7 @@ class PickCompareOptions:
     @classmethod
     def from_json(cls, d: Any) -> PickCompareOptions:
         """The options of ``to_json()`` output; unknown keys or bad values -> ConfigError."""
-        fields = strict_fields(cls, d, "pick & interpolate comparison options")
+        fields = known_fields(cls, d, "pick & interpolate comparison")
         models = fields.get("models", [])
         if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
             raise ConfigError(f"comparison options: models must be a list of names, got {models!r}")

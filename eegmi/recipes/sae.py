@@ -10,27 +10,19 @@ saved), so an exported gallery state re-runs headless (``eegmi rerun``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from eegmi.analysis.options_json import known_fields
 from eegmi.errors import ConfigError, DataError
 from eegmi.jobs import CancelToken, Job, Progress, scaled_progress
 from eegmi.limits import MAX_SEED, is_int
 from eegmi.recipes.base import Recipe, RecipeContext, register
 
 SPARSITIES = ("topk", "l1")
-
-
-def _strict(cls: type, values: dict[str, Any], what: str) -> dict[str, Any]:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{what} options: unknown key(s) {', '.join(map(repr, unknown))} "
-                          f"(known: {', '.join(sorted(known))})")
-    return values
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
@@ -79,7 +71,7 @@ class SaeTrainOptions:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SaeTrainOptions:
-        opts = cls(**_strict(cls, dict(d), "sae_train"))
+        opts = cls(**known_fields(cls, d, "sae_train"))
         opts.check()
         return opts
 
@@ -152,7 +144,7 @@ class SaeGalleryOptions:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SaeGalleryOptions:
-        values = _strict(cls, dict(d), "sae_gallery")
+        values = known_fields(cls, d, "sae_gallery")
         train = values.get("train")
         if train is not None:
             if not isinstance(train, dict):

@@ -24,8 +24,12 @@ def write_tiny_data(path: Path, seed: int = 0) -> Path:
     return save_npz(data, path)
 
 
-def write_tiny_model(folder: Path, seed: int = 0, marks: bool = False, latent: int = 4) -> Path:
-    """A tiny untrained ConvVAE checkpoint (filters 4/4/4) the GUI can load by path."""
+def write_tiny_model(folder: Path, seed: int = 0, marks: bool = False, latent: int = 4,
+                     scale: float = 20.0, data: str | Path | None = None) -> Path:
+    """A tiny untrained ConvVAE checkpoint (filters 4/4/4) the GUI can load by path.
+
+    ``scale``: its scaler maps [-scale, scale] to [0, 1]; ``data``: the training source its
+    card names (``"synthetic"`` or a file), none by default."""
     from eegmi.models import ModelConfig, build_model
     from eegmi.training.checkpoint import save_checkpoint
 
@@ -33,12 +37,26 @@ def write_tiny_model(folder: Path, seed: int = 0, marks: bool = False, latent: i
     model = build_model(ModelConfig(kind="vae", latent_dim=latent, filters=(4, 4, 4)))
     meta = {
         "name": folder.name,
-        "scaler": {"lo": -20.0, "hi": 20.0, "q_low": 5.0, "q_high": 95.0},
+        "scaler": {"lo": -scale, "hi": scale, "q_low": 5.0, "q_high": 95.0},
         "injection": {"marks": marks, "occlusion": False, "mark_value": 1.0},
         "montage": {"name": "biosemi32"},
         "operator": {"size": 40, "method": "cubic"},
     }
+    if data is not None:
+        meta["data"] = {"path": str(data)}
     return save_checkpoint(folder, model, meta)
+
+
+def loaded_session(qtbot, model: str | Path, data: str | Path):
+    """A Session with ``model`` and ``data`` loaded on its worker (the caller shuts it)."""
+    from app.session import Session
+
+    s = Session()
+    with qtbot.waitSignal(s.model_changed, timeout=30000):
+        s.set_model(model)
+    with qtbot.waitSignal(s.data_changed, timeout=30000):
+        s.set_data(data)
+    return s
 
 
 def shown_scalp_panel(qtbot):

@@ -7,10 +7,8 @@ import threading
 import numpy as np
 import PySide6
 import pytest
-from gui_fixtures import write_tiny_data, write_tiny_model
+from gui_fixtures import loaded_session, write_tiny_data, write_tiny_model
 from PySide6 import QtCore
-
-from app.session import Session
 
 # see tests/app/test_activations.py: PySide6 6.12.0 drops a reference to None per
 # pyqtgraph itemChange call; hold spare references for this run
@@ -29,11 +27,7 @@ def files(tmp_path_factory):
 @pytest.fixture
 def session(qtbot, files):
     model, data = files
-    s = Session()
-    with qtbot.waitSignal(s.model_changed, timeout=30000):
-        s.set_model(model)
-    with qtbot.waitSignal(s.data_changed, timeout=30000):
-        s.set_data(data)
+    s = loaded_session(qtbot, model, data)
     yield s
     s.shutdown()
 

@@ -9,13 +9,12 @@ import dataclasses
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from gui_fixtures import shown_scalp_panel, write_tiny_data, write_tiny_model
+from gui_fixtures import loaded_session, shown_scalp_panel, write_tiny_data, write_tiny_model
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QWheelEvent
 from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
 
 from app.panels.scalp import ScalpPanel, input_levels
-from app.session import Session
 from eegmi.workbench import AMPLITUDE_RANGE
 
 
@@ -163,11 +162,7 @@ def test_strip_in_seconds_and_data_units(qtbot, panel, files) -> None:
 # ---- saliency ------------------------------------------------------------------------
 @pytest.fixture
 def session(qtbot, files):
-    s = Session()
-    with qtbot.waitSignal(s.model_changed, timeout=30000):
-        s.set_model(files["model"])
-    with qtbot.waitSignal(s.data_changed, timeout=30000):
-        s.set_data(files["data"])
+    s = loaded_session(qtbot, files["model"], files["data"])
     yield s
     s.shutdown()
 

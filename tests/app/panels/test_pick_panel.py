@@ -8,7 +8,7 @@ import json
 import numpy as np
 import PySide6
 import pytest
-import torch
+from gui_fixtures import write_tiny_model
 
 from app.session import Session
 from eegmi.analysis.pick_report import COLUMNS, share
@@ -17,19 +17,9 @@ if PySide6.__version__ == "6.12.0":  # see tests/app/test_activations.py
     _PYSIDE_NONE_GUARD = [None] * 2_000_000
 
 
-def _model(folder, data, seed: int):
-    """A tiny untrained VAE whose card names ``data`` as its training source (the embedded
-    set: a card naming a file is never followed without an explicit ``--data``)."""
-    from eegmi.models import ModelConfig, build_model
-    from eegmi.training.checkpoint import save_checkpoint
-
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig(kind="vae", latent_dim=4, filters=(4, 4, 4)))
-    meta = {"name": folder.name, "scaler": {"lo": -40.0, "hi": 40.0, "q_low": 5.0, "q_high": 95.0},
-            "injection": {"marks": True, "occlusion": False, "mark_value": 1.0},
-            "montage": {"name": "biosemi32"}, "operator": {"size": 40, "method": "cubic"},
-            "data": {"path": str(data)}}
-    return str(save_checkpoint(folder, model, meta))
+def _model(folder, data, seed: int) -> str:
+    """A tiny untrained VAE (marks, scaler ±40) whose card names ``data`` as its source."""
+    return str(write_tiny_model(folder, seed=seed, marks=True, scale=40.0, data=data))
 
 
 @pytest.fixture(scope="module")

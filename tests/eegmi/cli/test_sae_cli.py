@@ -6,23 +6,15 @@ import json
 
 import numpy as np
 import pytest
-import torch
+from tiny_vae_checkpoint import save_tiny_vae
 
 from eegmi.cli import main
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from eegmi.data.preprocess import ClipScaler
-    from eegmi.models import ConvVAE, ModelConfig
-    from eegmi.training.checkpoint import save_checkpoint
-
     root = tmp_path_factory.mktemp("sae_cli")
-    torch.manual_seed(0)
-    model = ConvVAE(ModelConfig(kind="vae", filters=(4, 8, 8), latent_dim=4))
-    save_checkpoint(root / "model", model, {
-        "name": "tiny", "scaler": ClipScaler(lo=-1.0, hi=1.0).to_dict(), "injection": {},
-        "montage": {"name": "biosemi32"}, "operator": {"size": 40, "method": "cubic"}})
+    save_tiny_vae(root / "model")
     rng = np.random.default_rng(0)
     np.save(root / "eeg.npy", (0.5 * rng.standard_normal((300, 32))).astype(np.float32))
     np.save(root / "X.npy", rng.random((400, 12)).astype(np.float32))
