@@ -1,0 +1,1 @@
+"""One module per panel figure (``FIGURE: PanelFigure``); see :mod:`eegmi.figures.panel`."""

@@ -1,0 +1,169 @@
+"""One figure style for every panel figure: fonts, colour maps, light background.
+
+Close to the paper figures: a light background, an 8 pt sans-serif font, viridis for
+magnitudes (images, attributions) and a symmetric ``RdBu_r`` for signed quantities
+(differences, activations around zero).  Every renderer runs inside
+:func:`style_context` and draws with the helpers below, so all panel figures look
+alike and a change of style is made here once.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+#: colour map for magnitudes (topomaps in [0, 1], attributions, spectra)
+SEQUENTIAL = "viridis"
+#: colour map for signed values; always used with limits symmetric about zero
+DIVERGING = "RdBu_r"
+#: line colours, in order, for several series on one axis (colour-blind safe)
+CYCLE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+#: default figure size (inches) and resolution of a panel figure
+DEFAULT_SIZE_IN = (7.0, 4.5)
+DEFAULT_DPI = 300
+
+RC: dict[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "figure.titlesize": 9,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.0,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "image.interpolation": "nearest",
+    "axes.prop_cycle": None,  # filled in style_context (needs matplotlib's cycler)
+    # deterministic vector output: the same figure gives the same bytes
+    "svg.hashsalt": "eegmi",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+}
+
+
+@contextmanager
+def style_context() -> Iterator[None]:
+    """Apply the eegmi figure style for the duration of a render and a save."""
+    import matplotlib as mpl
+    from cycler import cycler
+
+    rc = dict(RC, **{"axes.prop_cycle": cycler(color=list(CYCLE))})
+    with mpl.rc_context(rc):  # type: ignore[arg-type]  # keys are checked by matplotlib
+        yield
+
+
+def new_figure(width_in: float = DEFAULT_SIZE_IN[0], height_in: float = DEFAULT_SIZE_IN[1],
+               dpi: int = DEFAULT_DPI) -> Any:
+    """A matplotlib ``Figure`` on an Agg canvas (no pyplot state, no GUI backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(float(width_in), float(height_in)), dpi=int(dpi))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def add_caption(fig: Any, text: str, width_chars: int | None = None) -> None:
+    """Write ``text`` as a small grey caption line (wrapped) along the figure's bottom.
+
+    Room is made for it by moving the subplots up; call after the axes are laid out.
+    """
+    if not text:
+        return
+    chars = width_chars or max(40, int(fig.get_figwidth() * 14))
+    wrapped = textwrap.fill(text, chars)
+    lines = wrapped.count("\n") + 1
+    # 8 pt font ≈ 0.14 in per line; keep the axes clear of the caption
+    height_frac = (0.16 * lines + 0.08) / fig.get_figheight()
+    fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, height_frac + 0.08))
+    fig.text(0.01, 0.01, wrapped, ha="left", va="bottom", fontsize=6.5, color="0.35")
+
+
+def symmetric_limits(values: np.ndarray, floor: float = 1e-12) -> tuple[float, float]:
+    """``(-m, m)`` with ``m`` the largest finite magnitude in ``values`` (at least ``floor``)."""
+    arr = np.asarray(values, dtype=np.float64)
+    finite = arr[np.isfinite(arr)]
+    m = float(np.max(np.abs(finite))) if finite.size else 1.0
+    m = max(m, floor)
+    return -m, m
+
+
+def colorbar(fig: Any, mappable: Any, ax: Any | Sequence[Any], label: str) -> Any:
+    """A slim colour bar beside ``ax`` with its ``label`` (quantity and unit)."""
+    cb = fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.03, shrink=0.9)
+    cb.set_label(label)
+    cb.outline.set_linewidth(0.5)
+    cb.ax.tick_params(labelsize=6, width=0.5, length=2)
+    return cb
+
+
+def draw_topomap(ax: Any, image: np.ndarray, *, cmap: str = SEQUENTIAL,
+                 vmin: float | None = None, vmax: float | None = None,
+                 head: tuple[float, float, float] | None = None,
+                 electrode_xy: np.ndarray | None = None,
+                 names: Sequence[str] | None = None,
+                 highlight: Sequence[str] = (), title: str = "") -> Any:
+    """Draw one scalp image as the paper does: nose up, left hemisphere on the left.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    image : (H, W) float
+        Row 0 is the nose side (shown with ``origin="upper"``).
+    cmap, vmin, vmax : colour map and limits (``None``: the image's range)
+    head : (col, row, radius) of the head disc in pixels, drawn as an outline
+    electrode_xy : (n, 2) float, sub-pixel (col, row) of each electrode
+    names : n electrode labels drawn beside the markers (None: markers only)
+    highlight : names drawn in bold with a ring (e.g. injected electrodes)
+    title : axes title
+
+    Returns
+    -------
+    The ``AxesImage`` (for a colour bar).
+    """
+    from matplotlib.patches import Circle
+
+    im = ax.imshow(np.asarray(image, dtype=np.float64), cmap=cmap, vmin=vmin, vmax=vmax,
+                   origin="upper", interpolation="nearest")
+    if head is not None:
+        ax.add_patch(Circle((head[0], head[1]), head[2], fill=False, lw=0.6, color="0.4"))
+    if electrode_xy is not None:
+        xy = np.asarray(electrode_xy, dtype=np.float64)
+        ax.scatter(xy[:, 0], xy[:, 1], s=3, c="k", linewidths=0)
+        marked = set(highlight)
+        if names is not None:
+            for (x, y), name in zip(xy, names, strict=True):
+                bold = name in marked
+                ax.text(x, y - 0.6, name, fontsize=4.5 if not bold else 5.5,
+                        fontweight="bold" if bold else "normal", ha="center", va="bottom",
+                        color="k")
+                if bold:
+                    ax.add_patch(Circle((x, y), 1.0, fill=False, lw=0.8, color="k"))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ("left", "bottom", "top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title)
+    return im
+
+
+def head_of(operator: Any) -> tuple[float, float, float] | None:
+    """(col, row, radius) in pixels of a topomap operator's head disc, or None."""
+    if hasattr(operator, "head_radius") and hasattr(operator, "pixel_size"):
+        c0 = operator.size // 2  # the operator's projection centre pixel
+        return float(c0), float(c0), float(operator.head_radius / operator.pixel_size)
+    return None
