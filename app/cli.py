@@ -23,11 +23,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    from app.export_panels import request_from_args
     from app.main import run as run_gui
 
-    code = run_gui(args.model, args.data, args.screenshot)
+    export = request_from_args(args)  # a bad --inject/--formats is one error line
+    code = run_gui(args.model, args.data, args.screenshot, export)
     if code:
         raise SystemExit(code)
     if args.screenshot:
         return {"screenshot": args.screenshot}
+    if export is not None:
+        return {"export_panels": str(export.folder)}
     return None

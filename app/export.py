@@ -1,10 +1,17 @@
-"""Export any panel: PNG (size, DPI), SVG, PDF, the numbers (.npz/.json) and the state.
+"""Export any panel: its publication figure (PDF/SVG/PNG), its numbers (.npz) and state (.json).
 
 ``export_panel(panel, "out/fig", ["png", "svg", "pdf", "npz", "json"])`` writes
-``out/fig.png`` etc.  Arrays from ``panel.export_items()`` go to the ``.npz``;
-the ``.json`` holds the panel ``state()`` plus every JSON-able item and the
-names of the arrays, so a figure can be traced back to what produced it.
-Every file is written through :func:`eegmi.paths.atomic_path`.
+``out/fig.png`` etc.  A panel with a figure (``figure_data`` / ``figure_state``, see
+:mod:`app.panels.base`) is drawn by :func:`eegmi.figures.export.write_panel_figure`
+from the numbers it shows, never from its widgets: the ``.json`` is the figure state
+(``eegmi figures --from out/fig.json --out fig.pdf`` re-renders it headless) plus the
+figure's JSON-able data and the names of the arrays in the ``.npz``.
+
+The widget grab of the old export survives as the **screenshot** export
+(``screenshot=True``, File › Export panel › "Screenshot of the panel"), and is what a
+panel without a figure still gets: PNG/SVG/PDF of the widget as drawn on screen, the
+``.npz`` of ``export_items()`` and a ``.json`` with ``{"panel", "state", "items",
+"arrays", "array_shapes"}``.  Every file is written through :func:`eegmi.paths.atomic_path`.
 """
 
 from __future__ import annotations
@@ -97,19 +104,45 @@ def render_pdf(widget: QWidget, path: Path, dpi: int = 150) -> None:
         painter.end()
 
 
+def has_figure(panel: Any) -> bool:
+    """True when ``panel`` exports a publication figure (``figure_state`` of its own)."""
+    check = getattr(panel, "has_figure", None)
+    if callable(check):
+        return bool(check())
+    return callable(getattr(panel, "figure_state", None)) and callable(
+        getattr(panel, "figure_data", None))
+
+
+def figure_render(state: dict[str, Any], size: tuple[int, int] | None, dpi: int) -> dict[str, Any]:
+    """``state["render"]`` for ``size`` pixels (None: the panel's default inches) at ``dpi``."""
+    render = dict(state.get("render") or {})
+    render["dpi"] = int(dpi)
+    if size is not None:
+        w, h = (int(v) for v in size)
+        if w <= 0 or h <= 0:
+            raise ConfigError(f"figure size must be positive, got {w} x {h} pixels")
+        # the PNG is then exactly w x h pixels (matplotlib rounds figsize * dpi)
+        render["width_in"], render["height_in"] = w / float(dpi), h / float(dpi)
+    return render
+
+
 def export_panel(panel: Any, path_base: str | Path, formats: list[str] | tuple[str, ...] = FORMATS,
-                 size: tuple[int, int] | None = None, dpi: int = 150) -> list[Path]:
+                 size: tuple[int, int] | None = None, dpi: int = 150,
+                 screenshot: bool = False) -> list[Path]:
     """Write ``path_base.<fmt>`` for each format; returns the files written.
 
     Parameters
     ----------
-    panel : QWidget with ``export_items()`` and ``state()``
+    panel : QWidget panel (``figure_data()``/``figure_state()``, else ``export_items()``
+        and ``state()``)
     path_base : str or Path
         Output path without extension (an extension given is dropped).
     formats : subset of ``FORMATS``
-    size : (width, height) in pixels for the PNG, or None for the on-screen size
+    size : (width, height) in pixels at ``dpi`` (the figure is ``size / dpi`` inches),
+        or None for the figure's default size (a screenshot: the on-screen size)
     dpi : int
-        Resolution recorded in the PNG and used for the PDF.
+        Resolution of the figure (PNG pixels per inch; vector output is the same size).
+    screenshot : grab the widget as drawn instead of rendering the figure from its data
     """
     base = Path(path_base)
     if base.suffix.lower().lstrip(".") in FORMATS:
@@ -117,6 +150,22 @@ def export_panel(panel: Any, path_base: str | Path, formats: list[str] | tuple[s
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"unknown export format(s) {unknown}; use {list(FORMATS)}", path=base)
+    if not screenshot and has_figure(panel):
+        from eegmi.figures.export import write_panel_figure
+
+        pending = panel.figure_pending() if hasattr(panel, "figure_pending") else ""
+        if pending:
+            raise ConfigError(f"the panel is still computing ({pending}); export again when "
+                              "it shows its result", path=base)
+        state = dict(panel.figure_state())
+        state["render"] = figure_render(state, size, dpi)
+        return write_panel_figure(base, panel.figure_data(), state, list(formats))
+    return export_screenshot(panel, base, formats, size, dpi)
+
+
+def export_screenshot(panel: Any, base: Path, formats: list[str] | tuple[str, ...] = FORMATS,
+                      size: tuple[int, int] | None = None, dpi: int = 150) -> list[Path]:
+    """The widget grab: ``base.<fmt>`` of the panel as drawn, its items and state."""
     written: list[Path] = []
     items = panel.export_items() if hasattr(panel, "export_items") else {}
     arrays, other = split_items(items)
@@ -133,6 +182,7 @@ def export_panel(panel: Any, path_base: str | Path, formats: list[str] | tuple[s
                 np.savez(fh, **arrays)
         elif fmt == "json":
             doc = {"panel": getattr(panel, "title", type(panel).__name__),
+                   "screenshot": True,
                    "state": _jsonable(panel.state() if hasattr(panel, "state") else {}),
                    "items": other, "arrays": sorted(arrays),
                    "array_shapes": {k: list(v.shape) for k, v in arrays.items()}}

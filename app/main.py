@@ -2,6 +2,9 @@
 
 ``--screenshot FILE`` loads the data and model, waits until the first forward
 pass has been painted, saves the window to FILE and exits (0 on success).
+``--export-panels DIR`` (with ``--inject``/``--amplitude`` or ``--frame``) writes
+every panel's figure, data and state for that input and exits
+(:mod:`app.export_panels`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 SCREENSHOT_TIMEOUT_MS = 180_000
 SCREENSHOT_SIZE = (1600, 1000)
@@ -28,11 +32,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'synthetic' (embedded default) or an EEG file")
     parser.add_argument("--screenshot", metavar="FILE", default=None,
                         help="render the window after loading, save it as PNG and exit")
+    # headless export of every panel (app.export_panels)
+    parser.add_argument("--export-panels", metavar="DIR", default=None,
+                        help="write every panel's figure (PDF/SVG/PNG), data (.npz) and state "
+                             "(.json) for the input given by --inject or --frame, plus "
+                             "DIR/panels.json, and exit")
+    parser.add_argument("--inject", metavar="ELECTRODES", default=None,
+                        help="with --export-panels: electrodes to inject, e.g. Cz or "
+                             "Cz,Pz or Cz=1.5,Pz=-1")
+    parser.add_argument("--amplitude", type=float, default=1.0,
+                        help="with --inject: amplitude of electrodes given without one "
+                             "(default 1; limited to ±2)")
+    parser.add_argument("--frame", type=int, default=None,
+                        help="with --export-panels: show this frame of the data instead")
+    parser.add_argument("--formats", default=None,
+                        help="with --export-panels: comma-separated formats "
+                             "(default pdf,svg,png,npz,json)")
+    parser.add_argument("--dpi", type=int, default=300,
+                        help="with --export-panels: figure resolution (default 300)")
+    parser.add_argument("--no-analyses", action="store_true",
+                        help="with --export-panels: do not run the analysis panels' default "
+                             "analyses first")
 
 
-def run(model: str | None = None, data: str = "synthetic", screenshot: str | None = None) -> int:
-    """Open the window (blocking until it closes); returns the exit code."""
-    if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+def run(model: str | None = None, data: str = "synthetic", screenshot: str | None = None,
+        export: Any = None) -> int:
+    """Open the window (blocking until it closes); returns the exit code.
+
+    ``export`` (an :class:`app.export_panels.ExportRequest`) exports every panel and
+    returns instead of waiting for the window to close.
+    """
+    if (screenshot or export is not None) and not (os.environ.get("DISPLAY")
+                                                   or os.environ.get("WAYLAND_DISPLAY")):
         # a headless screenshot needs no screen: render offscreen rather than abort
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QTimer
@@ -47,6 +78,25 @@ def run(model: str | None = None, data: str = "synthetic", screenshot: str | Non
     if model is None:
         names = bundled_models()
         model = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+    if export is not None:
+        from app.export_panels import run_export
+
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        outcome = {"code": 2}
+
+        def export_and_quit() -> None:
+            try:
+                outcome["code"] = run_export(window, model or DEFAULT_MODEL, data, export)
+            finally:
+                # closed from inside the event loop, as --screenshot does: tearing the
+                # window down after the loop has gone crashed the interpreter's exit
+                window.close()
+                app.quit()
+
+        QTimer.singleShot(0, export_and_quit)
+        app.exec()
+        return outcome["code"]
     state = {"code": 0, "model": model is None, "data": False, "armed": False}
     session = window.session
 
@@ -104,7 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eegmi-gui", description="EEG interpretability workbench")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run(args.model, args.data, args.screenshot)
+    from app.export_panels import request_from_args
+    from eegmi.errors import EegmiError
+
+    try:
+        export = request_from_args(args)
+    except EegmiError as exc:
+        sys.stderr.write(f"eegmi-gui: error: {exc.line()}\n")
+        return 2
+    return run(args.model, args.data, args.screenshot, export)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,8 +20,10 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledDoubleSlider
 
+from app.panels.base import Panel, forward_pending
 from app.widgets.colour_bar import ColourBar
 from app.widgets.fast_image import FastImageItem
+from eegmi.figures.panels.latents import input_latent
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.latents import LATENT_STATS, LatentStats, LatentStatsOptions
 
@@ -33,10 +35,7 @@ DEFAULT_HALF_RANGE = STATS_OPTIONS.half_range
 
 def latent_of(result: Any) -> np.ndarray | None:
     """The decoder input of a ForwardResult: ``mu (d,)``, or ``latent.z`` (decoder-only)."""
-    if getattr(result, "mu", None) is not None:
-        return np.asarray(result.mu, dtype=np.float32)
-    z = dict(getattr(result, "activations", {}) or {}).get("latent.z")
-    return None if z is None else np.asarray(z, dtype=np.float32).reshape(-1)
+    return input_latent(result)
 
 
 class _Marker(QtWidgets.QWidget):
@@ -99,7 +98,7 @@ class _Marker(QtWidgets.QWidget):
         p.end()
 
 
-class LatentsPanel(QtWidgets.QWidget):
+class LatentsPanel(Panel):
     """Sliders for every latent dimension driving the decoder, with the decoded image.
 
     Parameters
@@ -115,8 +114,7 @@ class LatentsPanel(QtWidgets.QWidget):
     stats_ready = QtCore.Signal()
 
     def __init__(self, session: Any, parent: QtWidgets.QWidget | None = None, seed: int = 0) -> None:
-        super().__init__(parent)
-        self.session = session
+        super().__init__(session, parent)
         self.names: list[str] = []
         self.sliders: list[QLabeledDoubleSlider] = []
         self.markers: list[_Marker] = []
@@ -401,3 +399,40 @@ class LatentsPanel(QtWidgets.QWidget):
         if self.analysis is not None:
             out["analysis"] = self.analysis
         return out
+
+    # ---- the figure (eegmi.figures.panels.latents) ---------------------------
+    def decoded_shown(self) -> np.ndarray | None:
+        """The decoded image of the sliders' vector, or None when none is shown for it."""
+        d = self.last_decode
+        if d is None or np.shape(d.z) != (len(self.sliders),) or not np.array_equal(
+                np.asarray(d.z, dtype=np.float32), self.z()):
+            return None
+        return np.asarray(d.recon, dtype=np.float32)
+
+    def figure_pending(self) -> str:
+        if self._stats_request is not None:
+            return "latent statistics"
+        if self.sliders and self.decodes_sent and self.decoded_shown() is None:
+            return "decoding the slider vector"
+        return forward_pending(self.session, self.session.last_forward)
+
+    def figure_data(self) -> dict[str, Any]:
+        """The input's latent mean (and sigma), the slider vector, ranges, decoded image."""
+        from eegmi.figures.panels.latents import data_from
+
+        lo, hi = self.shown_ranges()
+        return data_from(self.session.last_forward, self.session.operator, self.names,
+                         self.z(), lo, hi, self.decoded_shown())
+
+    def figure_state(self) -> dict[str, Any]:
+        from eegmi.figures.panel import figure_state
+
+        lo, hi = self.shown_ranges()
+        h = STATS_OPTIONS.half_range
+        view = {"names": list(self.names), "z": [float(v) for v in self.z()],
+                "range_low": [float(v) for v in lo], "range_high": [float(v) for v in hi],
+                "decoded": self.decoded_shown() is not None,
+                "range": (f"dataset mean ±{h:g} sd" if self.stats is not None else f"±{h:g}")
+                + (", widened" if self.widened else "")}
+        return figure_state("latents", self.title, self.session.state(), self.analysis, view,
+                            {"width_in": 7.0, "height_in": 4.2})

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.panels.base import Panel
+from app.panels.base import Panel, forward_pending
 from app.widgets.image_view import TopoImagePlot, make_layout
 from app.widgets.scalp_map import head_geometry
 
@@ -58,8 +58,9 @@ class ReconstructionPanel(Panel):
 
     def difference(self, result: Any) -> np.ndarray:
         """Output minus input (H, W) inside the head disc, 0 outside (where no loss applies)."""
-        mask = np.asarray(self.session.operator.head_mask, dtype=bool)
-        return np.where(mask, result.recon - result.image, 0.0).astype(np.float32)
+        from eegmi.figures.panels.reconstruction import difference
+
+        return difference(result, self.session.operator)
 
     def export_items(self) -> dict[str, object]:
         r = self.result
@@ -75,3 +76,19 @@ class ReconstructionPanel(Panel):
         st = dict(self.session.state())
         st["panel"] = "reconstruction"
         return st
+
+    # -- the figure (eegmi.figures.panels.reconstruction) -------------------------------
+    def figure_pending(self) -> str:
+        return forward_pending(self.session, self.result)
+
+    def figure_data(self) -> dict[str, Any]:
+        """Input, output, difference and MSE/SSIM of the result shown."""
+        from eegmi.figures.panels.reconstruction import data_from
+
+        return data_from(self.result, self.session.operator)
+
+    def figure_state(self) -> dict[str, Any]:
+        from eegmi.figures.panel import figure_state
+
+        return figure_state("reconstruction", self.title, self.session.state(), None, {},
+                            {"width_in": 7.0, "height_in": 2.8})

@@ -6,7 +6,8 @@ its amplitude; the input is ``baseline + sum(amplitude * one_hot)``.  Dataset
 mode: the frame slider and the trial strip pick a recorded frame.  The image
 the model sees (after the injection layer) is shown beside the head.
 
-Both are coloured by :func:`input_levels`: [0, 1] widened to cover every value
+Both are coloured by :func:`input_levels` (shared with the figure,
+:mod:`eegmi.figures.panels.scalp`): [0, 1] widened to cover every value
 shown (the electrodes' values on the map; those and the image's on the model
 input) and, in inject mode, every injected amplitude, so amplitude 2 is drawn as
 2 on a 0..2 bar rather than saturating at 1.  Amplitudes are limited to
@@ -22,7 +23,6 @@ here too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,10 +42,13 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledSlider
 
-from app.panels.base import Panel
+from app.panels.base import Panel, forward_pending
 from app.widgets.image_view import TopoImagePlot, make_layout
 from app.widgets.scalp_map import ScalpMap, head_geometry
+from eegmi.figures.panels.scalp import input_levels
 from eegmi.workbench import AMPLITUDE_RANGE, BASELINES, MODES, InputState
+
+__all__ = ["ScalpPanel", "input_levels", "limit_text"]
 
 WHEEL_STEP = 0.1
 AMP_RANGE = AMPLITUDE_RANGE
@@ -58,35 +61,6 @@ TYPED_RANGE = (-100.0, 100.0)
 def limit_text(lo: float = AMP_RANGE[0], hi: float = AMP_RANGE[1]) -> str:
     """The amplitude limit as shown beside the box: ``±2`` or ``[lo, hi]``."""
     return f"±{hi:g}" if lo == -hi else f"[{lo:g}, {hi:g}]"
-
-
-def input_levels(arrays: Sequence[np.ndarray | None], amplitudes: Sequence[float] = ()) -> tuple[float, float]:
-    """Colour levels for the model input: [0, 1] widened to cover ``arrays`` and ``amplitudes``.
-
-    Parameters
-    ----------
-    arrays
-        What is shown with these levels (electrode values ``(n,)``, the model input
-        ``(H, W)``); None entries and non-finite values are skipped.
-    amplitudes
-        Injected amplitudes (inject mode), covered even where the image is smaller.
-
-    Returns
-    -------
-    (lo, hi)
-        Rounded outwards to tenths, so small frame-to-frame changes keep the scale.
-    """
-    lo, hi = 0.0, 1.0
-    for a in arrays:
-        if a is None:
-            continue
-        finite = np.asarray(a, dtype=np.float64)
-        finite = finite[np.isfinite(finite)]
-        if finite.size:
-            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
-    for amp in amplitudes:
-        lo, hi = min(lo, float(amp)), max(hi, float(amp))
-    return float(np.floor(lo * 10 + 1e-6) / 10), float(np.ceil(hi * 10 - 1e-6) / 10)
 
 
 class ScalpPanel(Panel):
@@ -386,6 +360,22 @@ class ScalpPanel(Panel):
         st.update(panel="scalp", mode=self.mode.currentText(),
                   mix={names[i]: float(a) for i, a in self.mix.items()})
         return st
+
+    # -- the figure (eegmi.figures.panels.scalp) ---------------------------------------
+    def figure_pending(self) -> str:
+        return forward_pending(self.session, self.session.last_forward)
+
+    def figure_data(self) -> dict[str, Any]:
+        """Input topomap, model input, levels and electrodes of the forward pass shown."""
+        from eegmi.figures.panels.scalp import data_from
+
+        return data_from(self.session.last_forward, self.session.operator, self.session.input)
+
+    def figure_state(self) -> dict[str, Any]:
+        from eegmi.figures.panel import figure_state
+
+        return figure_state("scalp", self.title, self.session.state(), None, {},
+                            {"width_in": 7.0, "height_in": 3.6})
 
     def set_dark(self, dark: bool) -> None:
         super().set_dark(dark)

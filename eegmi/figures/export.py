@@ -97,15 +97,16 @@ def write_panel_figure(path_base: str | Path, data: Mapping[str, Any], state: Ma
         raise ConfigError(f"unknown export format(s) {unknown}; use "
                           f"{list(FIGURE_FORMATS + DATA_FORMATS)}", path=base)
     written: list[Path] = []
-    fig = None
     dpi = int(state.get("render", {}).get("dpi", 0)) or None
     arrays, other = split_data(data)
     for fmt in formats:
         out = base.with_suffix(f".{fmt}")
         if fmt in FIGURE_FORMATS:
-            if fig is None:
-                fig = render_figure(data, state)
-            save_figure(fig, out, dpi)
+            # a fresh figure per file: a layout engine lays the figure out again at every
+            # save with that format's text metrics, so a PNG saved after a PDF of the same
+            # Figure differed from a PNG saved alone (``eegmi figures --from``) in 5 % of
+            # its pixels
+            save_figure(render_figure(data, state), out, dpi)
         elif fmt == "npz":
             with atomic_path(out) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)  # type: ignore[arg-type]  # names are str keys
@@ -119,14 +120,11 @@ def write_panel_figure(path_base: str | Path, data: Mapping[str, Any], state: Ma
 
 
 def read_state(path: str | Path) -> dict[str, Any]:
-    """Read and check a figure state written beside a figure."""
+    """Read and check a figure state written beside a figure (one error line naming it)."""
+    from eegmi.limits import read_json_card
+
     src = Path(path)
-    try:
-        state = json.loads(src.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError("no such file", path=src) from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"not a figure state: {exc}", path=src) from exc
+    state = read_json_card(src, ConfigError, "figure state")
     check_state(state, str(src))
     return dict(state)
 
@@ -141,21 +139,40 @@ def figure_from_state_job(state_path: str | Path, out: str | Path, device: str =
     out : the figure file; its suffix (pdf, svg, png) chooses the format
     device : torch device for the recomputation
     render : overrides of the state's ``render`` settings (``width_in``, ``height_in``,
-        ``dpi``)
+        ``dpi``; None values are ignored)
 
     Returns
     -------
     dict
-        ``{"figure": out, "panel": name}`` plus the recomputation's summary, if any.
+        ``{"figure": out, "panel": name, "state": state_path}``.
+
+    Raises
+    ------
+    EegmiError
+        One line naming the state file (or the output file) and the problem.
     """
-    state = read_state(state_path)
-    if render:
-        state["render"] = {**state["render"], **{k: v for k, v in render.items() if v}}
-    figure = panel_figure(str(state["panel"]))
-    yield Progress(0, 2, f"recomputing the {state['panel']} figure")
-    data = yield from figure.compute(state, device)
-    yield Progress(1, 2, "rendering")
-    fig = render_figure(data, state)
-    save_figure(fig, out, int(state["render"].get("dpi", 0)) or None)
+    from eegmi.errors import EegmiError
+
+    src = Path(state_path)
+    target = Path(out)
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        raise ConfigError(f"unknown figure format {fmt or '(none)'!r}; use "
+                          f"{', '.join(FIGURE_FORMATS)}", path=target)
+    state = read_state(src)
+    try:
+        if render:
+            state["render"] = {**dict(state["render"]),
+                               **{k: v for k, v in render.items() if v is not None}}
+        figure = panel_figure(str(state["panel"]))
+        yield Progress(0, 2, f"recomputing the {state['panel']} figure")
+        data = yield from figure.compute(state, device)
+        yield Progress(1, 2, "rendering")
+        fig = render_figure(data, state)
+    except EegmiError as exc:
+        if exc.path is None:  # name the state the problem is in
+            raise type(exc)(exc.message, path=src) from None
+        raise
+    save_figure(fig, target, int(state["render"].get("dpi", 0)) or None)
     yield Progress(2, 2, "done")
-    return {"figure": str(out), "panel": str(state["panel"])}
+    return {"figure": str(target), "panel": str(state["panel"]), "state": str(src)}

@@ -66,30 +66,69 @@ def style_context() -> Iterator[None]:
 
 
 def new_figure(width_in: float = DEFAULT_SIZE_IN[0], height_in: float = DEFAULT_SIZE_IN[1],
-               dpi: int = DEFAULT_DPI) -> Any:
-    """A matplotlib ``Figure`` on an Agg canvas (no pyplot state, no GUI backend)."""
+               dpi: int = DEFAULT_DPI, layout: str | None = None) -> Any:
+    """A matplotlib ``Figure`` on an Agg canvas (no pyplot state, no GUI backend).
+
+    ``layout="constrained"`` lets matplotlib keep titles, labels and colour bars clear
+    of each other at any size (:func:`add_caption` then reserves the caption's band).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(float(width_in), float(height_in)), dpi=int(dpi))
+    fig = Figure(figsize=(float(width_in), float(height_in)), dpi=int(dpi), layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+def render_size(state: Any) -> tuple[float, float, int]:
+    """``(width_in, height_in, dpi)`` of a figure state's ``render`` settings (checked)."""
+    from eegmi.errors import ConfigError
+
+    render = dict(state.get("render") or {})
+    try:
+        w = float(render.get("width_in", DEFAULT_SIZE_IN[0]))
+        h = float(render.get("height_in", DEFAULT_SIZE_IN[1]))
+        dpi = int(render.get("dpi", DEFAULT_DPI))
+    except (TypeError, ValueError):
+        raise ConfigError("figure state: 'render' sizes must be numbers") from None
+    if not (0.25 <= w <= 100 and 0.25 <= h <= 100 and 10 <= dpi <= 2400):
+        raise ConfigError(f"figure state: size {w:g} x {h:g} in at {dpi} dpi is out of range "
+                          "(0.25-100 in, 10-2400 dpi)")
+    return w, h, dpi
+
+
+def state_figure(state: Any, layout: str | None = "constrained") -> Any:
+    """A new figure at the size and resolution a figure state asks for."""
+    w, h, dpi = render_size(state)
+    return new_figure(w, h, dpi, layout=layout)
 
 
 def add_caption(fig: Any, text: str, width_chars: int | None = None) -> None:
     """Write ``text`` as a small grey caption line (wrapped) along the figure's bottom.
 
-    Room is made for it by moving the subplots up; call after the axes are laid out.
+    Room is made for it by moving the subplots up (or, under constrained layout, by
+    keeping the layout above the caption's band); call after the axes are made.
     """
     if not text:
         return
-    chars = width_chars or max(40, int(fig.get_figwidth() * 14))
+    # a 6.5 pt DejaVu Sans character is about 0.05 in wide: ~18 per inch, kept at 16
+    chars = width_chars or max(40, int(fig.get_figwidth() * 16))
     wrapped = textwrap.fill(text, chars)
     lines = wrapped.count("\n") + 1
-    # 8 pt font ≈ 0.14 in per line; keep the axes clear of the caption
-    height_frac = (0.16 * lines + 0.08) / fig.get_figheight()
-    fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, height_frac + 0.08))
+    # 6.5 pt text: about 0.11 in per line, plus a margin
+    height_frac = min(0.5, (0.11 * lines + 0.08) / fig.get_figheight())
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set") and "rect" in engine.get():
+        engine.set(rect=(0.0, height_frac, 1.0, 1.0 - height_frac))
+    else:
+        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, height_frac + 0.08))
     fig.text(0.01, 0.01, wrapped, ha="left", va="bottom", fontsize=6.5, color="0.35")
+
+
+def add_title(fig: Any, text: str) -> None:
+    """The figure's title (the panel's name and what it shows), top left."""
+    if text:
+        fig.suptitle(text, x=0.01, ha="left", fontsize=9, fontweight="bold")
 
 
 def symmetric_limits(values: np.ndarray, floor: float = 1e-12) -> tuple[float, float]:
