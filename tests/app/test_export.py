@@ -52,10 +52,13 @@ def test_export_reconstruction_panel_all_formats(loaded_window, tmp_path) -> Non
                                    atol=1e-6)
         assert np.all(npz["difference"][~inside] == 0)
     doc = json.loads(files[4].read_text())
-    assert doc["items"]["mse"] == pytest.approx(r.mse)
-    assert doc["state"]["model"].endswith("tiny")
-    assert doc["state"]["values"] == pytest.approx(r.values.tolist())
-    assert sorted(doc["arrays"]) == ["difference", "input", "output"]
+    # the figure state (what re-renders it) with the figure's numbers
+    assert doc["panel"] == "reconstruction" and doc["figure_version"] == 1
+    assert doc["data"]["mse"] == pytest.approx(r.mse)
+    assert doc["workbench"]["model"].endswith("tiny")
+    assert doc["workbench"]["values"] == pytest.approx(r.values.tolist())
+    assert doc["render"] == {"width_in": 1.4, "height_in": pytest.approx(200 / 300), "dpi": 300}
+    assert sorted(doc["arrays"]) == ["difference", "head", "input", "output"]
     # no temporary leftovers beside the outputs
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f.name for f in files)
 
@@ -67,26 +70,46 @@ def test_export_scalp_panel_keeps_clicked_state(qtbot, loaded_window, tmp_path) 
     with qtbot.waitSignal(s.forward_ready, timeout=10000):
         scalp.click_electrode(i)
     files = export_panel(scalp, tmp_path / "scalp.png", ["png", "npz", "json"])
-    assert files[0].name == "scalp.png" and QImage(str(files[0])).width() == scalp.width()
+    # the figure's default size (7 in wide) at the default 150 dpi, not the widget's size
+    assert files[0].name == "scalp.png" and QImage(str(files[0])).width() == 7 * 150
     with np.load(files[1]) as npz:
         assert int(np.argmax(npz["values"])) == i
         assert npz["model_input"].shape == (40, 40)
     doc = json.loads(files[2].read_text())
-    assert doc["state"]["mix"] == {"Cz": 1.0}
-    assert doc["items"]["channels"][i] == "Cz"
+    assert doc["workbench"]["input"]["mix"] == {"Cz": 1.0}
+    assert doc["data"]["channels"][i] == "Cz" and doc["data"]["injected"] == {"Cz": 1.0}
     # the File > Export dialog's choices feed the same export path
     from app.export_dialog import ExportDialog
 
     dlg = ExportDialog(loaded_window.panels, "reconstruction", str(tmp_path / "dlg"))
+    assert not dlg.screenshot.isChecked()  # a figure, rendered from the panel's data
     dlg.checks["svg"].setChecked(False)
     dlg.width_box.setValue(300)
     dlg.height_box.setValue(150)
     dlg.dpi.setValue(96)
+    assert "3.12 × 1.56 in" in dlg.inches.text()
     opts = dlg.options()
     assert opts["panel"] is loaded_window.panels["reconstruction"]
     written = export_panel(**opts)
     assert sorted(f.suffix for f in written) == [".json", ".npz", ".pdf", ".png"]
     assert QImage(str(tmp_path / "dlg" / "figure.png")).size().toTuple() == (300, 150)
+    assert json.loads((tmp_path / "dlg" / "figure.json").read_text())["render"]["dpi"] == 96
+    # the screenshot option grabs the widget as drawn
+    dlg.screenshot.setChecked(True)
+    dlg.width_box.setValue(0)
+    dlg.path.setText(str(tmp_path / "shot"))
+    shot = export_panel(**dlg.options())
+    assert QImage(str(shot[0])).width() == loaded_window.panels["reconstruction"].width()
+    assert json.loads((tmp_path / "shot.json").read_text())["screenshot"] is True
+    dlg.deleteLater()
+    # a panel without a figure offers only the screenshot
+    from app.export import has_figure
+
+    plain = [n for n, p in loaded_window.panels.items() if not has_figure(p)]
+    if plain:
+        dlg2 = ExportDialog(loaded_window.panels, plain[0], str(tmp_path))
+        assert dlg2.screenshot.isChecked() and not dlg2.screenshot.isEnabled()
+        dlg2.deleteLater()
     # an unknown format is refused before anything is written
     with pytest.raises(ConfigError):
         export_panel(loaded_window.panels["reconstruction"], tmp_path / "x", ["png", "gif"])

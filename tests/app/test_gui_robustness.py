@@ -94,7 +94,7 @@ def test_switch_vae_to_decoder_only_while_jobs_run_then_export_and_scroll(qtbot,
         assert s.model_name == "E1" and acts.result is None  # E1's forward waits behind the step
         files = export_panel(acts, tmp_path / "acts", FORMATS)
         doc = json.loads(files[-1].read_text())
-        assert doc["state"]["model"] == "E1" and doc["state"]["layers"] == [] and doc["arrays"] == []
+        assert doc["workbench"]["model"] == "E1" and doc["view"]["layers"] == [] and doc["arrays"] == []
         bar = acts.scroll.verticalScrollBar()
         bar.setValue(bar.maximum())  # drawing what scrolls into view
         acts.on_dock_visibility(True)
