@@ -75,7 +75,8 @@ def new_figure(width_in: float = DEFAULT_SIZE_IN[0], height_in: float = DEFAULT_
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(float(width_in), float(height_in)), dpi=int(dpi), layout=layout)
+    fig = Figure(figsize=(float(width_in), float(height_in)), dpi=int(dpi),
+                 layout=layout)  # type: ignore[arg-type]  # matplotlib checks the name
     FigureCanvasAgg(fig)
     return fig
 
