@@ -19,7 +19,15 @@ import numpy as np
 
 from eegmi.errors import ConfigError
 from eegmi.figures.panel import PanelFigure
-from eegmi.figures.panels._analysis import NOT_RUN, caption, draw_table, head_data, rerun, size_of
+from eegmi.figures.panels._analysis import (
+    NOT_RUN,
+    caption,
+    describe_input,
+    draw_table,
+    head_data,
+    rerun,
+    size_of,
+)
 from eegmi.figures.style import (
     CYCLE,
     DIVERGING,
@@ -141,6 +149,19 @@ def _rule_line(rule: Any) -> str:
             f"stage changed in each of {rule.draws} re-initialisations")
 
 
+def _input_words(data: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    """The map's input (not the workbench's now: the user may have clicked since)."""
+    values = np.asarray(data["values"], dtype=np.float64)
+    if is_mix(values):
+        return ", ".join(f"{n}={v:+.2f}" for n, v in zip(data["ch_names"], values, strict=True)
+                         if v != 0)
+    wb = dict(state.get("workbench") or {})
+    shown = np.asarray(wb.get("values") or [], dtype=np.float64)
+    if shown.shape == values.shape and np.allclose(shown, values, rtol=0, atol=1e-6):
+        return describe_input(wb)
+    return "the electrode vector in the figure's data"
+
+
 def _two(v: Any) -> str:
     f = float(v)
     return f"{f:.2f}" if np.isfinite(f) else "–"
@@ -186,7 +207,9 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
                             str(data["method"]), ()) if k in opts))
     if data.get("has_sanity"):
         settings.append(f"sanity check: {data['sanity_inputs']}; {data['sanity_rule']}")
-    add_caption(fig, caption(state, "; ".join(settings), input_too=bool(data.get("has_map"))))
+    if data.get("has_map"):
+        settings.insert(0, f"input {_input_words(data, state)}")
+    add_caption(fig, caption(state, "; ".join(settings)))
     return fig
 
 

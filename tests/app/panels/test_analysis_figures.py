@@ -79,8 +79,8 @@ def export_and_recompute(panel, tmp_path):
 
 def texts(fig) -> dict[str, list[str]]:
     """Titles, x/y labels of the figure's plain axes, colour-bar labels, figure texts."""
-    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
-    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    bars = [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+    axes = [ax for ax in fig.axes if ax not in bars]
     return {"titles": [ax.get_title() or ax.get_title(loc="left") for ax in axes],
             "xlabels": [ax.get_xlabel() for ax in axes], "ylabels": [ax.get_ylabel() for ax in axes],
             "bars": [ax.get_ylabel() for ax in bars],
@@ -164,7 +164,8 @@ def test_saliency_figure_with_its_sanity_check(qtbot, session, tmp_path) -> None
     labels = {txt.get_text() for ax in fig.axes for txt in ax.texts}
     assert set(session.operator.montage.ch_names) <= labels
     assert "Gradient × Input" in t["figure"][-1]
-    assert "Fz=+1.00, O1=+0.60" in caption_of(fig) and "rule:" in caption_of(fig)
+    cap = caption_of(fig).replace("\n", " ")
+    assert "O1=+0.60" in cap and "Fz=+1.00" in cap and "a stage has changed when" in cap
 
 
 def test_propagation_figure_labels_every_electrode(qtbot, session, tmp_path) -> None:
@@ -175,7 +176,8 @@ def test_propagation_figure_labels_every_electrode(qtbot, session, tmp_path) -> 
     with pytest.raises(ConfigError, match="run the analysis first"):
         p.figure_data()
     p.n_inputs.setValue(66)
-    p.pick_options.count.setValue(40)
+    p.pick_options.kind.setCurrentIndex(p.pick_options.kind.findData("random"))
+    p.pick_options.count.setValue(100)
     run_through(qtbot, p.job, p.result_ready)
     p.layer_box.setCurrentText("enc.act3")
     data, state, fig = export_and_recompute(p, tmp_path)
@@ -184,9 +186,9 @@ def test_propagation_figure_labels_every_electrode(qtbot, session, tmp_path) -> 
     assert [t.get_text() for t in matrix_ax.get_yticklabels()] == list(session.operator.montage.ch_names)
     assert matrix_ax.get_xlabel() == "channel of enc.act3"
     assert "|response| (a.u.)" in texts(fig)["bars"]
-    if p.result.pick is not None:
-        assert data["pick_rows"][0][0] == p.result.pick.model.label
-        assert len(data["pick_rows"]) == 1 + len(p.result.pick.controls)
+    assert data["pick_rows"][0][0] == p.result.pick.model.label
+    assert len(data["pick_rows"]) == 1 + len(p.result.pick.controls) == 5
+    assert any(title.startswith("pick & interpolate") for title in texts(fig)["titles"])
 
 
 def test_sae_figure_shows_the_cards_in_the_panels_order(qtbot, session, tmp_path) -> None:
@@ -220,11 +222,12 @@ def test_sae_figure_shows_the_cards_in_the_panels_order(qtbot, session, tmp_path
 
 
 def test_training_figure_reads_the_run_folder(qtbot, tmp_path) -> None:
+    from tiny_training import tiny_data
+
     from app.panels.training import TrainingPanel
     from app.session import Session
     from eegmi.models.config import ModelConfig
     from eegmi.training.experiments import load_experiment
-    from tiny_training import tiny_data
 
     def tiny(name):
         exp = load_experiment(name)
