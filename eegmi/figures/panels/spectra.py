@@ -127,7 +127,7 @@ def _spectrum(ax: Any, data: Mapping[str, Any]) -> None:
     if fit_k.size and data.get("alpha") is not None:
         lo, hi = data["fit_range"]
         ax.loglog(fit_k, np.asarray(data["fit_y"]), color=CYCLE[1], lw=1.4, ls="--",
-                  label=f"fit {lo}–{hi}: α = {data['alpha']:.3f} (R² {fmt(data['r2'])})")
+                  label=f"fit k = {lo}–{hi}, R² {fmt(data['r2'])}")
         ax.axvspan(lo, min(hi, ev.size), color="0.9", lw=0, zorder=0)
     rank = f"{data['effective_rank']}{'+' if data.get('rank_lower_bound') else ''}"
     ax.set_xlabel("component k")
@@ -135,8 +135,9 @@ def _spectrum(ax: Any, data: Mapping[str, Any]) -> None:
     title = f"{data['layer']}: " + (f"α = {data['alpha']:.3f}" if data.get("alpha") is not None
                                      else "no power-law fit")
     ax.set_title(title + ("  ⚠" if data.get("warnings") else ""))
-    ax.legend(loc="upper right", frameon=False, title=f"effective rank {rank}", title_fontsize=6.5,
-              fontsize=6)
+    # the spectrum falls from the top left: the bottom left corner is free
+    ax.legend(loc="lower left", frameon=False, fontsize=6, title=f"effective rank {rank}",
+              title_fontsize=6, alignment="left")
 
 
 def _alphas(ax: Any, data: Mapping[str, Any]) -> None:

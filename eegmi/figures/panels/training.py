@@ -86,7 +86,9 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     """Loss | validation error | validation SSIM against epoch."""
     w, h, dpi = size_of(state, (7.0, HEIGHT_IN))
     fig = new_figure(w, h, dpi)
-    axes = fig.subplots(1, 3, gridspec_kw={"wspace": 0.42, "left": 0.08, "right": 0.98,
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axes = fig.subplots(1, 3, gridspec_kw={"wspace": 0.42, "left": 0.09, "right": 0.98,
                                            "top": 0.8})
     x = np.asarray(data["epoch"], dtype=np.float64)
     specs = ((("train_loss", "train"), ("val_loss", "validation")), "loss (log)", "Loss", True), \
@@ -100,6 +102,10 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
             ax.plot(x[ok], y[ok], "o-", color=CYCLE[i], ms=2.5, lw=1.1, label=label)
         if log:
             ax.set_yscale("log")
+            # short labels at 1, 2 and 5 per decade: mathtext minor labels crowd the axis
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-")))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         if best is not None:
             ax.axvline(best, color="0.55", lw=0.7, ls=":", label=f"best epoch {best}")
         ax.set_xlabel("epoch")
@@ -111,7 +117,7 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     view = dict(state.get("view") or {})
     name = view.get("name") or view.get("preset") or "run"
     run_dir = view.get("run_dir") or ""
-    fig.suptitle(f"Training {name}" + (f" → {Path(str(run_dir)).name}" if run_dir else ""),
+    fig.suptitle(f"Training {name}: {x.size} epochs" + (f", best {best}" if best is not None else ""),
                  x=0.01, ha="left", fontweight="bold")
     where = [f"Run {run_dir or '–'}", f"data {view.get('data') or '–'}", _settings(view, data)]
     add_caption(fig, " · ".join(where))
