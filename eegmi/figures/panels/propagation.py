@@ -22,6 +22,10 @@ from eegmi.figures.style import SEQUENTIAL, add_caption, colorbar, new_figure
 from eegmi.jobs import Job
 
 NAME = "propagation"
+#: the pick & interpolate columns' headers, short enough for a 7 in figure (two lines)
+SHORT_HEADERS = {"pick_r2": "pick\nR²", "interpolate": "inter-\npolate", "alignment": "align-\nment",
+                 "shared_dims": "dims\nρ≥0.9", "axis_alignment": "axis\nalign.",
+                 "reconstruction_r2": "recon\nR²"}
 
 
 def data_from_result(run: Any, view: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     """Response matrix (left); layer summary over pick & interpolate table (right)."""
     w, h, dpi = size_of(state)
     fig = new_figure(w, h, dpi)
-    grid = fig.add_gridspec(2, 2, width_ratios=[1.0, 1.25], height_ratios=[1.0, 0.8],
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.0, 1.25], height_ratios=[1.3, 0.8],
                             wspace=0.22, hspace=0.45, left=0.07, right=0.99, top=0.88)
     _matrix(fig, fig.add_subplot(grid[:, 0]), data)
     ax = fig.add_subplot(grid[0, 1])
@@ -87,10 +91,10 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     ax.set_title("per layer (one-hot sweep; linearity: held-out affine R²)")
     ax = fig.add_subplot(grid[1, 1])
     if data.get("has_pick"):
-        header = ["network", "latents"] + [h for _, h, _ in COLUMNS]
+        header = ["network", "latents"] + [SHORT_HEADERS.get(k, h) for k, h, _ in COLUMNS]
         draw_table(ax, header, data["pick_rows"],
-                   col_widths=[0.2, 0.09] + [0.71 / len(COLUMNS)] * len(COLUMNS), fontsize=5.2)
-        ax.set_title("pick & interpolate: the model and its controls on the same inputs")
+                   col_widths=[0.2, 0.09] + [0.71 / len(COLUMNS)] * len(COLUMNS), fontsize=5.5)
+        ax.set_title("pick & interpolate: model and controls, same inputs")
     else:
         ax.set_axis_off()
         ax.text(0.0, 0.5, data.get("pick_note") or "pick & interpolate: not run", fontsize=7,
