@@ -25,6 +25,9 @@ from app.widgets.analysis_job import JobControl
 from app.widgets.heatmap import HeatmapWidget
 from app.widgets.pick_view import PickComparisonTable, PickOptionsBar, PickResultTable
 from eegmi.concepts import tip
+from eegmi.errors import ConfigError
+from eegmi.figures.panel import figure_state
+from eegmi.figures.panels import propagation as propagation_figure
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.propagation import (
     PICK_COMPARE,
@@ -280,6 +283,24 @@ class PropagationPanel(Panel):
             items["comparison"] = [r.row() for r in self.comparison]
             items["comparison_inputs"] = {r.label: r.inputs for r in self.comparison}
         return items
+
+    def figure_view(self) -> dict[str, Any]:
+        """Panel settings that change the figure: the layer of the matrix."""
+        return {"layer": self.layer_box.currentText()}
+
+    def figure_data(self) -> dict[str, Any]:
+        """The figure's numbers from the run shown
+        (:func:`eegmi.figures.panels.propagation.data_from_result`)."""
+        if self.result is None:
+            raise ConfigError(propagation_figure.NOT_RUN)
+        return propagation_figure.data_from_result(self.result, self.figure_view())
+
+    def figure_state(self) -> dict[str, Any]:
+        """The figure state: the workbench, the run's recipe state, the layer shown."""
+        if self.result is None or self.analysis is None:
+            raise ConfigError(propagation_figure.NOT_RUN)
+        return figure_state("propagation", self.title, self.session.state(),
+                            analysis=self.analysis, view=self.figure_view())
 
     def state(self) -> dict:
         s = dict(self.session.state())

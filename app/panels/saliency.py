@@ -33,7 +33,10 @@ from app.widgets.analysis_pick import (
 )
 from app.widgets.sanity_view import SanityView
 from eegmi.analysis.saliency_options import SaliencyOptions
-from eegmi.errors import EegmiError
+from eegmi.errors import ConfigError, EegmiError
+from eegmi.figures.panel import figure_state
+from eegmi.figures.panels import saliency as saliency_figure
+from eegmi.figures.panels.saliency import METHOD_LABELS
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.saliency import SALIENCY
 
@@ -43,15 +46,6 @@ def label_colour(dark: bool) -> tuple[int, int, int]:
     return (225, 225, 225) if dark else (30, 30, 30)
 
 
-#: (analysis name, label) in the order of the method chooser
-METHOD_LABELS = (
-    ("saliency", "Vanilla gradient"),
-    ("input_x_gradient", "Gradient × Input"),
-    ("smoothgrad", "SmoothGrad"),
-    ("integrated_gradients", "Integrated Gradients"),
-    ("guided_backprop", "Guided Backprop"),
-    ("gradcam", "Grad-CAM"),
-)
 #: the recipe's defaults (method, target, method settings), the CLI's too
 DEFAULTS = SaliencyOptions()
 
@@ -387,6 +381,31 @@ class SaliencyPanel(Panel):
                 if not k.startswith("maps/"):
                     items[f"sanity/{k}"] = v
         return items
+
+    def figure_view(self) -> dict[str, Any]:
+        """Panel settings that change the figure: the sanity check shown (its recipe state)
+        and the method whose curves are drawn."""
+        return {"method": self._result_method or self.method(), "target": self.target_spec(),
+                "sanity_analysis": self.sanity_box.state(),
+                "sanity_method": self.sanity_box.method or None}
+
+    def figure_data(self) -> dict[str, Any]:
+        """The figure's numbers from the map and sanity check shown
+        (:func:`eegmi.figures.panels.saliency.data_from_result`)."""
+        if self.result is None and self.sanity is None:
+            raise ConfigError(saliency_figure.NOT_RUN)
+        return saliency_figure.data_from_result(self.result, self.session.operator, self.sanity,
+                                                self.figure_view())
+
+    def figure_state(self) -> dict[str, Any]:
+        """The figure state: the map's recipe state as ``analysis``, the sanity check's in
+        the view; its height fits the rows shown (maps, sanity check)."""
+        if self.result is None and self.sanity is None:
+            raise ConfigError(saliency_figure.NOT_RUN)
+        return figure_state("saliency", self.title, self.session.state(), analysis=self.analysis,
+                            view=self.figure_view(),
+                            render={"height_in": saliency_figure.height_in(
+                                self.result is not None, self.sanity is not None)})
 
     def state(self) -> dict:
         s = dict(self.session.state())

@@ -24,7 +24,9 @@ from app.widgets.curves import outside_legend
 from eegmi.analysis.powerlaw import SEED_FIT_RANGE
 from eegmi.analysis.spectra_options import SpectraOptions
 from eegmi.concepts import tip
-from eegmi.errors import EegmiError
+from eegmi.errors import ConfigError, EegmiError
+from eegmi.figures.panel import figure_state
+from eegmi.figures.panels import spectra as spectra_figure
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.spectra import SPECTRA, SpectraRun
 from eegmi.training.catalog import bundled_names
@@ -52,11 +54,13 @@ def short_name(layer: str) -> str:
 
 
 def panel_data(loaded: Any, session_data: str) -> str | None:
-    """The dataset of the held-out frames: the model's own training source (None), or
-    the session's dataset when the model card names none."""
+    """The dataset of the held-out frames: the embedded set's validation split (None) for
+    a model trained on it, else the session's dataset (a card naming a file never
+    chooses what is read: the recipe refuses to, and asks for the data explicitly).
+    The rule of :func:`eegmi.recipes.propagation.resolve_pick`."""
     from eegmi.analysis.inputs import model_data_source
 
-    return None if model_data_source(loaded) else (session_data or None)
+    return None if model_data_source(loaded) == "synthetic" else (session_data or None)
 
 
 def _labelled_spin(row: QtWidgets.QHBoxLayout, label: str, bounds: tuple[int, int],
@@ -382,6 +386,23 @@ class SpectraPanel(Panel):
                 items[f"trajectory/{n}"] = np.asarray(res.examples)
         items["n_inputs"] = self.result.n_inputs
         return items
+
+    def figure_view(self) -> dict[str, Any]:
+        """The panel settings that change the figure: the layer whose spectrum is drawn."""
+        return {"layer": self.layer_box.currentText()}
+
+    def figure_data(self) -> dict[str, Any]:
+        """The figure's numbers from the result shown (:mod:`eegmi.figures.panels.spectra`)."""
+        if self.result is None:
+            raise ConfigError(spectra_figure.NOT_RUN)
+        return spectra_figure.data_from_result(self.result, self.figure_view())
+
+    def figure_state(self) -> dict[str, Any]:
+        """The figure state: the workbench, the recipe state of the run shown, the layer."""
+        if self.result is None or self.analysis is None:
+            raise ConfigError(spectra_figure.NOT_RUN)
+        return figure_state("spectra", self.title, self.session.state(), analysis=self.analysis,
+                            view=self.figure_view())
 
     def state(self) -> dict:
         s = dict(self.session.state())

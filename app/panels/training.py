@@ -35,6 +35,9 @@ from PySide6 import QtCore, QtWidgets
 
 from app.jobs import JobHandle
 from app.widgets.curves import CurvePlot
+from eegmi.errors import ConfigError
+from eegmi.figures.panel import figure_state
+from eegmi.figures.panels import training as training_figure
 from eegmi.jobs import CancelToken, format_eta
 from eegmi.training.experiments import PRESETS
 
@@ -314,6 +317,33 @@ class TrainingPanel(QtWidgets.QWidget):
         keys = sorted({k for h in self.history for k, v in h.items()
                        if isinstance(v, int | float)})
         return {k: np.array([h.get(k, np.nan) for h in self.history], dtype=float) for k in keys}
+
+    def figure_view(self) -> dict[str, Any]:
+        """What names the run: its folder (the figure re-reads its ``history.jsonl``),
+        preset, experiment settings, data and frames."""
+        exp = self.experiment
+        return {"run_dir": None if self.out_dir is None else str(self.out_dir),
+                "name": getattr(exp, "name", None) or self.preset.currentText(),
+                "preset": self.preset.currentText(),
+                "experiment": exp.to_dict() if exp is not None and hasattr(exp, "to_dict") else None,
+                "data": str(getattr(self.session, "data_name", "") or ""),
+                "max_frames": int(exp.data.max_frames) if exp is not None else None,
+                "run_state": self.run_state}
+
+    def figure_data(self) -> dict[str, Any]:
+        """The curves shown and, once the run ended, its test figures
+        (:func:`eegmi.figures.panels.training.data_from_history`)."""
+        if not self.history:
+            raise ConfigError(training_figure.NOT_TRAINED)
+        return training_figure.data_from_history(self.history,
+                                                 getattr(self.result, "metrics", None))
+
+    def figure_state(self) -> dict[str, Any]:
+        """The figure state: the session, and the run folder and settings in the view."""
+        if not self.history or self.out_dir is None:
+            raise ConfigError(training_figure.NOT_TRAINED)
+        return figure_state("training", self.title, self.session.state(), view=self.figure_view(),
+                            render={"height_in": training_figure.HEIGHT_IN})
 
     def state(self) -> dict:
         """Preset, settings and output folder of the run shown."""
