@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -26,7 +26,10 @@ from app.widgets.analysis_job import JobControl
 from app.widgets.compare_views import AlphaCompareView, LatentCompareView, LayerCompareView
 from app.widgets.image_view import TopoImagePlot, make_layout
 from app.widgets.scalp_map import head_geometry
-from eegmi.analysis.compare_spectra import COMPARE_SPECTRA, SpectraComparison, compare_spectra
+from eegmi.analysis.compare import COMPARE_SPECTRA
+
+if TYPE_CHECKING:  # the job's module imports torch: the GUI thread never does
+    from eegmi.analysis.compare_spectra import SpectraComparison
 
 EMPTY = "Pin a second model to compare (Model › Pin model for comparison…)"
 NO_MODEL = "Load a model first: the pinned model is compared with the current one"
@@ -211,6 +214,8 @@ class ComparePanel(Panel):
         if empty:
             self.job.status.setText(empty)
             return None
+        from eegmi.analysis.compare_spectra import compare_spectra
+
         s = self.session
         opts = self.spectra_options()
         a, b = s.model, s.pinned

@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from eegmi.analysis.spectra_options import SpectraOptions
 from eegmi.errors import DataError
+
+#: the defaults of the eigenspectra of two models (:mod:`eegmi.analysis.compare_spectra`):
+#: fewer inputs than the full analysis, no untrained null (the Eigenspectra panel has
+#: it), no projections, so that it runs in seconds
+COMPARE_SPECTRA = SpectraOptions(count=256, null_seeds=0, projections=0)
 
 #: the role of a hook point is its name's prefix (``enc.act1`` -> ``enc``)
 ROLE_ORDER = ("input", "enc", "latent", "dec", "out")
@@ -293,5 +299,5 @@ def canonical_correlations(x: np.ndarray, y: np.ndarray, rel_tol: float = 1e-6) 
     return np.clip(rho, 0.0, 1.0)[: min(qx.shape[1], qy.shape[1])]
 
 
-__all__ = ["ForwardComparison", "LayerMatching", "LayerPair", "canonical_correlations",
+__all__ = ["COMPARE_SPECTRA", "ForwardComparison", "LayerMatching", "LayerPair", "canonical_correlations",
            "compare_forward", "latent_of", "layer_pairs", "match_layers", "recon_difference"]

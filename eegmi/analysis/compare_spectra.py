@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from eegmi.analysis.compare import LayerMatching, canonical_correlations, match_layers
+from eegmi.analysis.compare import (
+    COMPARE_SPECTRA,
+    LayerMatching,
+    canonical_correlations,
+    match_layers,
+)
 from eegmi.analysis.spectra_options import SpectraOptions
 from eegmi.errors import DataError
 from eegmi.jobs import CancelToken, Job, Progress, scaled_progress
-
-#: the comparison's defaults: fewer inputs than the full analysis, no untrained null
-#: (the Eigenspectra panel has it), no projections, so that it runs in seconds
-COMPARE_SPECTRA = SpectraOptions(count=512, null_seeds=0, projections=0)
 
 
 @dataclass
