@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from app.main import run as run_gui
 
-    code = run_gui(args.model, args.data, args.screenshot)
+    code = run_gui(args.model, args.data, args.screenshot, pin=args.pin)
     if code:
         raise SystemExit(code)
     if args.screenshot:

@@ -26,11 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_MODEL})")
     parser.add_argument("--data", default="synthetic",
                         help="'synthetic' (embedded default) or an EEG file")
+    parser.add_argument("--pin", metavar="MODEL", default=None,
+                        help="a second model (bundled name or checkpoint folder) pinned beside "
+                             "the first for comparison (Model › Pin model for comparison)")
     parser.add_argument("--screenshot", metavar="FILE", default=None,
                         help="render the window after loading, save it as PNG and exit")
 
 
-def run(model: str | None = None, data: str = "synthetic", screenshot: str | None = None) -> int:
+def run(model: str | None = None, data: str = "synthetic", screenshot: str | None = None,
+        pin: str | None = None) -> int:
     """Open the window (blocking until it closes); returns the exit code."""
     if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         # a headless screenshot needs no screen: render offscreen rather than abort
@@ -95,6 +99,8 @@ def run(model: str | None = None, data: str = "synthetic", screenshot: str | Non
     window.open_data(data)
     if model is not None:
         window.open_model(model)
+    if pin is not None:
+        window.pin_model(pin)
     code = app.exec()
     return state["code"] or code
 
@@ -104,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eegmi-gui", description="EEG interpretability workbench")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run(args.model, args.data, args.screenshot)
+    return run(args.model, args.data, args.screenshot, args.pin)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -78,6 +78,8 @@ class ComparePanel(Panel):
         self.recon_b = TopoImagePlot(self.view, "B", col=2)
         self.diff_plot = TopoImagePlot(self.view, "A − B", col=4, levels=(-0.5, 0.5),
                                        cmap="CET-D1")
+        for plot in (self.input_plot, self.recon_a, self.recon_b, self.diff_plot):
+            plot.plot.setTitle(plot.plot.titleLabel.text, size="9pt")
         top_lay.addWidget(self.view, 1)
         self.metrics = QtWidgets.QLabel("")
         self.metrics.setWordWrap(True)
@@ -109,7 +111,9 @@ class ComparePanel(Panel):
         self.tabs.addTab(self.latents, "Latents")
         self.tabs.addTab(spectra, "Eigenspectra α")
         split.addWidget(self.tabs)
-        split.setSizes([260, 420])
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([280, 420])
         outer.addWidget(split, 1)
         self.content = split
 

@@ -19,6 +19,9 @@ from app.widgets.image_view import TopoImagePlot, make_layout
 from eegmi.mosaic import as_maps, finite_range, layout_for, tile
 
 PEN_A, PEN_B, PEN_DIFF = (31, 119, 180), (214, 39, 40), (90, 90, 90)
+UNITS_NOTE = ("Element-wise differences assume unit k of A is unit k of B: true for "
+              "checkpoints of one training run, not for independently trained models "
+              "(their units may be permuted); the RMS columns compare sizes whatever the basis.")
 LAYER_COLUMNS = ("layer A", "layer B", "shape A", "shape B", "RMS A", "RMS B", "‖A−B‖ / ‖A‖")
 
 
@@ -71,10 +74,10 @@ class LayerCompareView(QtWidgets.QWidget):
         self.maps.setBackground("w")
         self.maps.setMinimumHeight(150)
         self.plot_a = TopoImagePlot(self.maps, "A", row=0, col=0)
-        self.plot_b = TopoImagePlot(self.maps, "B", row=1, col=0)
-        self.plot_d = TopoImagePlot(self.maps, "A − B", row=2, col=0, cmap="CET-D1")
+        self.plot_b = TopoImagePlot(self.maps, "B", row=0, col=2)
+        self.plot_d = TopoImagePlot(self.maps, "A − B", row=0, col=4, cmap="CET-D1")
         split.addWidget(self.maps)
-        split.setSizes([460, 340])
+        split.setSizes([420, 580])
         lay.addWidget(split, 1)
         self.comparison: Any = None
         #: (A name, B name) of the pair whose maps are drawn
@@ -84,7 +87,7 @@ class LayerCompareView(QtWidgets.QWidget):
         """Fill the table from ``cmp`` (a ForwardComparison), keeping the selected pair."""
         keep = self.selected_row()
         self.comparison = cmp
-        self.rule.setText(f"Layer matching: {cmp.matching.rule}.")
+        self.rule.setText(f"Layer matching: {cmp.matching.rule}. {UNITS_NOTE}")
         self.table.blockSignals(True)
         self.table.setRowCount(len(cmp.layers))
         for r, p in enumerate(cmp.layers):
@@ -175,7 +178,8 @@ class LatentCompareView(QtWidgets.QWidget):
 
     NOTE = ("Latent coordinates of two models are not comparable (any rotation of a latent "
             "space gives an equally good model): compare the norms, the reconstructions, "
-            "and the canonical correlations over many inputs (Eigenspectra tab).")
+            "and the canonical correlations over many inputs (Eigenspectra α tab). A "
+            "decoder-only model (E1) has no encoder: its latent is the electrode vector itself.")
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)

@@ -112,8 +112,11 @@ class LayerPair:
     rms_a, rms_b
         Root mean square of each activation (NaN when absent): a basis-free size.
     rel_l2
-        ``‖a − b‖ / ‖a‖`` when the shapes agree, else None (channels of two
-        networks are not in correspondence, so no element-wise difference is taken).
+        ``‖a − b‖ / ‖a‖`` for hook points of the same name and shape, else None: a
+        pair matched by role (a VAE's mean and a decoder-only model's input vector)
+        or of other shapes has no unit-to-unit correspondence to subtract. Even
+        for equal names, units correspond only between checkpoints of one training
+        run; independently trained networks may hold the same features permuted.
     """
 
     a: str | None
@@ -132,8 +135,10 @@ class LayerPair:
         """Why there is no difference, or the difference, in a few words."""
         if self.a is None or self.b is None:
             return "no counterpart"
-        if self.rel_l2 is None:
+        if self.rel_l2 is None and self.shape_a != self.shape_b:
             return f"shapes differ ({_shape(self.shape_a)} vs {_shape(self.shape_b)})"
+        if self.rel_l2 is None:
+            return "matched by role: units do not correspond"
         return f"{self.rel_l2:.4g}"
 
     def to_json(self) -> dict[str, Any]:
@@ -162,7 +167,7 @@ def layer_pairs(acts_a: dict[str, np.ndarray], acts_b: dict[str, np.ndarray],
         xa = None if na is None else acts_a.get(na)
         xb = None if nb is None else acts_b.get(nb)
         rel = None
-        if xa is not None and xb is not None and xa.shape == xb.shape:
+        if xa is not None and xb is not None and na == nb and xa.shape == xb.shape:
             norm = float(np.linalg.norm(xa.astype(np.float64)))
             diff = float(np.linalg.norm(xa.astype(np.float64) - xb.astype(np.float64)))
             rel = diff / norm if norm > 0 else (0.0 if diff == 0 else math.inf)

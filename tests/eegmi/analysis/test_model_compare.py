@@ -11,6 +11,7 @@ from gui_fixtures import write_tiny_model
 from eegmi.analysis.compare import (
     canonical_correlations,
     compare_forward,
+    layer_pairs,
     match_layers,
     recon_difference,
 )
@@ -42,6 +43,13 @@ def test_a_decoder_only_model_is_matched_by_its_latent_and_names() -> None:
     # every layer of both models appears exactly once
     assert sorted(a for a, _ in m.pairs if a) == sorted(VAE)
     assert sorted(b for _, b in m.pairs if b) == sorted(DECODER)
+    # a mean and an electrode vector of the same size are no units to subtract
+    rng = np.random.default_rng(0)
+    acts_a = {n: rng.normal(size=(4,)) for n in VAE}
+    acts_b = {n: rng.normal(size=(4,)) for n in DECODER}
+    pairs = {p.a: p for p in layer_pairs(acts_a, acts_b, m)}
+    assert pairs["latent.mu"].rel_l2 is None and "matched by role" in pairs["latent.mu"].describe()
+    assert pairs["dec.fc"].rel_l2 is not None and pairs["enc.act1"].describe() == "no counterpart"
 
 
 def test_layers_with_other_names_are_matched_by_role_and_order() -> None:
