@@ -72,12 +72,13 @@ class LayerCompareView(QtWidgets.QWidget):
         split.addWidget(self.table)
         self.maps = make_layout()
         self.maps.setBackground("w")
-        self.maps.setMinimumHeight(150)
+        self.maps.setMinimumHeight(240)
+        # stacked: a mosaic is wider than tall, and the column beside the table is too
         self.plot_a = TopoImagePlot(self.maps, "A", row=0, col=0)
-        self.plot_b = TopoImagePlot(self.maps, "B", row=0, col=2)
-        self.plot_d = TopoImagePlot(self.maps, "A − B", row=0, col=4, cmap="CET-D1")
+        self.plot_b = TopoImagePlot(self.maps, "B", row=1, col=0)
+        self.plot_d = TopoImagePlot(self.maps, "A − B", row=2, col=0, cmap="CET-D1")
         split.addWidget(self.maps)
-        split.setSizes([420, 580])
+        split.setSizes([600, 440])
         lay.addWidget(split, 1)
         self.comparison: Any = None
         #: (A name, B name) of the pair whose maps are drawn
