@@ -74,7 +74,7 @@ class ComparePanel(Panel):
         self.view = make_layout()
         self.view.setMinimumHeight(160)
         # the four images need no more: the rest of the height goes to the layer views
-        self.view.setMaximumHeight(300)
+        self.view.setMaximumHeight(250)
         self.input_plot = TopoImagePlot(self.view, "Model input", col=0, colorbar=False)
         self.recon_a = TopoImagePlot(self.view, "A", col=1, colorbar=False)
         self.recon_b = TopoImagePlot(self.view, "B", col=2)
