@@ -53,6 +53,10 @@ class ComparePanel(Panel):
         #: (A name, B name) of the spectra shown, and of the run started last
         self._spectra_models: tuple[str, str] | None = None
         self._started: tuple[str, str] | None = None
+        #: the dock is covered by another tab: comparisons wait in ``_pending`` until
+        #: it is raised (or its numbers are read), so a click pays for no hidden drawing
+        self._covered = False
+        self._pending: Any = None
         self._build_ui()
         session.compare_ready.connect(self.show_comparison)
         session.pinned_changed.connect(self._on_models)
@@ -146,7 +150,7 @@ class ComparePanel(Panel):
         self.content.setVisible(not empty)
         if empty:
             self.status.setText(empty)
-            self.comparison = None
+            self.comparison = self._pending = None
             for plot in (self.input_plot, self.recon_a, self.recon_b, self.diff_plot):
                 plot.set_image(None)
             self.metrics.setText("")
@@ -165,10 +169,25 @@ class ComparePanel(Panel):
         return self.session.model_name, self.session.pinned_name
 
     # ---- the input ---------------------------------------------------------------------------
+    def on_dock_visibility(self, visible: bool) -> None:
+        """The window's hook: a covered dock draws nothing until it is raised."""
+        self._covered = not visible
+        if visible:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.show_comparison(pending)
+
     def show_comparison(self, cmp: Any) -> None:
         """Paint ``cmp`` (a ForwardComparison of the current input)."""
         if self.empty_state():
             return
+        if self._covered:
+            self._pending = cmp
+            return
+        self._pending = None
         self.comparison = cmp
         a, b = cmp.a, cmp.b
         self.input_plot.set_image(a.model_input)
@@ -240,6 +259,7 @@ class ComparePanel(Panel):
 
     # ---- export contract ---------------------------------------------------------------------
     def export_items(self) -> dict[str, object]:
+        self._catch_up()
         cmp = self.comparison
         if cmp is None or self.empty_state():
             return {}
@@ -264,6 +284,7 @@ class ComparePanel(Panel):
         return items
 
     def state(self) -> dict:
+        self._catch_up()
         st = dict(self.session.state())
         a, b = self.model_names()
         st.update({"panel": "compare", "model_a": a, "model_b": b,

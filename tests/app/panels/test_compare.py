@@ -117,13 +117,25 @@ def test_pin_click_and_see_both_models(qtbot, window, files, monkeypatch) -> Non
     state = panel.state()
     assert state["model_b"].endswith("model_b") and state["pinned"] == str(files["b"])
     assert state["layer_pair"] == ["enc.act2", "enc.act2"]
+    # a dock covered by another tab draws nothing per click; raised, it shows the newest
+    window.docks["latents"].raise_()
+    qtbot.waitUntil(lambda: panel._covered, timeout=5000)
+    before = panel.comparison
+    _click(qtbot, window, "Fp1")
+    qtbot.waitUntil(lambda: s.last_compare is not None and np.array_equal(
+        s.last_compare.a.values, s.workbench.input_values()), timeout=20000)
+    assert dict(s.input.mix) == {"Fp1": 1.0} and panel.comparison is before
+    window.docks["compare"].raise_()
+    _wait_current(qtbot, panel)
+    assert panel.comparison is s.last_compare
     # switching the current model while pinned: A is the new model, B stays
     with qtbot.waitSignal(s.model_changed, timeout=30000):
         window.open_model(files["c"])
     rc = Inference(load_checkpoint(files["c"])).forward_values(s.workbench.input_values())
     qtbot.waitUntil(lambda: panel.comparison is not None
                     and np.allclose(panel.comparison.a.recon, rc.recon, atol=1e-6), timeout=20000)
-    np.testing.assert_allclose(panel.recon_b.data, rb.recon, atol=1e-6)
+    rb_now = Inference(load_checkpoint(files["b"])).forward_values(s.workbench.pinned_values())
+    np.testing.assert_allclose(panel.recon_b.data, rb_now.recon, atol=1e-6)
     assert "model_c" in panel.status.text()
     # a dataset frame: each model's own scaler (B was trained on a louder scale)
     s.workbench.set_frame(5)
@@ -140,7 +152,7 @@ def test_pin_click_and_see_both_models(qtbot, window, files, monkeypatch) -> Non
 
 
 def test_a_model_pinned_beside_itself_differs_nowhere_and_alpha_runs_for_both(
-        qtbot, window, files) -> None:
+        qtbot, window, files, tmp_path) -> None:
     s, panel = window.session, window.panels["compare"]
     _load(qtbot, window, files["data"], files["a"])
     with qtbot.waitSignal(s.pinned_changed, timeout=30000):
@@ -163,6 +175,17 @@ def test_a_model_pinned_beside_itself_differs_nowhere_and_alpha_runs_for_both(
     assert "mean 1.000" in panel.alphas.summary.text()
     assert panel.export_items()["eigenspectra"]["n_inputs"] == 48
     assert panel.state()["spectra_options"]["count"] == 48
+    # File › Export writes the numbers and the state of both models
+    import json
+
+    from app.export import export_panel
+
+    written = export_panel(panel, tmp_path / "compare", ["png", "npz", "json"])
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    assert doc["state"]["model_a"] == doc["state"]["model_b"] and len(written) == 3
+    assert doc["items"]["eigenspectra"]["n_inputs"] == 48
+    with np.load(tmp_path / "compare.npz") as npz:
+        assert not np.any(npz["difference"]) and npz["recon/A"].shape == (40, 40)
 
 
 def test_a_bad_or_incomparable_model_gives_a_message_not_a_traceback(
