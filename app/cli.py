@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from app.main import run as run_gui
 
     export = request_from_args(args)  # a bad --inject/--formats is one error line
-    code = run_gui(args.model, args.data, args.screenshot, export)
+    code = run_gui(args.model, args.data, args.screenshot, export, pin=args.pin)
     if code:
         raise SystemExit(code)
     if args.screenshot:

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_MODEL})")
     parser.add_argument("--data", default="synthetic",
                         help="'synthetic' (embedded default) or an EEG file")
+    parser.add_argument("--pin", metavar="MODEL", default=None,
+                        help="a second model (bundled name or checkpoint folder) pinned beside "
+                             "the first for comparison (Model › Pin model for comparison)")
     parser.add_argument("--screenshot", metavar="FILE", default=None,
                         help="render the window after loading, save it as PNG and exit")
     # headless export of every panel (app.export_panels)
@@ -56,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(model: str | None = None, data: str = "synthetic", screenshot: str | None = None,
-        export: Any = None) -> int:
+        export: Any = None, pin: str | None = None) -> int:
     """Open the window (blocking until it closes); returns the exit code.
 
     ``export`` (an :class:`app.export_panels.ExportRequest`) exports every panel and
@@ -145,6 +148,8 @@ def run(model: str | None = None, data: str = "synthetic", screenshot: str | Non
     window.open_data(data)
     if model is not None:
         window.open_model(model)
+    if pin is not None:
+        window.pin_model(pin)
     code = app.exec()
     return state["code"] or code
 
@@ -162,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EegmiError as exc:
         sys.stderr.write(f"eegmi-gui: error: {exc.line()}\n")
         return 2
-    return run(args.model, args.data, args.screenshot, export)
+    return run(args.model, args.data, args.screenshot, export, args.pin)
 
 
 if __name__ == "__main__":  # pragma: no cover

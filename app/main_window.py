@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from app.export import export_panel
 from app.jobs import JobHandle
 from app.panels import PANELS
+from app.pin_menu import PinMixin
 from app.session import Session
 from app.sources import SourcesMixin, bundled_models
 from app.theme import apply_theme
@@ -43,7 +44,7 @@ ORG, APP = "eegmi", "workbench"
 RESULT_PANELS = ("propagation", "spectra", "saliency", "sae")
 
 
-class MainWindow(SourcesMixin, QMainWindow):
+class MainWindow(PinMixin, SourcesMixin, QMainWindow):
     """Main window; every panel from :data:`app.panels.PANELS` is a dock."""
 
     def __init__(self, session: Session | None = None, settings: QSettings | None = None) -> None:
@@ -197,6 +198,7 @@ class MainWindow(SourcesMixin, QMainWindow):
             a.setChecked(ws.name == self.workspace)
             group.addAction(a)
             self.workspace_actions[ws.name] = a
+        self._build_model_menu(mb)
         i = mb.addMenu("&Input")
         self._act(i, "Previous frame", lambda: self._step(-1), Qt.Key.Key_Left)
         self._act(i, "Next frame", lambda: self._step(1), Qt.Key.Key_Right)

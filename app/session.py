@@ -5,6 +5,8 @@ data; :class:`Session` owns it and the model worker. It turns the workbench's
 change notifications into Qt signals and into model requests: every input change
 queues a forward pass (latest-wins under the key ``"forward"``), a baseline or
 model change a baseline pass, a latent vector a decoder call (``"decode"``).
+With a second model pinned (:meth:`Session.pin_model`), every change also queues
+one call running both models on the input (``"compare"``, ``compare_ready``).
 Panels read ``session.workbench`` and change it through its methods; they submit
 their own long jobs with :meth:`Session.submit` and follow the returned
 :class:`app.jobs.JobHandle`. Panels never call torch, never poke each other.
@@ -53,7 +55,9 @@ class Session(QObject):
     model_changed(), data_changed(), forward_ready(ForwardResult),
     baseline_ready(ForwardResult), decode_ready(DecodeResult), error(str),
     busy(str message, float fraction): the newest long job's progress (1.0: none left),
-    job_submitted(JobHandle): a long job or load was queued, device_changed(str)
+    job_submitted(JobHandle): a long job or load was queued, device_changed(str),
+    pinned_changed(): a model was pinned for comparison or unpinned,
+    compare_ready(ForwardComparison): both models on the current input
     """
 
     input_changed = Signal(object)
@@ -66,6 +70,8 @@ class Session(QObject):
     busy = Signal(str, float)
     job_submitted = Signal(object)
     device_changed = Signal(str)
+    pinned_changed = Signal()
+    compare_ready = Signal(object)
 
     def __init__(self, worker: ModelWorker | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +81,9 @@ class Session(QObject):
         self.operator = get_operator("biosemi32", 40, "cubic")
         self.workbench = Workbench(self.operator.montage)
         self.inference: Any = None
+        #: the pinned model's ``Inference`` (None: nothing pinned)
+        self.pinned_inference: Any = None
+        self.last_compare: Any = None
         self.device = "cpu"
         self.last_forward: Any = None
         #: the values of the newest forward request (what the views are about to show)
@@ -103,6 +112,15 @@ class Session(QObject):
     @property
     def model_name(self) -> str:
         return self.workbench.model_name
+
+    @property
+    def pinned(self) -> Any:
+        """The ``LoadedModel`` pinned for comparison, or None."""
+        return self.workbench.pinned
+
+    @property
+    def pinned_name(self) -> str:
+        return self.workbench.pinned_name
 
     @property
     def data(self) -> Any:
@@ -166,6 +184,26 @@ class Session(QObject):
         self.inference = None
         self.workbench.set_model("", None)
 
+    def pin_model(self, name_or_path: str | Path) -> JobHandle:
+        """Load a second model (bundled name or checkpoint folder) on the worker and pin
+        it beside the current one; the comparison then follows every input change."""
+        spec = str(name_or_path)
+        device = self.device
+        handle = self._long(self.call(lambda: _load_model_job(spec, device), f"pin model {spec}"))
+        handle.finished.connect(lambda result: self._install_pinned(spec, *result))
+        return handle
+
+    def unpin_model(self) -> None:
+        """Forget the pinned model (the comparison stops)."""
+        self.pinned_inference = None
+        self.last_compare = None
+        self.workbench.unpin()
+
+    def _install_pinned(self, spec: str, loaded: Any, inference: Any) -> None:
+        self.pinned_inference = inference
+        self.last_compare = None
+        self.workbench.pin(spec, loaded)
+
     def set_data(self, spec: str | Path) -> JobHandle:
         """Load ``"synthetic"`` or a data file on the worker."""
         spec = str(spec)
@@ -216,11 +254,15 @@ class Session(QObject):
             self.model_changed.emit()
         if "data" in changed:
             self.data_changed.emit()
+        if "pinned" in changed:
+            self.pinned_changed.emit()
         if changed & {"input", "model", "data"}:
             self.input_changed.emit(self.workbench.input)
-        self.request_forward()
+        if changed - {"pinned"}:
+            self.request_forward()
         if changed & {"baseline", "model", "data"}:
             self._request_baseline()
+        self.request_compare()
 
     # -- model requests -----------------------------------------------------------------------
     def request_forward(self) -> JobHandle | None:
@@ -284,6 +326,40 @@ class Session(QObject):
         self._shown_seq = seq
         self.last_forward = res
         self.forward_ready.emit(res)
+
+    def request_compare(self) -> JobHandle | None:
+        """Run the current and the pinned model on the current input in one worker call
+        (latest-wins key ``"compare"``); the result arrives as ``compare_ready``.
+
+        Returns None (nothing queued) without both models, or when the pinned model
+        cannot see this input (``workbench.pin_problem()``).
+        """
+        a, b = self.inference, self.pinned_inference
+        if a is None or b is None or self.workbench.pin_problem():
+            return None
+        try:
+            va, vb = self.workbench.input_values(), self.workbench.pinned_values()
+        except Exception as exc:  # noqa: BLE001 - a bad frame must not break the session
+            from app.worker import error_message
+
+            self.error.emit(error_message(exc))
+            return None
+
+        def both() -> tuple[Any, Any, Any]:
+            from eegmi.analysis.compare import compare_forward
+
+            return a, b, compare_forward(a, b, va, vb)
+
+        handle = self.call(both, "compare", key="compare")
+        handle.finished.connect(self._deliver_compare)
+        handle.failed.connect(self.error)
+        return handle
+
+    def _deliver_compare(self, result: tuple[Any, Any, Any]) -> None:
+        a, b, comparison = result
+        if a is self.inference and b is self.pinned_inference:  # else a newer one is queued
+            self.last_compare = comparison
+            self.compare_ready.emit(comparison)
 
     def request_decode(self, z: np.ndarray) -> JobHandle:
         """Drive the decoder with ``z (d,)``; the result arrives as ``decode_ready``."""

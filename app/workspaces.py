@@ -6,7 +6,8 @@ tab group taking the rest of the window, with one of its panels raised.
 ``inspect`` is the classic arrangement (scalp | reconstruction over activations,
 analysis tabs along the bottom); ``analyse``, ``sae`` and ``train`` give one
 analysis panel most of the window and keep the scalp map beside it, so a click
-on an electrode and its effect on the analysis stay in view together.
+on an electrode and its effect on the analysis stay in view together; ``compare``
+does the same for the Compare panel (a pinned second model beside the current one).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ WORKSPACES: dict[str, Workspace] = {w.name: w for w in (
     Workspace("train", "Train", "Ctrl+4",
               ((("scalp",), 0.56), (("reconstruction", "activations"), 0.44)),
               ("training", *ANALYSIS), 0.34),
+    Workspace("compare", "Compare", "Ctrl+5",
+              ((("scalp",), 0.56), (("reconstruction", "activations"), 0.44)),
+              ("compare", *ANALYSIS), 0.30),
 )}
 DEFAULT_WORKSPACE = "inspect"
 

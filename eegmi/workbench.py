@@ -4,9 +4,10 @@
 electrodes with their amplitudes, or a dataset frame, and the baseline), the
 identity of the **model** and the **data**, and the objects behind them (the
 ``LoadedModel``, the ``EEGData`` and the scaler that turns raw frames into the
-model's scaled electrode space). Every view reads it and every change goes
+model's scaled electrode space), and an optional **pinned** second model shown
+beside the first for comparison. Every view reads it and every change goes
 through its methods, which notify subscribers with the names of what changed
-(``"input"``, ``"baseline"``, ``"model"``, ``"data"``). The GUI's ``Session`` is
+(``"input"``, ``"baseline"``, ``"model"``, ``"data"``, ``"pinned"``). The GUI's ``Session`` is
 a thin adapter that turns those notifications into Qt signals and submits the
 forward passes; a script or a test can drive the same object without Qt.
 
@@ -14,6 +15,10 @@ The electrode vector the model sees is :meth:`Workbench.input_values`:
 
 - inject mode: ``baseline + eegmi.data.injection.mix(mix)`` in scaled space;
 - dataset mode: the scaled frame ``scaler.transform(data.values[frame])``.
+
+The pinned model sees the same electrodes in its own scaled space
+(:meth:`Workbench.pinned_values`): the same injected mix (amplitudes are in
+scaled units), or the same raw frame scaled by its own training scaler.
 """
 
 from __future__ import annotations
@@ -106,14 +111,17 @@ class Workbench:
         self.data_name = ""
         self.data: Any = None
         self._data_scaler: Any = None
-        self._mean_cache: tuple[int, int, np.ndarray] | None = None
+        self.pinned_name = ""
+        self.pinned: Any = None
+        self._mean_cache: dict[tuple[int, int], np.ndarray] = {}
         self._listeners: list[Listener] = []
 
     # -- observing -------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(changed)`` after every change; returns an unsubscribe function.
 
-        ``changed`` is a frozenset of ``"input"``, ``"baseline"``, ``"model"``, ``"data"``.
+        ``changed`` is a frozenset of ``"input"``, ``"baseline"``, ``"model"``, ``"data"``,
+        ``"pinned"``.
         """
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
@@ -216,7 +224,7 @@ class Workbench:
         """The model now shown (``loaded`` None: no model), with its montage when it
         brings another one (injected electrodes it lacks are dropped)."""
         self.model_name, self.loaded = (name, loaded) if loaded is not None else ("", None)
-        self._mean_cache = None  # the scaler may have changed
+        self._mean_cache.clear()  # the scaler may have changed
         new = self.input
         if montage is not None and tuple(montage.ch_names) != tuple(self.montage.ch_names):
             self.montage = montage
@@ -234,7 +242,7 @@ class Workbench:
         if data is not None and data.n_frames == 0:
             raise DataError("dataset has no frames", path=name)
         self.data_name, self.data, self._data_scaler = name, data, scaler
-        self._mean_cache = None
+        self._mean_cache.clear()
         if data is None:
             new = replace(self.input, mode="inject", frame=0)
         elif self.input.mode == "dataset" or not self.input.mix:
@@ -243,52 +251,104 @@ class Workbench:
             new = replace(self.input, frame=0)
         self._set_input(new, "data")
 
+    def pin(self, name: str, loaded: Any) -> None:
+        """Pin a second model (``loaded``, a ``LoadedModel``) beside the current one for
+        comparison; ``loaded`` None unpins. Notifies ``"pinned"``."""
+        new = (name, loaded) if loaded is not None else ("", None)
+        if new == (self.pinned_name, self.pinned):
+            return
+        self.pinned_name, self.pinned = new
+        self._mean_cache.clear()
+        self._notify("pinned")
+
+    def unpin(self) -> None:
+        """Forget the pinned model."""
+        self.pin("", None)
+
+    def pin_problem(self) -> str:
+        """Why the pinned model cannot be shown on the current input ("" when it can)."""
+        if self.pinned is None:
+            return ""
+        theirs = tuple(self.pinned.operator.montage.ch_names)
+        ours = tuple(self.montage.ch_names)
+        if theirs != ours:
+            return (f"{self.pinned_name} uses other electrodes ({len(theirs)}: "
+                    f"{', '.join(theirs[:4])}…) than the current input ({len(ours)}: "
+                    f"{', '.join(ours[:4])}…): the two models cannot see the same input")
+        return ""
+
     @property
     def scaler(self) -> Any:
         """The scaler for raw frames: the model's training scaler, else the data's own."""
-        if self.loaded is not None and getattr(self.loaded, "scaler", None) is not None:
-            return self.loaded.scaler
+        return self._scaler_of(self.loaded)
+
+    def _scaler_of(self, loaded: Any) -> Any:
+        if loaded is not None and getattr(loaded, "scaler", None) is not None:
+            return loaded.scaler
         return self._data_scaler
 
     # -- derived values ----------------------------------------------------------------------
-    def frame_values(self, frame: int) -> np.ndarray:
-        """Scaled electrode vector ``(n,)`` of dataset frame ``frame``."""
+    def frame_values(self, frame: int, scaler: Any = None) -> np.ndarray:
+        """Scaled electrode vector ``(n,)`` of dataset frame ``frame`` (``scaler`` None:
+        the current model's)."""
         if self.data is None:
             raise DataError("no dataset loaded")
         raw = np.asarray(self.data.values[int(frame)], dtype=np.float32)
-        return np.asarray(self.scaler.transform(raw), dtype=np.float32)
+        scaler = self.scaler if scaler is None else scaler
+        return np.asarray(scaler.transform(raw), dtype=np.float32)
 
-    def baseline_values(self, baseline: str | None = None) -> np.ndarray:
+    def baseline_values(self, baseline: str | None = None, scaler: Any = None) -> np.ndarray:
         """The baseline input ``(n,)`` (``baseline`` None: the current one): zeros, or
-        the mean scaled frame of the dataset (zeros while no dataset is loaded)."""
+        the mean scaled frame of the dataset (zeros while no dataset is loaded), scaled
+        by ``scaler`` (None: the current model's)."""
         n = len(self.montage.ch_names)
         which = self.input.baseline if baseline is None else baseline
-        if which != "mean" or self.data is None or self.scaler is None:
+        scaler = self.scaler if scaler is None else scaler
+        if which != "mean" or self.data is None or scaler is None:
             return np.zeros(n, dtype=np.float32)
-        key = (id(self.data), id(self.scaler))
-        if self._mean_cache is None or self._mean_cache[:2] != key:
+        key = (id(self.data), id(scaler))
+        if key not in self._mean_cache:
             step = max(1, self.data.n_frames // MEAN_FRAMES)
             raw = np.asarray(self.data.values[::step], dtype=np.float32)
-            mean = np.asarray(self.scaler.transform(raw), dtype=np.float32).mean(axis=0)
-            self._mean_cache = (*key, mean)
-        return self._mean_cache[2].copy()
+            mean = np.asarray(scaler.transform(raw), dtype=np.float32).mean(axis=0)
+            if len(self._mean_cache) >= 2:  # the current and the pinned model's
+                self._mean_cache.clear()
+            self._mean_cache[key] = mean
+        return self._mean_cache[key].copy()
 
-    def values_for(self, state: InputState) -> np.ndarray:
-        """The scaled electrode vector ``(n,)`` that ``state`` describes."""
+    def values_for(self, state: InputState, scaler: Any = None) -> np.ndarray:
+        """The scaled electrode vector ``(n,)`` that ``state`` describes (``scaler``
+        None: in the current model's scaled space)."""
         if state.mode == "dataset" and self.data is not None:
-            return self.frame_values(state.frame)
+            return self.frame_values(state.frame, scaler)
         from eegmi.data.injection import mix
 
-        base = self.baseline_values(state.baseline)
+        base = self.baseline_values(state.baseline, scaler)
         return (base + mix(dict(state.mix), self.montage)).astype(np.float32)
 
     def input_values(self) -> np.ndarray:
         """The current input ``(n,)`` in the model's scaled electrode space."""
         return self.values_for(self.input)
 
+    def pinned_values(self) -> np.ndarray:
+        """The current input ``(n,)`` in the pinned model's scaled space: the same
+        injected mix, or the same raw frame scaled by the pinned model's scaler.
+
+        Raises
+        ------
+        DataError
+            Nothing pinned, or a pinned model with other electrodes (:meth:`pin_problem`).
+        """
+        if self.pinned is None:
+            raise DataError("no model pinned for comparison")
+        problem = self.pin_problem()
+        if problem:
+            raise DataError(problem)
+        return self.values_for(self.input, self._scaler_of(self.pinned))
+
     def state(self) -> dict[str, Any]:
         """JSON-able description of what produces the current views."""
-        return {"model": self.model_name, "data": self.data_name,
+        return {"model": self.model_name, "pinned": self.pinned_name, "data": self.data_name,
                 "input": self.input.to_json(),
                 "values": [float(v) for v in self.input_values()],
                 "channels": list(self.montage.ch_names)}

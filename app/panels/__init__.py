@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from app.panels.activations import ActivationsPanel
+from app.panels.compare import ComparePanel
 from app.panels.latents import LatentsPanel
 from app.panels.propagation import PropagationPanel
 from app.panels.reconstruction import ReconstructionPanel
@@ -46,4 +47,5 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("spectra", "Eigenspectra", SpectraPanel, B),
     PanelSpec("saliency", "Saliency", SaliencyPanel, B),
     PanelSpec("sae", "SAE features", SaeGalleryPanel, B),
+    PanelSpec("compare", "Compare models", ComparePanel, B),
 )

@@ -99,3 +99,51 @@ def test_a_model_with_another_montage_drops_unknown_electrodes(bench) -> None:
     assert bench.input_values().shape == (3,)
     bench.set_model("", None)
     assert bench.model_name == "" and bench.loaded is None
+
+
+class _Pinned:
+    """A stand-in LoadedModel: the workbench reads only its montage and scaler."""
+
+    def __init__(self, montage, scaler=None) -> None:
+        from types import SimpleNamespace
+
+        self.operator = SimpleNamespace(montage=montage)
+        self.scaler = scaler
+
+
+def test_a_pinned_model_is_announced_and_sees_the_same_electrodes_in_its_own_scale(bench) -> None:
+    data = _data()
+    bench.set_data("tiny", data, ClipScaler.fit(data.values))
+    seen: list[frozenset[str]] = []
+    bench.subscribe(seen.append)
+    other = ClipScaler.fit(data.values * 3.0)  # the pinned model was trained on louder data
+    b = _Pinned(bench.montage, other)
+    bench.pin("E1", b)
+    assert seen == [frozenset({"pinned"})] and bench.pinned is b and bench.pinned_name == "E1"
+    assert bench.state()["pinned"] == "E1" and bench.pin_problem() == ""
+    bench.pin("E1", b)  # no change, no notification
+    assert len(seen) == 1
+    # a dataset frame: the same raw frame, scaled by each model's own scaler
+    bench.set_frame(7)
+    np.testing.assert_allclose(bench.pinned_values(), other.transform(data.values[7]), rtol=1e-6)
+    assert not np.allclose(bench.pinned_values(), bench.input_values())
+    # injected electrodes: amplitudes are scaled units, the same for both models
+    bench.click("Pz")
+    np.testing.assert_array_equal(bench.pinned_values(), bench.input_values())
+    bench.set_baseline("mean")  # each model's mean frame in its own scale
+    mean_b = np.asarray(other.transform(data.values), np.float32).mean(axis=0)
+    mean_b[bench.montage.index("Pz")] += 1.0
+    np.testing.assert_allclose(bench.pinned_values(), mean_b, rtol=1e-5, atol=1e-6)
+    bench.unpin()
+    assert seen[-1] == frozenset({"pinned"}) and bench.pinned is None
+    assert bench.state()["pinned"] == ""
+    with pytest.raises(DataError, match="no model pinned"):
+        bench.pinned_values()
+
+
+def test_a_pinned_model_with_other_electrodes_is_refused_by_name(bench) -> None:
+    bench.pin("wide", _Pinned(get_montage("biosemi64")))
+    problem = bench.pin_problem()
+    assert "wide uses other electrodes (64" in problem and "(32" in problem
+    with pytest.raises(DataError, match="cannot see the same input"):
+        bench.pinned_values()
