@@ -70,11 +70,12 @@ def run_analyses(folder: Path, wanted: dict[str, dict[str, Any]], data: str | No
     saved = read_json(folder / ANALYSES_FILE, {})
     if not isinstance(saved, dict) or saved.get("checkpoint") != card.get("checkpoint"):
         saved = {}
-    doc = {"checkpoint": card.get("checkpoint"), "results": dict(saved.get("results") or {})}
+    results: dict[str, Any] = dict(saved.get("results") or {})
+    doc = {"checkpoint": card.get("checkpoint"), "results": results}
     loaded = load_checkpoint(folder, device=device)
     label = folder.name
     for name, options in wanted.items():
-        previous = doc["results"].get(name)
+        previous = results.get(name)
         if isinstance(previous, dict) and previous.get("options") == options:
             continue
         if name == "alpha":
@@ -83,7 +84,7 @@ def run_analyses(folder: Path, wanted: dict[str, dict[str, Any]], data: str | No
             summary = pick_summary_of(loaded, options, data, label)
         else:
             raise ConfigError(f"unknown analysis {name!r}")
-        doc["results"][name] = {"options": options, "summary": summary}
+        results[name] = {"options": options, "summary": summary}
         write_json(folder / ANALYSES_FILE, doc)
     return doc
 

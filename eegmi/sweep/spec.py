@@ -262,7 +262,7 @@ def _sae_trials(t: dict[str, Any], seeds: list[int], path: Path) -> list[Trial]:
     data = t.get("data")
     if data is not None and (not isinstance(data, str) or not data.strip()):
         raise ConfigError(f"sae.data: {data!r} must be 'synthetic' or a data path", path)
-    common = {k: t[k] for k in ("mode", "steps", "batch_size", "lr", "max_frames", "filter")
+    common: dict[str, Any] = {k: t[k] for k in ("mode", "steps", "batch_size", "lr", "max_frames", "filter")
               if k in t}
     _count(len(models) * len(layers) * len(sizes) * len(sparsities) * len(seeds), path)
     trials = []
@@ -275,8 +275,9 @@ def _sae_trials(t: dict[str, Any], seeds: list[int], path: Path) -> list[Trial]:
         label = folder.name
         for layer, size, (sparsity, amount), seed in itertools.product(layers, sizes, sparsities,
                                                                        seeds):
-            opts = {**common, "layer": layer, "dict_size": size, "sparsity": sparsity,
-                    "seed": seed, ("k" if sparsity == "topk" else "l1"): amount}
+            opts: dict[str, Any] = {**common, "layer": layer, "dict_size": size,
+                                    "sparsity": sparsity, "seed": seed,
+                                    ("k" if sparsity == "topk" else "l1"): amount}
             try:
                 checked = SaeTrainOptions.from_json(opts)
             except ConfigError as exc:
