@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,7 +137,8 @@ def run_trial(trial: Trial, sweep: str | Path, analyses: dict[str, dict[str, Any
     -------
     dict
         ``id``, ``state`` (``"done"`` or ``"failed"``), ``error`` (one line or ``""``),
-        ``ran`` (``"train"``, ``"resume"``, ``"analyse"`` in order) and ``seconds``.
+        ``ran`` (``"train"``, ``"resume"``, ``"analyse"`` in order), ``seconds``, and the
+        ``host`` and ``pid`` of the process that ran it (a Ray worker's, or the driver's).
     """
     sweep = Path(sweep)
     log = log_file(sweep, trial.id)
@@ -145,7 +147,8 @@ def run_trial(trial: Trial, sweep: str | Path, analyses: dict[str, dict[str, Any
 
     def outcome(state: str, error: str = "") -> dict[str, Any]:
         return {"id": trial.id, "state": state, "error": error, "ran": ran,
-                "seconds": round(time.monotonic() - start, 3)}
+                "seconds": round(time.monotonic() - start, 3), "host": socket.gethostname(),
+                "pid": os.getpid()}
 
     state = trial_state(sweep, trial.id, trial.kind, trial.epochs, analyses)
     if state in ("pending", "partial"):
