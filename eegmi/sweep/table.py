@@ -59,7 +59,7 @@ def read_sweep(sweep: str | Path) -> dict[str, Any]:
         (:data:`TEST_KEYS`), ``analyses`` (``alpha``: layer -> α, ``pick_interpolate``:
         :data:`PICK_KEYS`); for SAE trials ``test`` (:data:`SAE_KEYS`).
     """
-    sweep = Path(sweep)
+    sweep = Path(sweep).resolve()
     plan = read_plan(sweep)
     status = read_json(sweep / STATUS, {})
     status = status if isinstance(status, dict) else {}
