@@ -133,3 +133,50 @@ def test_analyses_follow_the_checkpoint(finished, capsys) -> None:
     card = json.loads((folder / "model.json").read_text())
     assert saved["checkpoint"] == card["checkpoint"]
     assert set(saved["results"]) == {"alpha", "pick_interpolate"}
+
+
+def test_an_interrupted_sweep_resumes_its_trial(tmp_path) -> None:
+    """Ctrl-C on the sweep stops its trial's child at the next batch; the last epoch's
+    checkpoint is kept and the next sweep continues it with --resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from eegmi.sweep.layout import epochs_logged, trial_state
+
+    path = write_tiny_sweep(tmp_path, seeds=(0,), epochs=100_000)
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get(
+        "PYTHONPATH", "")])}
+    driver = subprocess.Popen([sys.executable, "-m", "eegmi", "sweep", str(path), "--out",
+                               str(out), "--runner", "local"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while epochs_logged(out, "tiny-seed0") < 1 and driver.poll() is None:
+            assert time.monotonic() < deadline, "no epoch logged in time"
+            time.sleep(0.2)
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130 and b"eegmi: interrupted" in err
+    assert trial_state(out, "tiny-seed0", "train", 100_000, {}) == "partial"
+    done = epochs_logged(out, "tiny-seed0")
+    card = json.loads((out / "trials" / "tiny-seed0" / "model.json").read_text())
+    assert card["epochs"] == done and "test_mse" not in card["metrics"]
+    # the same trial, now asked for one epoch more than it has: resumed, then finished
+    write_tiny_sweep(tmp_path, seeds=(0,), epochs=done + 1)
+    resumed = subprocess.run([sys.executable, "-m", "eegmi", "sweep", str(path), "--out",
+                              str(out), "--runner", "local", "--json"], env=env,
+                             capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    table = json.loads(resumed.stdout)
+    assert table["ran"][0]["ran"] == ["resume"] and table["counts"] == {"done": 1}
+    card = json.loads((out / "trials" / "tiny-seed0" / "model.json").read_text())
+    assert card["epochs"] == done + 1 and "test_mse" in card["metrics"]
