@@ -282,7 +282,7 @@ def _sae_trials(t: dict[str, Any], seeds: list[int], path: Path) -> list[Trial]:
                 checked = SaeTrainOptions.from_json(opts)
             except ConfigError as exc:
                 raise ConfigError(f"sae: {exc.message}", path) from None
-            sparse = f"k{amount}" if sparsity == "topk" else f"l1{_value_text(amount)}"
+            sparse = f"k{amount}" if sparsity == "topk" else f"l1_{_value_text(amount)}"
             trial_id = _safe_id(f"{label}-{layer}-d{size}-{sparse}-seed{seed}", path)
             params = {"model": label, "layer": layer, "dict_size": size, "sparsity": sparsity,
                       ("k" if sparsity == "topk" else "l1"): amount, "seed": seed}

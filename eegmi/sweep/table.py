@@ -26,7 +26,8 @@ from eegmi.sweep.layout import (
 
 VAL_KEYS = ("loss", "mse", "mae", "ssim", "ssim_head")
 TEST_KEYS = ("mse", "mae", "ssim", "ssim_head", "n")
-SAE_KEYS = ("fve", "l0", "mse", "dead_fraction", "dense_fraction", "model_mse", "model_ssim")
+SAE_KEYS = ("fve", "l0", "mse", "dead_fraction", "dense_fraction", "model_mse_clean",
+            "model_mse_spliced", "model_ssim_clean", "model_ssim_spliced")
 PICK_KEYS = ("pick_r2", "interpolate", "alignment", "axis_alignment", "headline_passed")
 
 
@@ -145,7 +146,8 @@ def columns(table: dict[str, Any]) -> list[tuple[str, Any]]:
     """``(header, row -> text)`` of the table (the CLI's and the GUI's columns)."""
     cols: list[tuple[str, Any]] = [("trial", lambda r: r["id"]), ("state", lambda r: r["state"])]
     if table["kind"] == "sae":
-        cols += [(f"test {k}", lambda r, k=k: _fmt(r["test"].get(k), "e" if "mse" in k else "f"))
+        cols += [(f"held-out {k}", lambda r, k=k: _fmt(r["test"].get(k),
+                                                       "e" if "mse" in k else "f"))
                  for k in SAE_KEYS]
         return cols
     cols += [("epochs", lambda r: "—" if r.get("epochs") is None

@@ -61,8 +61,8 @@ steps = 10
     spec = load_spec(path)
     assert len(spec.trials) == 2 * 2 * 2
     ids = {t.id for t in spec.trials}
-    assert {"E3-enc.act3-d64-k4-seed0", "E3-dec.act1-d128-l11e-3-seed0"} <= ids
-    t = spec.trial("E3-dec.act1-d128-l11e-3-seed0")
+    assert {"E3-enc.act3-d64-k4-seed0", "E3-dec.act1-d128-l1_1e-3-seed0"} <= ids
+    t = spec.trial("E3-dec.act1-d128-l1_1e-3-seed0")
     assert t.sae["model"] == "E3" and t.sae["options"]["sparsity"] == "l1"
     assert t.sae["options"]["steps"] == 10 and t.epochs is None
 
@@ -111,3 +111,14 @@ def test_plan_lists_trials_without_running(tmp_path, capsys) -> None:
     assert [r["id"] for r in table["trials"]] == ["tiny-seed0", "tiny-seed1", "tiny-seed2"]
     assert {r["state"] for r in table["trials"]} == {"pending"}
     assert not (tmp_path / "s").exists()
+
+
+def test_bundled_example_specs() -> None:
+    from eegmi.paths import resources_dir
+
+    ladder = load_spec(resources_dir() / "sweeps" / "ladder.toml")
+    assert [t.id for t in ladder.trials][:3] == ["E1-seed0", "E1-seed1", "E1-seed2"]
+    assert len(ladder.trials) == 15 and ladder.analyses == ("alpha", "pick_interpolate")
+    assert {t.experiment["training"]["epochs"] for t in ladder.trials} == {25}
+    sae = load_spec(resources_dir() / "sweeps" / "sae_e3.toml")
+    assert len(sae.trials) == 12 and "E3-dec.act1-d512-l1_0.02-seed0" in {t.id for t in sae.trials}

@@ -180,3 +180,39 @@ def test_an_interrupted_sweep_resumes_its_trial(tmp_path) -> None:
     assert table["ran"][0]["ran"] == ["resume"] and table["counts"] == {"done": 1}
     card = json.loads((out / "trials" / "tiny-seed0" / "model.json").read_text())
     assert card["epochs"] == done + 1 and "test_mse" in card["metrics"]
+
+
+def test_sae_sweep_trial_is_an_ordinary_sae_run(tmp_path, capsys) -> None:
+    from eegmi.data.loaders import load_dataset
+    from eegmi.jobs import run_job
+    from eegmi.training.loop import train
+    from tiny_training import tiny_experiment
+
+    write_tiny_sweep(tmp_path)  # the tiny recording
+    model = tmp_path / "vae"
+    run_job(train(tiny_experiment("vae"), load_dataset(str(tmp_path / "tiny.npz")), model))
+    path = tmp_path / "sae.toml"
+    path.write_text("""
+kind = "sae"
+seeds = [3]
+[sae]
+models = ["vae"]
+layers = ["enc.act3"]
+dict_sizes = [16]
+k = [2]
+steps = 20
+max_frames = 100
+batch_size = 64
+data = "tiny.npz"
+""", encoding="utf-8")
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, ["sweep", str(path), "--out", str(out), "--runner", "local",
+                                      "--json"])
+    assert code == 0, err
+    row = json.loads(stdout)["trials"][0]
+    assert row["id"] == "vae-enc.act3-d16-k2-seed3" and row["state"] == "done"
+    card = json.loads((out / "trials" / row["id"] / "sae.json").read_text())
+    assert card["hook"] == "enc.act3" and card["config"]["n_features"] == 16
+    assert card["provenance"]["split_seed"] == 3
+    for key in ("fve", "l0", "model_mse_spliced"):
+        assert row["test"][key] == card["metrics"][key]
