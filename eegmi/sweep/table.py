@@ -4,7 +4,8 @@ Every figure comes from the trials' own files: a train trial's validation figure
 its card's best-epoch record (the epoch training kept, chosen on the validation loss),
 its test figures the card's ``test_*`` (scored once, when the run ended, on the saved
 weights: what ``eegmi evaluate TRIAL`` recomputes); an SAE trial's figures are its
-card's metrics (held-out frames); the analyses are ``sweep_analyses.json``.
+card's metrics (test-split frames it never trained on, and the model's reconstruction
+with and without the SAE spliced in); the analyses are ``sweep_analyses.json``.
 """
 
 from __future__ import annotations

@@ -183,10 +183,11 @@ def test_an_interrupted_sweep_resumes_its_trial(tmp_path) -> None:
 
 
 def test_sae_sweep_trial_is_an_ordinary_sae_run(tmp_path, capsys) -> None:
+    from tiny_training import tiny_experiment
+
     from eegmi.data.loaders import load_dataset
     from eegmi.jobs import run_job
     from eegmi.training.loop import train
-    from tiny_training import tiny_experiment
 
     write_tiny_sweep(tmp_path)  # the tiny recording
     model = tmp_path / "vae"
