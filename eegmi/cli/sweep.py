@@ -76,13 +76,16 @@ def run(args: argparse.Namespace) -> None:
 
 def _plan(spec: Any, out: Path) -> dict[str, Any]:
     """The table of the trials as they stand, computed without writing anything."""
-    from eegmi.sweep.layout import trial_dir
+    from eegmi.sweep.layout import STATUS, read_json, trial_dir
     from eegmi.sweep.run import plan_of
     from eegmi.sweep.table import trial_row
 
     sweep = out.resolve()
     plan = plan_of(spec)
-    rows = [trial_row(sweep, t, plan["analysis_options"]) for t in plan["trials"]]
+    status = read_json(sweep / STATUS, {})
+    status = status if isinstance(status, dict) else {}
+    rows = [trial_row(sweep, t, plan["analysis_options"], status.get(t["id"]))
+            for t in plan["trials"]]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1

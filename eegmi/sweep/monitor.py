@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from eegmi.sweep.layout import epochs_logged
+from eegmi.sweep.layout import epochs_logged, log_file
 from eegmi.sweep.spec import Trial
 
 
@@ -30,16 +30,24 @@ class Monitor:
         self.sweep, self.name, self.total = sweep, name, total
         self.done, self.failed = done, 0
         self.running: dict[str, Trial] = {}
+        self.queued: dict[str, Trial] = {}
+        self._t0 = time.time()
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
         self._last_text = ""
         self._last_time = 0.0
 
     def start(self, trial: Trial) -> None:
+        self.queued.pop(trial.id, None)
         self.running[trial.id] = trial
         self._show(force=True)
 
+    def queue(self, trial: Trial) -> None:
+        """A trial handed to a scheduler: running once its log shows its first command."""
+        self.queued[trial.id] = trial
+
     def end(self, trial: Trial, outcome: dict[str, Any]) -> None:
+        self.queued.pop(trial.id, None)
         self.running.pop(trial.id, None)
         if outcome.get("state") == "done":
             self.done += 1
@@ -49,12 +57,22 @@ class Monitor:
         self._show(force=True)
 
     def tick(self) -> None:
+        started = [t for tid, t in self.queued.items() if self._has_started(tid)]
+        for t in started:
+            self.start(t)
         self._show(force=False)
 
+    def _has_started(self, trial_id: str) -> bool:
+        try:
+            return log_file(self.sweep, trial_id).stat().st_mtime >= self._t0
+        except OSError:
+            return False
+
     def line(self) -> str:
-        """``sweep NAME: 3/10 done, 2 running, 0 failed | E3-seed1 epoch 4/25, ...``"""
+        """``sweep NAME: 3/10 done, 2 running, 5 queued, 0 failed | E3-seed1 epoch 4/25, ...``"""
         text = (f"sweep {self.name}: {self.done}/{self.total} done, {len(self.running)} "
-                f"running, {self.failed} failed")
+                f"running, " + (f"{len(self.queued)} queued, " if self.queued else "")
+                + f"{self.failed} failed")
         parts = []
         for tid, trial in self.running.items():
             if trial.epochs:

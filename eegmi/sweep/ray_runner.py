@@ -74,7 +74,7 @@ def run_ray(trials: list[Trial], sweep: Path, analyses: dict[str, dict[str, Any]
         refs: dict[Any, Trial] = {}
         for trial in trials:
             refs[task.remote(trial, str(sweep), analyses, threads, device)] = trial
-            monitor.start(trial)
+            monitor.queue(trial)
         outcomes: list[dict[str, Any]] = []
         pending = list(refs)
         try:
