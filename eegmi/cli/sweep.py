@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, help="sweep folder (default: sweeps/<spec name>)")
     p.add_argument("--runner", choices=("auto", "ray", "local"), default="auto",
                    help="auto (default): Ray when installed, else one trial after another")
-    p.add_argument("--address", help="an existing Ray cluster (default: a local instance)")
+    p.add_argument("--address", help="an existing Ray cluster: 'auto' or HOST:6379 from one of "
+                                     "its nodes, ray://HOST:10001 with ray[client] (default: "
+                                     "a local instance)")
     p.add_argument("--cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     p.add_argument("--device", help="every trial's device: cpu, cuda ... (default: CUDA when "
                                     "the trial has a GPU)")

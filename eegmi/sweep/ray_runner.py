@@ -63,9 +63,12 @@ def run_ray(trials: list[Trial], sweep: Path, analyses: dict[str, dict[str, Any]
             else:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-            raise ConfigError(f"cannot start {where} ({one_line(exc)})") from None
+        except (ConnectionError, RuntimeError, ValueError, SystemExit) as exc:
+            # Ray exits (SystemExit) when no cluster answers at the address
+            where = f"reach the Ray cluster at {address}" if address else \
+                "start a local Ray instance"
+            why = f"exit status {exc.code}" if isinstance(exc, SystemExit) else one_line(exc)
+            raise ConfigError(f"cannot {where} ({why})") from None
         started = True
     try:
         request = resources(ray.cluster_resources(), cpus_per_trial)
