@@ -71,6 +71,29 @@ def states(spec: SweepSpec, sweep: Path) -> dict[str, str]:
             for t in spec.trials}
 
 
+def changed_settings(trial: Trial, sweep: Path) -> list[str]:
+    """The experiment keys (``section.key``) whose value in a train trial's card differs
+    from the spec's, the epochs aside (a finished trial is kept as it is)."""
+    from eegmi.sweep.layout import train_card, trial_dir
+
+    card = train_card(trial_dir(sweep, trial.id)) if trial.experiment is not None else None
+    saved = card.get("experiment") if card else None
+    if not isinstance(saved, dict) or trial.experiment is None:
+        return []
+    import json
+
+    changed = []
+    spec_values = json.loads(json.dumps(trial.experiment))  # tuples as the card's lists
+    for section, values in spec_values.items():
+        if not isinstance(values, dict):
+            continue
+        old = saved.get(section) if isinstance(saved.get(section), dict) else {}
+        for key, value in values.items():
+            if (section, key) != ("training", "epochs") and key in old and old[key] != value:
+                changed.append(f"{section}.{key}")
+    return changed
+
+
 def choose_runner(runner: str, address: str | None) -> str:
     """``"ray"`` or ``"local"`` for ``runner`` (``auto``: Ray when installed)."""
     from eegmi.sweep.ray_runner import ray_available
@@ -117,6 +140,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, runner: str = "auto",
     with SweepLock(sweep):
         write_plan(spec, sweep)
         before = states(spec, sweep)
+        for t in spec.trials:
+            changed = changed_settings(t, sweep) if before[t.id] in ("done", "trained") else []
+            if changed:
+                stream.write(f"eegmi: sweep: warning: {t.id} was trained with other "
+                             f"{', '.join(changed)} than the spec gives now; it is kept as it "
+                             f"is (delete {sweep / 'trials' / t.id} to train it again)\n")
         todo = [t for t in spec.trials if before[t.id] != "done"]
         done = len(spec.trials) - len(todo)
         resumed = sum(1 for t in todo if before[t.id] == "partial" and t.kind == "train")

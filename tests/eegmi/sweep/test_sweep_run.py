@@ -104,6 +104,14 @@ def test_resume_skips_finished_and_resumes_interrupted(tmp_path, capsys) -> None
     assert card["commands"][1].endswith("--resume")
     assert "--resume" in log_file(out, "tiny-seed1").read_text()
     assert [r["state"] for r in table["trials"]] == ["done", "done"]
+    assert "warning" not in err
+    # a setting changed after the trials finished: they are kept, and the sweep says so
+    write_tiny_sweep(tmp_path, seeds=(0, 1), epochs=2, extra='"training.lr" = 0.01\n')
+    code, stdout, err = _run(capsys, ["sweep", str(path), "--out", str(out), "--runner", "local",
+                                      "--json"])
+    assert code == 0 and json.loads(stdout)["ran"] == []
+    warnings = [ln for ln in err.splitlines() if "warning" in ln]
+    assert len(warnings) == 2 and all("training.lr" in w for w in warnings)
 
 
 def test_a_failed_trial_is_reported_and_retried(tmp_path, capsys) -> None:
