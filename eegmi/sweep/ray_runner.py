@@ -33,9 +33,12 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
-def resources(cluster: dict[str, Any], cpus_per_trial: int) -> dict[str, Any]:
-    """The Ray resource request of one trial on a cluster with ``cluster`` resources."""
-    if float(cluster.get("GPU", 0) or 0) >= 1:
+def resources(cluster: dict[str, Any], cpus_per_trial: int,
+              device: str | None = None) -> dict[str, Any]:
+    """The Ray resource request of one trial on a cluster with ``cluster`` resources
+    (``device`` ``"cpu"``: the trials run on CPUs even where there are GPUs)."""
+    on_cpu = device is not None and device.strip().lower().startswith("cpu")
+    if not on_cpu and float(cluster.get("GPU", 0) or 0) >= 1:
         return {"num_gpus": 1, "num_cpus": cpus_per_trial}
     return {"num_cpus": cpus_per_trial}
 
@@ -71,7 +74,7 @@ def run_ray(trials: list[Trial], sweep: Path, analyses: dict[str, dict[str, Any]
             raise ConfigError(f"cannot {where} ({why})") from None
         started = True
     try:
-        request = resources(ray.cluster_resources(), cpus_per_trial)
+        request = resources(ray.cluster_resources(), cpus_per_trial, device)
         threads = cpus_per_trial
         task = ray.remote(run_trial).options(**request, max_retries=0)
         refs: dict[Any, Trial] = {}

@@ -19,6 +19,9 @@ def test_resource_request_per_trial() -> None:
     assert resources({"CPU": 8.0, "GPU": 2.0}, 3) == {"num_gpus": 1, "num_cpus": 3}
     assert resources({"CPU": 8.0}, 2) == {"num_cpus": 2}
     assert resources({"CPU": 8.0, "GPU": 0.0}, 1) == {"num_cpus": 1}
+    assert resources({"CPU": 8.0, "GPU": 2.0}, 2, device="cpu") == {"num_cpus": 2}
+    assert resources({"CPU": 8.0, "GPU": 2.0}, 1, device="cuda") == {"num_gpus": 1,
+                                                                     "num_cpus": 1}
 
 
 @pytest.fixture
