@@ -87,7 +87,8 @@ def changed_settings(trial: Trial, sweep: Path) -> list[str]:
     for section, values in spec_values.items():
         if not isinstance(values, dict):
             continue
-        old = saved.get(section) if isinstance(saved.get(section), dict) else {}
+        found = saved.get(section)
+        old: dict[str, Any] = found if isinstance(found, dict) else {}
         for key, value in values.items():
             if (section, key) != ("training", "epochs") and key in old and old[key] != value:
                 changed.append(f"{section}.{key}")
