@@ -7,6 +7,7 @@ A mixin of :class:`app.main_window.MainWindow` (it uses the window's ``session``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QToolBar
@@ -36,6 +37,11 @@ def is_checkpoint(path: Path) -> bool:
     return path.suffix == ".safetensors" or path.name == "model.json"
 
 
+def is_sweep(path: Path) -> bool:
+    """A sweep folder (``eegmi sweep --out``): its trials are models to choose from."""
+    return path.is_dir() and (path / "plan.json").is_file()
+
+
 class SourcesMixin:
     """Data/model selection for the main window."""
 
@@ -55,6 +61,54 @@ class SourcesMixin:
         self.data_box.activated.connect(self._data_chosen)
         self.model_box.activated.connect(self._model_chosen)
 
+    # -- sweeps (File › Open sweep…, a dropped or chosen sweep folder) ---------------------
+    def sweep_models(self) -> dict[str, str]:
+        """``"(sweep NAME) TRIAL"`` -> trial checkpoint folder, for every sweep opened."""
+        if not hasattr(self, "_sweep_models"):
+            self._sweep_models: dict[str, str] = {}
+        return self._sweep_models
+
+    def open_sweep(self, folder: str | Path) -> Any:
+        """Add a sweep folder's trials to the model box and show its table (None and an
+        error box for a folder that is not a sweep)."""
+        from app.sweep_dialog import SweepDialog, openable, sweep_title
+        from eegmi.errors import EegmiError
+
+        key = str(Path(folder).resolve())
+        dialogs = getattr(self, "_sweep_dialogs", None)
+        if dialogs is None:
+            dialogs = self._sweep_dialogs = {}
+        try:
+            if key in dialogs:  # one dialog per sweep folder, read again
+                dialog = dialogs[key]
+                dialog.reload()
+            else:
+                dialog = dialogs[key] = SweepDialog(key, self.open_model, self)
+        except EegmiError as exc:
+            self._show_error_box(exc.line())
+            return None
+        for row in dialog.rows_data:
+            if openable(row):
+                self.sweep_models()[sweep_title(dialog.name, row["id"])] = row["path"]
+        self._fill_boxes()
+        self._refresh_labels()
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def open_sweep_dialog(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Open sweep folder",
+                                                str(self.settings.value("last_dir", "")))
+        if name:
+            self.open_sweep(name)
+
+    def _title(self, name: str) -> str:
+        """The model box's entry for a loaded model: a sweep's trial as such."""
+        for title, path in self.sweep_models().items():
+            if path == name:
+                return title
+        return model_title(name)
+
     def _fill_boxes(self) -> None:
         self.data_box.blockSignals(True)
         self.data_box.clear()
@@ -62,7 +116,7 @@ class SourcesMixin:
         self.data_box.blockSignals(False)
         self.model_box.blockSignals(True)
         self.model_box.clear()
-        self.model_box.addItems([NO_MODEL, *bundled_models(), OPEN_CKPT])
+        self.model_box.addItems([NO_MODEL, *bundled_models(), *self.sweep_models(), OPEN_CKPT])
         self.model_box.blockSignals(False)
 
     # -- data and model ------------------------------------------------------------------
@@ -92,7 +146,10 @@ class SourcesMixin:
         name = QFileDialog.getExistingDirectory(self, "Open model checkpoint folder",
                                                 str(self.settings.value("last_dir", "")))
         if name:
-            self.open_model(name)
+            if is_sweep(Path(name)):
+                self.open_sweep(name)
+            else:
+                self.open_model(name)
 
     def recent_files(self) -> list[str]:
         value = self.settings.value("recent_files", [])
@@ -127,6 +184,8 @@ class SourcesMixin:
         elif text == NO_MODEL:
             if self.session.model is not None:
                 self.session.clear_model()
+        elif text in self.sweep_models():
+            self.open_model(self.sweep_models()[text])
         else:
             self.open_model(text.removeprefix(USER_MODEL))
         self._refresh_labels()
@@ -146,7 +205,7 @@ class SourcesMixin:
 
     def _refresh_labels(self) -> None:
         s = self.session
-        title = model_title(s.model_name)
+        title = self._title(s.model_name)
         self._select(self.model_box, title or NO_MODEL)
         self._select(self.data_box, s.data_name)
         self.model_label.setText(f"model: {title or 'none'}")
@@ -165,9 +224,12 @@ class SourcesMixin:
         event.acceptProposedAction()
 
     def open_path(self, path: str | Path) -> None:
-        """Open a dropped path: checkpoint folders load as models, anything else as data."""
+        """Open a dropped path: sweep folders show their table, checkpoint folders load as
+        models, anything else as data."""
         p = Path(path)
-        if is_checkpoint(p):
+        if is_sweep(p):
+            self.open_sweep(p)
+        elif is_checkpoint(p):
             self.open_model(p)
         else:
             self.open_data(p)

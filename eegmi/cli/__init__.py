@@ -24,8 +24,8 @@ from eegmi.errors import Cancelled, EegmiError
 from eegmi.limits import finite_json, one_line
 
 #: Sub-command modules, in the order they appear in ``--help``.
-COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae", "figures", "selftest",
-                   "rerun", "concepts")
+COMMAND_MODULES = ("data", "train", "evaluate", "models", "analyze", "sae", "sweep", "figures",
+                   "selftest", "rerun", "concepts")
 #: Entry-point group through which other packages add sub-commands (the GUI adds
 #: ``gui``); each entry names a ``register(subparsers)`` callable. This keeps the
 #: library free of any import of the GUI package.
