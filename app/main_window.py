@@ -171,7 +171,6 @@ class MainWindow(PinMixin, SourcesMixin, QMainWindow):
         self._fill_recent()
         self._act(f, "Open model checkpoint…", self.open_model_dialog, "Ctrl+M")
         self._act(f, "Open sweep…", self.open_sweep_dialog)
-        self._act(f, "Open sweep…", self.open_sweep_dialog)
         f.addSeparator()
         self._act(f, "Export panel…", self.export_dialog, "Ctrl+E")
         self._act(f, "Figure set…", self.figure_set_dialog, "Ctrl+Shift+F")
