@@ -174,8 +174,11 @@ def draw_topomap(ax: Any, image: np.ndarray, *, cmap: str = SEQUENTIAL,
     -------
     The ``AxesImage`` (for a colour bar).
     """
+    from matplotlib import patheffects
     from matplotlib.patches import Circle
 
+    # a white halo keeps black labels legible on the dark and the bright end of the map
+    halo = [patheffects.withStroke(linewidth=1.2, foreground="white")]
     im = ax.imshow(np.asarray(image, dtype=np.float64), cmap=cmap, vmin=vmin, vmax=vmax,
                    origin="upper", interpolation="nearest")
     if head is not None:
@@ -187,9 +190,9 @@ def draw_topomap(ax: Any, image: np.ndarray, *, cmap: str = SEQUENTIAL,
         if names is not None:
             for (x, y), name in zip(xy, names, strict=True):
                 bold = name in marked
-                ax.text(x, y - 0.6, name, fontsize=4.5 if not bold else 5.5,
+                ax.text(x, y - (1.2 if bold else 0.6), name, fontsize=4.5 if not bold else 5.5,
                         fontweight="bold" if bold else "normal", ha="center", va="bottom",
-                        color="k")
+                        color="k", path_effects=halo)
                 if bold:
                     ax.add_patch(Circle((x, y), 1.0, fill=False, lw=0.8, color="k"))
     ax.set_xticks([])

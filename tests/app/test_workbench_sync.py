@@ -164,7 +164,9 @@ def test_enlarged_channel_is_not_the_previous_models(qtbot, window, files, tmp_p
     with qtbot.waitSignal(s.model_changed, timeout=20000):
         window.open_model(files["model2"])
     assert acts.zoom is None and acts.zoom_image.image is None
-    doc = json.loads(export_panel(acts, tmp_path / "a", ["json"])[0].read_text())
+    # neither the numbers behind the view nor its screenshot export carry the old channel
+    assert acts.state()["zoom"] is None and "zoom" not in acts.export_items()
+    doc = json.loads(export_panel(acts, tmp_path / "a", ["json"], screenshot=True)[0].read_text())
     assert doc["state"]["zoom"] is None and "zoom" not in doc["arrays"]
     qtbot.waitUntil(lambda: acts.result is not None and acts.result is not old, timeout=20000)
     acts.enlarge("enc.act1", 1)
