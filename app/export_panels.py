@@ -142,6 +142,29 @@ def _pending(panels: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+#: panels that always draw the current input (a missing figure is an error)
+INPUT_PANELS = ("scalp", "reconstruction", "activations", "latents")
+
+
+def _is_analysis_panel(panel: Any) -> bool:
+    return callable(getattr(panel, "default_analysis", None)) or (
+        callable(getattr(panel, "run", None)) and hasattr(panel, "analysis"))
+
+
+def expects_figure(name: str, panel: Any, analyses_run: bool) -> bool:
+    """Whether panel ``name`` must have exported a figure: an input panel always; an
+    analysis panel when its analysis was run (by ``run_analyses``) or already shown."""
+    from app.export import has_figure
+
+    if not has_figure(panel):
+        return False
+    if name in INPUT_PANELS:
+        return True
+    if _is_analysis_panel(panel):
+        return analyses_run or getattr(panel, "analysis", None) is not None
+    return False
+
+
 def run_analyses(panels: dict[str, Any]) -> dict[str, str]:
     """Run each analysis panel's default analysis (its Run button) where it shows none.
 
@@ -216,10 +239,11 @@ def run_export(window: Any, model: str, data: str, request: ExportRequest) -> in
     except EegmiError as exc:
         sys.stderr.write(f"eegmi: error: {exc.line()}\n")
         return 2
-    # a panel that has a figure and did not export is a failure of the command
-    from app.export import has_figure
-
-    broken = [n for n in index["not_exported"] if has_figure(window.panels[n])]
+    # a panel that should have drawn something and did not export fails the command; a
+    # panel with nothing to show (no analysis asked for, no training run, no SAE, no
+    # pinned model) is only listed in the index with its reason
+    broken = [n for n in index["not_exported"]
+              if expects_figure(n, window.panels[n], request.analyses)]
     if broken:
         sys.stderr.write(f"eegmi: error: {request.folder / 'panels.json'}: panel(s) "
                          f"{', '.join(broken)} could not export: "
