@@ -44,7 +44,7 @@ import torch
 from eegmi.devices import pick_device
 from eegmi.errors import CheckpointError, ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.limits import MAX_EPOCHS, one_line
+from eegmi.limits import one_line
 from eegmi.models.hooks import HookedModel
 from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import ConfiguredModel, ConvVAE, build_model
@@ -53,7 +53,6 @@ from eegmi.training.checkpoint import (
     STATE,
     WEIGHTS,
     load_state_into,
-    load_train_state,
     read_weights,
     resolve_model,
     save_checkpoint,
@@ -70,6 +69,7 @@ from eegmi.training.history import (
 )
 from eegmi.training.prepare import Prepared, prepare_data
 from eegmi.training.rundir import RunLock, pending, recover
+from eegmi.training.state import Best, resume_state, train_state
 from eegmi.training.steps import (
     Checked,
     Eta,
@@ -114,94 +114,6 @@ def build_for_experiment(experiment: ExperimentConfig, prep: Prepared) -> Config
         for p in model.decoder.parameters():
             p.requires_grad_(False)
     return model
-
-
-def _optim_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for idx, st in sd["state"].items():
-        for key, value in st.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value
-            else:
-                scalars[f"{idx}.{key}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                   saved: dict) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, idx, key = name.split(".", 2)
-            state.setdefault(int(idx), {})[key] = value
-    for name, value in saved["scalars"].items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = value
-    opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
-
-
-def _resume(out: Path, experiment: ExperimentConfig, model: HookedModel,
-            opt: torch.optim.Optimizer, sched: Any, world: int = 1
-            ) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]]:
-    """Load the saved training state into ``model``/``opt``/``sched``.
-
-    ``world`` processes now share each step; the saved run's steps must have had as
-    many frames (``world_size x batch_size``, a state without ``world_size`` is one
-    process's), however many processes drew them.
-    Returns its epoch and the raw tensors and scalars (the best-epoch copy lives there).
-    """
-    tensors, state = load_train_state(out)
-    try:
-        _check_global_batch(state, experiment, world, out / STATE)
-        if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
-            raise ConfigError("resume with different settings than the saved run", out / STATE)
-        load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-                        out / STATE)
-        _restore_optim(opt, tensors, state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if experiment.training.lr != state["experiment"]["training"]["lr"]:
-            for group in opt.param_groups:  # an explicit new lr replaces the schedule's
-                group["lr"] = experiment.training.lr
-        start = state["epoch"]
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
-        raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
-                              out / STATE) from None
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= MAX_EPOCHS:
-        raise CheckpointError(f"training state epoch {str(start)[:40]!r} is not an epoch",
-                              out / STATE)
-    return start, tensors, state
-
-
-def _comparable(d: dict[str, Any]) -> dict[str, Any]:
-    d = ExperimentConfig.from_dict(copy.deepcopy(d)).to_dict()  # settings added later: defaults
-    # a resumed run may extend the epoch count or continue at a new learning rate
-    d["training"].pop("epochs", None)
-    d["training"].pop("lr", None)
-    # the frames per step are compared by _check_global_batch (per process x processes)
-    d["training"].pop("batch_size", None)
-    return d
-
-
-def _check_global_batch(state: dict[str, Any], experiment: ExperimentConfig, world: int,
-                        path: Path) -> None:
-    """Refuse a resume whose steps would take another number of frames than the saved
-    run's (``batch_size`` is per process; the saved ``world_size`` defaults to 1)."""
-    saved_world = state.get("world_size", 1)
-    if not isinstance(saved_world, int) or isinstance(saved_world, bool) or saved_world < 1:
-        raise CheckpointError(f"training state world size {str(saved_world)[:40]!r} is not a "
-                              "process count", path)
-    saved_batch = int(ExperimentConfig.from_dict(copy.deepcopy(state["experiment"]))
-                      .training.batch_size)
-    now = experiment.training.batch_size
-    if saved_batch * saved_world == now * world:
-        return
-    hint = (f"; pass --batch-size {saved_batch * saved_world // world}"
-            if (saved_batch * saved_world) % world == 0 else "")
-    raise ConfigError(f"resume with different settings than the saved run: it took "
-                      f"{saved_batch * saved_world} frames per step ({saved_world} process(es) "
-                      f"x batch size {saved_batch}), this run would take {now * world} "
-                      f"({world} x {now}){hint}", path)
 
 
 def train(
@@ -317,14 +229,14 @@ def _train(
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=t.factor,
                                                        patience=t.patience)
     start, history = 0, []
-    best = _Best()
+    best = Best()
     if resume and (out / STATE).exists():
-        start, tensors, state = _resume(out, experiment, model, opt, sched,
+        start, tensors, state = resume_state(out, experiment, model, opt, sched,
                                         1 if ranks is None else ranks.world)
         history = (truncate_history(out, start) if main  # rank 0 writes; the others read
                    else [r for r in read_history(out) if int(r.get("epoch", 0)) <= start])
         try:
-            best = _Best.restore(model, tensors, state, history, out / STATE)
+            best = Best.restore(model, tensors, state, history, out / STATE)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
                                   out / STATE) from None
@@ -370,8 +282,8 @@ def _train(
         else:
             torch.manual_seed(ranks.seed(epoch_seed))
             sums = train_sums(net, train_batches(epoch_seed), opt, mask, t.beta, amp, cancel)
-            total, count = yield from batch_reports(sums, clock, epoch, t.epochs, per_epoch)
-            total, count = ranks.all_sum([total, float(count)])
+            mine, n = yield from batch_reports(sums, clock, epoch, t.epochs, per_epoch)
+            total, count = ranks.all_sum([mine, float(n)])
             train_loss = total / max(count, 1.0)
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -405,7 +317,8 @@ def _train(
                 save_checkpoint(out, best_model, {**meta_base, "epochs": epoch,
                                                   "stopped_early": stop, "metrics": metrics},
                                 dtype=weights_dtype,
-                                state=_state(model, opt, sched, experiment, epoch, best, ranks))
+                                state=train_state(model, opt, sched, experiment, epoch, best,
+                                                  ranks))
             except CheckpointError:
                 if not pending(out):  # this epoch was not saved: it is not logged either
                     cut_history(out, logged)
@@ -420,42 +333,6 @@ def _train(
         if stop:
             break
     return TrainResult(out, len(history), metrics, history)
-
-
-class _Best:
-    """The epoch with the lowest validation loss so far and a copy of its weights."""
-
-    def __init__(self) -> None:
-        self.epoch = 0
-        self.val_loss = float("inf")
-        self.model: ConfiguredModel | None = None
-
-    def update(self, model: ConfiguredModel, epoch: int, val_loss: float) -> bool:
-        if self.model is not None and not val_loss < self.val_loss:
-            return False
-        self.epoch, self.val_loss = epoch, float(val_loss)
-        if self.model is None:
-            self.model = copy.deepcopy(model)
-        else:
-            self.model.load_state_dict(model.state_dict())
-        self.model.eval()
-        return True
-
-    @classmethod
-    def restore(cls, model: ConfiguredModel, tensors: dict[str, torch.Tensor], state: dict,
-                history: list[dict[str, Any]], path: Path) -> _Best:
-        best = cls()
-        saved = state.get("best")
-        best_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-        best.model = copy.deepcopy(model)
-        if saved and best_tensors:
-            load_state_into(best.model, best_tensors, path)
-            best.epoch, best.val_loss = int(saved["epoch"]), float(saved["val_loss"])
-        else:  # a state written before best tracking: its last epoch is all there is
-            best.epoch = int(state["epoch"])
-            best.val_loss = float(history[-1]["val_loss"]) if history else float("inf")
-        best.model.eval()
-        return best
 
 
 def _test_metrics(model: HookedModel, test_batches: Any, head: torch.Tensor,
@@ -481,25 +358,6 @@ def _test_metrics(model: HookedModel, test_batches: Any, head: torch.Tensor,
             f32 = reduce(f32)
         out["float32_test"] = {k: f32[k] for k in ("mse", "mae", "ssim", "ssim_head")}
     return out
-
-
-def _state(model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
-           experiment: ExperimentConfig, epoch: int, best: _Best, ranks: Ranks | None = None
-           ) -> tuple[dict[str, torch.Tensor], dict]:
-    """The resumable state: ``model`` unwrapped (never DDP's ``module.`` names), so any
-    number of processes resumes it; ``world_size`` is recorded for a run across processes
-    (a state without it is one process's)."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    if best.model is not None:
-        tensors.update({f"best.{k}": v for k, v in best.model.state_dict().items()})
-    opt_tensors, opt_scalars = _optim_tensors(opt)
-    tensors.update(opt_tensors)
-    scalars = {"epoch": epoch, "experiment": experiment.to_dict(),
-               "optimizer": opt_scalars, "scheduler": sched.state_dict(),
-               "best": {"epoch": best.epoch, "val_loss": best.val_loss}}
-    if ranks is not None:
-        scalars["world_size"] = ranks.world
-    return tensors, scalars
 
 
 def _previous_commands(out: Path) -> list[str]:
