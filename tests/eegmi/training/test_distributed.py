@@ -38,13 +38,14 @@ from eegmi.training.loop import train
 from eegmi.training.rundir import RunLock
 
 ROOT = Path(__file__).resolve().parents[3]
-PER_RANK = 32
+#: 189 training frames = 3 steps of 62 and a last step of 3 frames, shared 2/1: a loss not
+#: weighted by the share moves the weights by ~4e-4 (measured), far past the tolerance
+PER_RANK = 31
 TIMEOUT = 240
 
 
 def _npz(path: Path) -> Path:
-    # 11 trials of 21 frames: 189 training frames, so the last step (61 frames) is short
-    # and its shares are unequal (31 and 30)
+    # 11 trials of 21 frames: 9 trials (189 frames) train, 1 validates, 1 tests
     data = tiny_data(n_trials=11, frames=21)
     np.savez(path, data=data.values, ch_names=np.array(data.ch_names), sfreq=np.array(128.0),
              subject=data.subject, trial=data.trial)
@@ -108,7 +109,7 @@ def _weights(folder: Path, name: str = "model.safetensors") -> dict[str, torch.T
 def test_two_ranks_equal_one_process_with_the_global_batch(runs) -> None:
     code, out, err = runs["done"]["a"]
     assert code == 0, err[-3000:]
-    assert "batch size 32 per process, 64 frames per step" in err
+    assert "batch size 31 per process, 62 frames per step" in err
     result = json.loads(out)  # rank 0 alone prints its result: exactly one JSON object
     a = runs["base"] / "a"
     lines = (a / "history.jsonl").read_text().splitlines()
@@ -153,8 +154,8 @@ def test_resume_a_two_rank_run_in_one_process(runs) -> None:
     resumed = runs["base"] / "resumed"
     shutil.copytree(runs["base"] / "a", resumed)
     toml, npz = runs["toml"], runs["npz"]
-    # one process must take the same 64 frames per step; 32 is refused, with the fix
-    with pytest.raises(ConfigError, match="--batch-size 64"):
+    # one process must take the same 62 frames per step; 31 is refused, with the fix
+    with pytest.raises(ConfigError, match="--batch-size 62"):
         run_job(train(_experiment(toml, npz, PER_RANK, 2), runs["data"], resumed, resume=True))
     result = run_job(train(_experiment(toml, npz, 2 * PER_RANK, 2), runs["data"], resumed,
                            resume=True))
@@ -181,7 +182,7 @@ def _batches(n: int, batch_size: int, seed: int = 5) -> TopomapBatches:
                           batch_size=batch_size, shuffle=True, seed=seed)
 
 
-@pytest.mark.parametrize(("n", "batch", "world"), [(9, 2, 4), (189, 32, 2), (64, 8, 3)])
+@pytest.mark.parametrize(("n", "batch", "world"), [(9, 2, 4), (189, 31, 2), (64, 8, 3)])
 def test_every_frame_once_per_epoch_in_the_single_process_order(n, batch, world) -> None:
     shards = [list(ShardedBatches(_batches(n, batch), r, world).shares()) for r in range(world)]
     assert len({len(s) for s in shards}) == 1  # every rank takes the same number of steps
