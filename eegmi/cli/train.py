@@ -18,7 +18,9 @@ def register(subparsers: Any) -> None:
         "train", help="train a model from an experiment preset",
         description="Train E1..E5, stagewise, pick_init or a TOML experiment file. "
                     "Checkpoints (model.safetensors + model.json), history.jsonl and the "
-                    "resumable state are written into --out after every epoch.")
+                    "resumable state are written into --out after every epoch. Started by "
+                    "torchrun (torchrun --nproc-per-node N -m eegmi train ...) it trains one "
+                    "model across N processes with DistributedDataParallel.")
     p.add_argument("--experiment", "-e", required=True,
                    help="preset name (E1..E5, stagewise, pick_init) or a .toml file")
     p.add_argument("--data", help="'synthetic' or a data file/folder (default: the preset's)")
@@ -26,11 +28,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", help="checkpoint folder (default: runs/<experiment>)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--seed", type=int, help="training seed")
-    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--batch-size", type=int,
+                   help="batch size (per process under torchrun: a step takes N x this)")
     p.add_argument("--lr", type=float, help="initial learning rate")
     p.add_argument("--weight-decay", type=float, help="AdamW (decoupled) weight decay")
     p.add_argument("--max-frames", type=int, help="use at most N frames (spread over the splits)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present; "
+                                    "under torchrun cpu or cuda, each process on "
+                                    "cuda:LOCAL_RANK)")
     p.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                    help="dtype of the saved model weights (float16 halves the file)")
     p.set_defaults(func=run)
