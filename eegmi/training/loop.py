@@ -28,6 +28,11 @@ Determinism: the global torch RNG and the batch order are re-seeded from
 the weights and optimizer state it starts from.  That is what makes ``resume``
 exact: the state saved after epoch *k* (one atomic safetensors file) plus the seed
 reproduce epoch *k + 1* bit for bit on the same machine.
+
+Across processes (``torchrun ... -m eegmi train``, ``ranks`` given) the same loop runs on
+every rank with the model in DDP, each rank on its share of every step's frames, the
+figures summed over ranks and the folder written by rank 0 alone: see
+:mod:`eegmi.training.distributed`.
 """
 
 from __future__ import annotations
@@ -232,7 +237,7 @@ def _train(
     best = Best()
     if resume and (out / STATE).exists():
         start, tensors, state = resume_state(out, experiment, model, opt, sched,
-                                        1 if ranks is None else ranks.world)
+                                             1 if ranks is None else ranks.world)
         history = (truncate_history(out, start) if main  # rank 0 writes; the others read
                    else [r for r in read_history(out) if int(r.get("epoch", 0)) <= start])
         try:
