@@ -28,6 +28,11 @@ Determinism: the global torch RNG and the batch order are re-seeded from
 the weights and optimizer state it starts from.  That is what makes ``resume``
 exact: the state saved after epoch *k* (one atomic safetensors file) plus the seed
 reproduce epoch *k + 1* bit for bit on the same machine.
+
+Across processes (``torchrun ... -m eegmi train``, ``ranks`` given) the same loop runs on
+every rank with the model in DDP, each rank on its share of every step's frames, the
+figures summed over ranks and the folder written by rank 0 alone: see
+:mod:`eegmi.training.distributed`.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,7 +49,7 @@ import torch
 from eegmi.devices import pick_device
 from eegmi.errors import CheckpointError, ConfigError
 from eegmi.jobs import CancelToken, Job, Progress
-from eegmi.limits import MAX_EPOCHS, one_line
+from eegmi.limits import one_line
 from eegmi.models.hooks import HookedModel
 from eegmi.models.pick import pick_initialise
 from eegmi.models.vae import ConfiguredModel, ConvVAE, build_model
@@ -53,17 +58,34 @@ from eegmi.training.checkpoint import (
     STATE,
     WEIGHTS,
     load_state_into,
-    load_train_state,
     read_weights,
     resolve_model,
     save_checkpoint,
 )
+from eegmi.training.distributed import ShardedBatches
 from eegmi.training.evaluation import evaluate_batches, evaluate_steps, weight_norm
 from eegmi.training.experiments import ExperimentConfig
-from eegmi.training.history import HISTORY, append_history, cut_history, truncate_history
+from eegmi.training.history import (
+    HISTORY,
+    append_history,
+    cut_history,
+    read_history,
+    truncate_history,
+)
 from eegmi.training.prepare import Prepared, prepare_data
 from eegmi.training.rundir import RunLock, pending, recover
-from eegmi.training.steps import Checked, Eta, batch_reports, train_steps, validation_reports
+from eegmi.training.state import Best, resume_state, train_state
+from eegmi.training.steps import (
+    Checked,
+    Eta,
+    batch_reports,
+    train_steps,
+    train_sums,
+    validation_reports,
+)
+
+if TYPE_CHECKING:
+    from eegmi.training.distributed import Ranks
 
 
 @dataclass
@@ -99,67 +121,6 @@ def build_for_experiment(experiment: ExperimentConfig, prep: Prepared) -> Config
     return model
 
 
-def _optim_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for idx, st in sd["state"].items():
-        for key, value in st.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value
-            else:
-                scalars[f"{idx}.{key}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _restore_optim(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                   saved: dict) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, idx, key = name.split(".", 2)
-            state.setdefault(int(idx), {})[key] = value
-    for name, value in saved["scalars"].items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = value
-    opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
-
-
-def _resume(out: Path, experiment: ExperimentConfig, model: HookedModel,
-            opt: torch.optim.Optimizer, sched: Any
-            ) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]]:
-    """Load the saved training state into ``model``/``opt``/``sched``.
-
-    Returns its epoch and the raw tensors and scalars (the best-epoch copy lives there).
-    """
-    tensors, state = load_train_state(out)
-    try:
-        if _comparable(state["experiment"]) != _comparable(experiment.to_dict()):
-            raise ConfigError("resume with different settings than the saved run", out / STATE)
-        load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-                        out / STATE)
-        _restore_optim(opt, tensors, state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if experiment.training.lr != state["experiment"]["training"]["lr"]:
-            for group in opt.param_groups:  # an explicit new lr replaces the schedule's
-                group["lr"] = experiment.training.lr
-        start = state["epoch"]
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
-        raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
-                              out / STATE) from None
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= MAX_EPOCHS:
-        raise CheckpointError(f"training state epoch {str(start)[:40]!r} is not an epoch",
-                              out / STATE)
-    return start, tensors, state
-
-
-def _comparable(d: dict[str, Any]) -> dict[str, Any]:
-    d = ExperimentConfig.from_dict(copy.deepcopy(d)).to_dict()  # settings added later: defaults
-    # a resumed run may extend the epoch count or continue at a new learning rate
-    d["training"].pop("epochs", None)
-    d["training"].pop("lr", None)
-    return d
-
-
 def train(
     experiment: ExperimentConfig,
     data: Any,
@@ -169,6 +130,7 @@ def train(
     device: str | torch.device | None = None,
     command: str = "",
     weights_dtype: str = "float32",
+    ranks: Ranks | None = None,
 ) -> Job[TrainResult]:
     """Train ``experiment`` on ``data``, checkpointing into ``out_dir`` after every epoch.
 
@@ -176,16 +138,24 @@ def train(
     a second writer is refused.  A checkpoint interrupted by a kill is finished or
     discarded first.  A run that fails or is cancelled before its first checkpoint
     leaves nothing behind.  See :func:`_train` for the parameters and reports.
+
+    With ``ranks`` (one process of a torchrun run, :mod:`eegmi.training.distributed`)
+    only rank 0 locks and writes the folder; the others wait until it has recovered it.
     """
     out = Path(out_dir)
-    lock = RunLock(out)
-    lock.acquire()
+    main = ranks is None or ranks.main
+    lock = RunLock(out) if main else None
+    if lock is not None:
+        lock.acquire()
     fresh = not (out / CARD).exists()
     done = False
     try:
-        recover(out)
+        if lock is not None:
+            recover(out)
+        if ranks is not None:
+            ranks.barrier()  # the others read the folder only once rank 0 has recovered it
         result = yield from _train(experiment, data, out, resume, cancel, device, command,
-                                   weights_dtype)
+                                   weights_dtype, ranks)
         done = True
         return result
     except OSError as exc:
@@ -193,10 +163,11 @@ def train(
         raise CheckpointError(f"training stopped ({one_line(exc.strerror or exc)})",
                               where) from None
     finally:
-        discard = not done and fresh and not (out / CARD).exists()
-        if discard:  # nothing committed: leave no trace of this run
-            (out / HISTORY).unlink(missing_ok=True)
-        lock.release(discard=discard)
+        if lock is not None:
+            discard = not done and fresh and not (out / CARD).exists()
+            if discard:  # nothing committed: leave no trace of this run
+                (out / HISTORY).unlink(missing_ok=True)
+            lock.release(discard=discard)
 
 
 def _train(
@@ -208,6 +179,7 @@ def _train(
     device: str | torch.device | None = None,
     command: str = "",
     weights_dtype: str = "float32",
+    ranks: Ranks | None = None,
 ) -> Job[TrainResult]:
     """Train ``experiment`` on ``data``, checkpointing into ``out_dir`` after every epoch.
 
@@ -231,6 +203,9 @@ def _train(
     weights_dtype
         ``"float32"`` or ``"float16"`` for the saved model weights (the training state
         stays float32); with float16 the final test metrics are those of the rounded model.
+    ranks
+        This process's place in a torchrun run (None: one process, no DDP).  Its device
+        replaces ``device``; ``batch_size`` is per process.
 
     Yields
     ------
@@ -250,7 +225,8 @@ def _train(
         raise ConfigError("already holds a training run (use --resume or another --out)", out)
     if weights_dtype not in ("float32", "float16"):
         raise ConfigError(f"weights dtype {weights_dtype!r} is not float32 or float16")
-    dev = pick_device(device)
+    main = ranks is None or ranks.main
+    dev = pick_device(device) if ranks is None else ranks.device
     prep = prepare_data(experiment, data)
     model = build_for_experiment(experiment, prep).to(dev)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -258,17 +234,20 @@ def _train(
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=t.factor,
                                                        patience=t.patience)
     start, history = 0, []
-    best = _Best()
+    best = Best()
     if resume and (out / STATE).exists():
-        start, tensors, state = _resume(out, experiment, model, opt, sched)
-        history = truncate_history(out, start)
+        start, tensors, state = resume_state(out, experiment, model, opt, sched,
+                                             1 if ranks is None else ranks.world)
+        history = (truncate_history(out, start) if main  # rank 0 writes; the others read
+                   else [r for r in read_history(out) if int(r.get("epoch", 0)) <= start])
         try:
-            best = _Best.restore(model, tensors, state, history, out / STATE)
+            best = Best.restore(model, tensors, state, history, out / STATE)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"training state is incomplete or foreign ({one_line(exc)})",
                                   out / STATE) from None
-    out.mkdir(parents=True, exist_ok=True)
-    if start == 0:  # a stale log of a run that never checkpointed; created again on epoch 1
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    if start == 0 and main:  # a stale log of a run that never checkpointed; made on epoch 1
         (out / HISTORY).unlink(missing_ok=True)
     mask = None if prep.loss_mask is None else torch.from_numpy(prep.loss_mask.copy()).to(dev)
     head = torch.from_numpy(np.array(prep.operator.head_mask, dtype=bool)).to(dev)
@@ -279,24 +258,45 @@ def _train(
         return TopomapBatches(prep.values, indices, prep.operator, prep.scaler, prep.injection,
                               batch_size=t.batch_size, shuffle=shuffle, seed=seed, device=dev)
 
-    val_batches = batches(prep.split.val, False, 0)
+    def part(indices: np.ndarray) -> np.ndarray:  # this rank's share of an evaluation split
+        return indices if ranks is None else ranks.part(indices)
+
+    def train_batches(seed: int) -> Any:
+        whole = batches(prep.split.train, True, seed)
+        return whole if ranks is None else ShardedBatches(whole, ranks.rank, ranks.world)
+
+    net = model if ranks is None else ranks.wrap(model)  # after resume: DDP starts in step
+    val_batches = batches(part(prep.split.val), False, 0)
     meta_base = _card_meta(experiment, data, prep, command)
+    if ranks is not None:
+        meta_base["distributed"] = {"world_size": ranks.world, "backend": ranks.backend,
+                                    "batch_size_per_process": t.batch_size,
+                                    "frames_per_step": t.batch_size * ranks.world}
     meta_base["commands"] = _previous_commands(out) if start > 0 else []
     meta_base["commands"].append(command)  # every invocation that built these weights
     metrics: dict[str, Any] = {}
-    per_epoch = len(batches(prep.split.train, False, 0))
+    per_epoch = len(train_batches(0))
     clock = Eta(start * per_epoch, t.epochs * per_epoch)
     for epoch in range(start + 1, t.epochs + 1):
         epoch_seed = t.seed * 1_000_003 + epoch
-        torch.manual_seed(epoch_seed)
-        steps = train_steps(model, batches(prep.split.train, True, epoch_seed), opt, mask,
-                            t.beta, amp, cancel)
-        train_loss = yield from batch_reports(steps, clock, epoch, t.epochs, per_epoch)
+        if ranks is None:
+            torch.manual_seed(epoch_seed)
+            steps = train_steps(model, train_batches(epoch_seed), opt, mask, t.beta, amp, cancel)
+            train_loss = float((yield from batch_reports(steps, clock, epoch, t.epochs,
+                                                         per_epoch)))
+        else:
+            torch.manual_seed(ranks.seed(epoch_seed))
+            sums = train_sums(net, train_batches(epoch_seed), opt, mask, t.beta, amp, cancel)
+            mine, n = yield from batch_reports(sums, clock, epoch, t.epochs, per_epoch)
+            total, count = ranks.all_sum([mine, float(n)])
+            train_loss = total / max(count, 1.0)
         if cancel is not None:
             cancel.raise_if_cancelled()
         val = yield from validation_reports(
             evaluate_steps(model, Checked(val_batches, cancel), mask, t.beta, head),
             clock, epoch, t.epochs, per_epoch, len(val_batches))
+        if ranks is not None:
+            val = ranks.reduce_means(val)
         sched.step(val["loss"])
         best.update(model, epoch, val["loss"])
         best_model = best.model
@@ -311,20 +311,25 @@ def _train(
         best_record = next((r for r in history if r.get("epoch") == best.epoch), record)
         metrics = {**best_record, "epoch": epoch, "best_epoch": best.epoch}
         if final:
-            metrics.update(_test_metrics(best_model, batches(prep.split.test, False, 0), head,
-                                         weights_dtype))
-        # history before the checkpoint: a crash in between makes resume redo (and re-log)
-        # this epoch, since the history is cut back to the saved state's epoch
-        logged = append_history(out, record)
-        try:
-            save_checkpoint(out, best_model, {**meta_base, "epochs": epoch,
-                                              "stopped_early": stop, "metrics": metrics},
-                            dtype=weights_dtype,
-                            state=_state(model, opt, sched, experiment, epoch, best))
-        except CheckpointError:
-            if not pending(out):  # this epoch was not saved: it is not logged either
-                cut_history(out, logged)
-            raise
+            metrics.update(_test_metrics(best_model, batches(part(prep.split.test), False, 0),
+                                         head, weights_dtype,
+                                         None if ranks is None else ranks.reduce_means))
+        if main:
+            # history before the checkpoint: a crash in between makes resume redo (and
+            # re-log) this epoch, since the history is cut back to the saved state's epoch
+            logged = append_history(out, record)
+            try:
+                save_checkpoint(out, best_model, {**meta_base, "epochs": epoch,
+                                                  "stopped_early": stop, "metrics": metrics},
+                                dtype=weights_dtype,
+                                state=train_state(model, opt, sched, experiment, epoch, best,
+                                                  ranks))
+            except CheckpointError:
+                if not pending(out):  # this epoch was not saved: it is not logged either
+                    cut_history(out, logged)
+                raise
+        if ranks is not None:
+            ranks.barrier()  # no rank runs ahead of (or returns before) rank 0's checkpoint
         clock.mark(epoch * per_epoch)
         yield Progress(epoch * per_epoch, t.epochs * per_epoch,
                        f"epoch {epoch}/{t.epochs} val loss {val['loss']:.3g} "
@@ -335,45 +340,12 @@ def _train(
     return TrainResult(out, len(history), metrics, history)
 
 
-class _Best:
-    """The epoch with the lowest validation loss so far and a copy of its weights."""
-
-    def __init__(self) -> None:
-        self.epoch = 0
-        self.val_loss = float("inf")
-        self.model: ConfiguredModel | None = None
-
-    def update(self, model: ConfiguredModel, epoch: int, val_loss: float) -> bool:
-        if self.model is not None and not val_loss < self.val_loss:
-            return False
-        self.epoch, self.val_loss = epoch, float(val_loss)
-        if self.model is None:
-            self.model = copy.deepcopy(model)
-        else:
-            self.model.load_state_dict(model.state_dict())
-        self.model.eval()
-        return True
-
-    @classmethod
-    def restore(cls, model: ConfiguredModel, tensors: dict[str, torch.Tensor], state: dict,
-                history: list[dict[str, Any]], path: Path) -> _Best:
-        best = cls()
-        saved = state.get("best")
-        best_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-        best.model = copy.deepcopy(model)
-        if saved and best_tensors:
-            load_state_into(best.model, best_tensors, path)
-            best.epoch, best.val_loss = int(saved["epoch"]), float(saved["val_loss"])
-        else:  # a state written before best tracking: its last epoch is all there is
-            best.epoch = int(state["epoch"])
-            best.val_loss = float(history[-1]["val_loss"]) if history else float("inf")
-        best.model.eval()
-        return best
-
-
 def _test_metrics(model: HookedModel, test_batches: Any, head: torch.Tensor,
-                  weights_dtype: str) -> dict[str, Any]:
-    """The one test-split evaluation of a run, on the weights as saved."""
+                  weights_dtype: str, reduce: Any = None) -> dict[str, Any]:
+    """The one test-split evaluation of a run, on the weights as saved.
+
+    ``reduce`` (ranks: :meth:`~eegmi.training.distributed.Ranks.reduce_means`) turns this
+    process's part of the split into the whole split's figures."""
     evaluated = model
     if weights_dtype == "float16":
         evaluated = copy.deepcopy(model)
@@ -381,25 +353,16 @@ def _test_metrics(model: HookedModel, test_batches: Any, head: torch.Tensor,
             for p in evaluated.parameters():
                 p.copy_(p.half().float())
     res = evaluate_batches(evaluated, test_batches, None, 0.0, head)
+    if reduce is not None:
+        res = reduce(res)
     out: dict[str, Any] = {f"test_{k}": res[k] for k in ("mse", "mae", "ssim", "ssim_head")}
     out["test_n"] = int(res["n"])
     if weights_dtype == "float16":
         f32 = evaluate_batches(model, test_batches, None, 0.0, head)
+        if reduce is not None:
+            f32 = reduce(f32)
         out["float32_test"] = {k: f32[k] for k in ("mse", "mae", "ssim", "ssim_head")}
     return out
-
-
-def _state(model: HookedModel, opt: torch.optim.Optimizer, sched: Any,
-           experiment: ExperimentConfig, epoch: int, best: _Best
-           ) -> tuple[dict[str, torch.Tensor], dict]:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    if best.model is not None:
-        tensors.update({f"best.{k}": v for k, v in best.model.state_dict().items()})
-    opt_tensors, opt_scalars = _optim_tensors(opt)
-    tensors.update(opt_tensors)
-    return tensors, {"epoch": epoch, "experiment": experiment.to_dict(),
-                     "optimizer": opt_scalars, "scheduler": sched.state_dict(),
-                     "best": {"epoch": best.epoch, "val_loss": best.val_loss}}
 
 
 def _previous_commands(out: Path) -> list[str]:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from eegmi.jobs import CancelToken, Progress, format_eta
 from eegmi.models.hooks import HookedModel, model_input
+from eegmi.training.distributed import Share
 from eegmi.training.evaluation import vae_loss
+
+T = TypeVar("T")
 
 
 class Eta:
@@ -37,15 +41,16 @@ class Eta:
         return "" if self.eta_s is None else f", ETA {format_eta(self.eta_s)}"
 
 
-def batch_reports(steps: Generator[int, None, float], clock: Eta, epoch: int, epochs: int,
-                   per_epoch: int) -> Generator[Progress, None, float]:
-    """Re-emit ``train_steps``' batch counts as run-wide reports; returns its mean loss."""
+def batch_reports(steps: Generator[int, None, T], clock: Eta, epoch: int, epochs: int,
+                   per_epoch: int) -> Generator[Progress, None, T]:
+    """Re-emit ``train_steps``' batch counts as run-wide reports; returns what it returns
+    (the mean loss, or ``train_sums``' loss sum and count)."""
     base, total = (epoch - 1) * per_epoch, epochs * per_epoch
     while True:
         try:
             b = next(steps)
         except StopIteration as stop:
-            return float(stop.value)
+            return stop.value
         eta = clock.mark(base + b)
         yield Progress(base + b, total, f"epoch {epoch}/{epochs} batch {b}/{per_epoch}"
                        f"{clock.text()}", payload={"batch": b, "batches": per_epoch,
@@ -107,19 +112,35 @@ def train_steps(model: HookedModel, batches: Any, opt: torch.optim.Optimizer,
                 cancel: CancelToken | None = None) -> Generator[int, None, float]:
     """:func:`train_epoch` one batch at a time: yields the number of batches done after
     each optimizer step (cancel is checked before each); returns the mean loss."""
+    total, count = yield from train_sums(model, batches, opt, mask, beta, amp, cancel)
+    return total / max(count, 1)
+
+
+def train_sums(model: torch.nn.Module, batches: Any, opt: torch.optim.Optimizer,
+               mask: torch.Tensor | None, beta: float, amp: bool = False,
+               cancel: CancelToken | None = None) -> Generator[int, None, tuple[float, int]]:
+    """:func:`train_steps` returning ``(loss sum over frames, frames)``, so ranks can add
+    theirs up.  ``model`` may be DDP-wrapped; ``batches`` may yield
+    :class:`~eegmi.training.distributed.Share` items (their loss weighted by ``scale``
+    for the gradient, counted ``n`` times in the sums)."""
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
     model.train()
     total, count = 0.0, 0
-    for i, batch in enumerate(batches):
+    for i, item in enumerate(batches):
         if cancel is not None:
             cancel.raise_if_cancelled()
+        if isinstance(item, Share):
+            batch, n, scale = item.batch, item.n, item.scale
+        else:
+            batch, n, scale = item, item.target.shape[0], None
         device_type = batch.target.device.type
         with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp):
-            outp = model(model_input(model, batch))
+            outp = model(model_input(inner, batch))
             loss, _, _ = vae_loss(outp, batch.target, mask, beta)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if scale is None else loss * scale).backward()
         opt.step()
-        total += float(loss.detach()) * batch.target.shape[0]
-        count += batch.target.shape[0]
+        total += float(loss.detach()) * n
+        count += n
         yield i + 1
-    return total / max(count, 1)
+    return total, count
