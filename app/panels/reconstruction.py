@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from app.panels.base import Panel, forward_pending
 from app.widgets.image_view import TopoImagePlot, make_layout
 from app.widgets.scalp_map import head_geometry
+from eegmi.figures.panels.scalp import input_levels
 
 DIFF_LEVELS = (-0.5, 0.5)
 
@@ -45,13 +46,16 @@ class ReconstructionPanel(Panel):
     def show_result(self, result: Any) -> None:
         """Paint ``result`` (a ForwardResult)."""
         self.result = result
-        self.input_plot.set_image(result.image)
+        # input and output share the figure's range, widened past [0, 1] for an input
+        # injected at amplitude 2 (a fixed [0, 1] saturated it silently)
+        levels = input_levels([result.image, result.recon])
+        self.input_plot.set_image(result.image, levels=levels)
         if result.recon is None:
             self.output_plot.set_image(None)
             self.diff_plot.set_image(None)
             self.metrics.setText("no model loaded: input only")
             return
-        self.output_plot.set_image(result.recon)
+        self.output_plot.set_image(result.recon, levels=levels)
         self.diff_plot.set_image(self.difference(result))
         ssim = "n/a" if math.isnan(result.ssim) else f"{result.ssim:.4f}"
         self.metrics.setText(f"MSE {result.mse:.5f}    SSIM {ssim}    model {self.session.model_name}")

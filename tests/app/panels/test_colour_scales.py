@@ -241,3 +241,28 @@ def test_sae_card_colour_keys_show_the_thumbnail_scales(qtbot, session) -> None:
             got = img.pixelColor(x, y0 + grad.center().y())
             assert _close(got, QColor(*[int(v) for v in want[:3]]), tol=20), (name, x, got.name())
     assert CARD_H >= y0 + 12
+
+
+def test_reconstruction_input_follows_amplitude_2(qtbot, files) -> None:
+    """The reconstruction panel's input and output share a range that covers an electrode
+    injected at 2 (a fixed [0, 1] saturated it silently)."""
+    from app.panels.reconstruction import ReconstructionPanel
+
+    s = loaded_session(qtbot, files["model"], files["data"])
+    try:
+        p = ReconstructionPanel(s)
+        qtbot.addWidget(p)
+        with qtbot.waitSignal(s.forward_ready, timeout=10000):
+            s.workbench.inject({"Cz": 2.0})
+        QApplication.processEvents()
+        image = p.result.image
+        assert float(np.max(image)) == pytest.approx(2.0, abs=1e-4)
+        lo, hi = p.input_plot.levels
+        assert hi >= 2.0 and lo <= float(np.min(image))
+        assert p.output_plot.levels == (lo, hi)
+        with qtbot.waitSignal(s.forward_ready, timeout=10000):
+            s.workbench.inject({"Cz": 0.5})
+        QApplication.processEvents()
+        assert p.input_plot.levels == input_levels([p.result.image, p.result.recon])
+    finally:
+        s.shutdown()
