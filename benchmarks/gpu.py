@@ -315,12 +315,13 @@ def check_against_cpu(dev: Any, n: int = 256) -> dict[str, Any]:
 
     def run(device: Any, amp: bool) -> tuple[np.ndarray, float]:
         model.to(device)
-        with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                                             enabled=amp):
+        with torch.no_grad():
             v = vals.to(device)
-            target = adapter.operator.render_torch(v)
-            out = model(adapter.model_input(v))
-            loss, _, _ = vae_loss(out, target, None, 1e-6)
+            target = adapter.operator.render_torch(v)  # made outside autocast, as batches are
+            inp = adapter.model_input(v)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(inp)
+                loss, _, _ = vae_loss(out, target, None, 1e-6)
         return out.recon.float().cpu().numpy(), float(loss)
 
     ref_recon, ref_loss = run(torch.device("cpu"), False)
@@ -416,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             if dev.type == "cuda":
                 result["click"]["cpu"] = click_latency(torch.device("cpu"), min(clicks, 50))
         if "sae" not in args.skip:
-            result["sae"] = sae_throughput(data, dev, min(n_frames, 500 if small else 200_000),
+            result["sae"] = sae_throughput(data, dev, min(n_frames, 500 if small else 100_000),
                                            5 if small else 500, 256 if small else 4096)
         if "check" not in args.skip:
             result["check"] = check_against_cpu(dev, 16 if small else 256)
