@@ -45,6 +45,31 @@ def as_batches(x: np.ndarray | torch.Tensor, batch_size: int = 256) -> list[torc
     return list(torch.split(t, batch_size)) if len(t) else []
 
 
+class LazyBatches:
+    """Model inputs made batch by batch from rows, every time they are iterated.
+
+    ``values (N, n)`` stay as they are (e.g. scaled electrode vectors, 128 bytes a frame
+    for 32 electrodes); ``make(rows) -> Tensor (B, ...)`` turns one batch of them into
+    model inputs (a 40x40 topomap is 6.4 kB a frame) only when that batch is consumed.
+    Re-iterable (each pass makes the inputs again), with ``len()`` = batches per pass:
+    a multi-pass analysis over many inputs never holds them all as images.
+    """
+
+    def __init__(self, values: np.ndarray, make: Any, batch_size: int = 256) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.values = values
+        self.make = make
+        self.batch_size = int(batch_size)
+
+    def __len__(self) -> int:
+        return -(-len(self.values) // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        for start in range(0, len(self.values), self.batch_size):
+            yield self.make(self.values[start:start + self.batch_size])
+
+
 
 
 @contextmanager

@@ -138,16 +138,19 @@ class InputSet:
     split
         ``"val"`` (the model's validation split), ``"all"`` (another recording, all
         frames held out) or ``None`` for random mixes.
+    available
+        Frames they were drawn from (the pool), None for random mixes.
     """
 
     values: np.ndarray
     spec: InputSpec
     description: str
     split: str | None
+    available: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {**self.spec.to_json(), "n": int(self.values.shape[0]), "split": self.split,
-                "description": self.description}
+                "description": self.description, "available": self.available}
 
 
 def model_data_source(loaded: Any) -> str | None:
@@ -243,4 +246,4 @@ def analysis_inputs(loaded: Any, spec: InputSpec | None = None) -> InputSet:
     vals = np.asarray(loaded.scaler.transform(raw), dtype=np.float32)
     if not np.isfinite(vals).all():
         raise ConfigError(f"held-out frames of {data_spec} contain NaN or infinity")
-    return InputSet(vals, spec, f"{len(vals)} held-out frames ({where})", split)
+    return InputSet(vals, spec, f"{len(vals)} held-out frames ({where})", split, int(len(pool)))

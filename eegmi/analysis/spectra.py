@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eegmi.analysis.activations import LayerSpectra, layer_spectra
+from eegmi.analysis.activations import LayerSpectra, LazyBatches, layer_spectra
 from eegmi.analysis.eigenspectrum import Eigenspectrum, eigenspectrum
 from eegmi.analysis.inputs import InputSet, analysis_inputs
 from eegmi.analysis.spectra_options import (
@@ -114,23 +114,25 @@ class SpectraReport:
         return out
 
 
-def model_batches(loaded: Any, values: np.ndarray, batch_size: int = 256) -> list[torch.Tensor]:
+def model_batches(loaded: Any, values: np.ndarray, batch_size: int = 256) -> LazyBatches:
     """Model inputs of scaled electrode vectors ``(N, n)``, in batches on the model's device.
 
     Images ``(B, 1, H, W)`` with the model's injection for a VAE, the vectors
-    ``(B, n)`` themselves for a decoder-only model.
+    ``(B, n)`` themselves for a decoder-only model; made per batch on each pass
+    (:class:`~eegmi.analysis.activations.LazyBatches`), so only the vectors are held.
     """
     from eegmi.devices import model_device
     from eegmi.models.adapter import adapt
 
     pipe = adapt(loaded)
     device = model_device(loaded.model)
-    out = []
-    with torch.no_grad():
-        for chunk in torch.split(torch.from_numpy(np.ascontiguousarray(values, np.float32)),
-                                 batch_size):
-            out.append(pipe.model_input(chunk.to(device)).float())
-    return out
+    vals = np.ascontiguousarray(values, np.float32)
+
+    def make(rows: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return pipe.model_input(torch.from_numpy(rows).to(device)).float()
+
+    return LazyBatches(vals, make, batch_size)
 
 
 def untrained(loaded: Any, seed: int) -> torch.nn.Module:
@@ -200,8 +202,10 @@ def model_spectra(
     if cancel is not None:
         cancel.raise_if_cancelled()
     yield Progress(1.0, 1.0, "input spectrum")
-    x = torch.cat([b.reshape(len(b), -1) for b in batches]).cpu().numpy()
-    inp = eigenspectrum(x, max_dim=opts.max_dim, max_components=opts.max_components,
+    # streamed: a sample of at most twice the kept dimensions is held, larger ones fold
+    # into the float64 covariance batch by batch (as the layers' accumulators do)
+    inp = eigenspectrum((b.reshape(len(b), -1).cpu().numpy() for b in batches),
+                        max_dim=opts.max_dim, max_components=opts.max_components,
                         fit_range=opts.fit, seed=opts.seed, strict=False)
     return SpectraReport(label, trained, null, null_spectra, inp, inputs.to_json(), opts)
 

@@ -1,4 +1,14 @@
-"""``eegmi analyze eigenspectrum``: per-layer spectra with their null, the input's, and warnings."""
+"""``eegmi analyze eigenspectrum``: per-layer spectra with their null, the input's, and warnings.
+
+Bounded memory over DEAP-sized data: the inputs are held as electrode vectors and made
+into images batch by batch on every pass (``analysis.activations.LazyBatches``); each
+layer holds at most twice its kept dimensions of rows, then a float64 covariance,
+packed into passes of ``--memory-mb``.  The vectors themselves are capped too: at most
+``--memory-mb`` of them (``2 x 4 x n`` bytes each, the drawn rows and their scaled
+copy), a uniform random draw, so ``--max-inputs`` beyond that is cut and the output says
+so (a note on stderr; ``frames_used``, ``frames_available``, ``capped`` in the JSON).
+An ``--activations`` matrix is read as a memory map, a batch at a time.
+"""
 
 from __future__ import annotations
 
@@ -102,6 +112,12 @@ def run_eigenspectrum(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_inputs < 2:
         raise ConfigError(f"--max-inputs must be at least 2, got {args.max_inputs}")
     opts = options_from_args(args)
+    cap = max_inputs_for(opts.memory_mb)
+    capped = not args.activations and opts.count > cap
+    if capped:
+        from dataclasses import replace
+
+        opts = replace(opts, count=cap)
     as_json = bool(getattr(args, "json", False))
     if args.activations:
         path = Path(args.activations)
@@ -121,17 +137,41 @@ def run_eigenspectrum(args: argparse.Namespace) -> dict[str, Any]:
             result["out"] = str(write_spectra(Path(args.out), spectra, result))
         return result
     reports = _model_reports(args, opts, warn=as_json)
+    sampling = {lab: _sampling(r.inputs, args.max_inputs, capped, opts.memory_mb)
+                for lab, r in reports.items()}
+    for lab, info in sampling.items():
+        if info["capped"]:
+            sys.stderr.write(f"eegmi: note: {lab}: {info['frames_used']} of "
+                             f"{info['frames_requested']} requested inputs used (--memory-mb "
+                             f"{opts.memory_mb} holds {cap}; a uniform random draw)\n")
 
-    result = _nested({lab: r.to_json() for lab, r in reports.items()})
+    result = _nested({lab: {**r.to_json(), **sampling[lab]} for lab, r in reports.items()})
     if args.out:
         from eegmi.cli.spectra_figures import write_reports
 
         result["out"] = str(write_reports(Path(args.out), reports, result))
     if as_json:
         return result
-    for r in reports.values():
+    for lab, r in reports.items():
         sys.stdout.write("\n".join(_table(r)) + "\n")
+        info = sampling[lab]
+        sys.stdout.write(f"inputs: {info['frames_used']} used of {info['frames_available']} "
+                         f"available{' (capped by --memory-mb)' if info['capped'] else ''}\n")
     return {"out": result["out"]} if "out" in result else {}
+
+
+def max_inputs_for(memory_mb: int, n_electrodes: int = 32) -> int:
+    """Inputs whose electrode vectors fit ``memory_mb`` (drawn rows + scaled copy)."""
+    return max(2, (int(memory_mb) << 20) // (2 * 4 * n_electrodes))
+
+
+def _sampling(inputs: dict[str, Any], requested: int, capped: bool, memory_mb: int
+              ) -> dict[str, Any]:
+    used = int(inputs.get("n", 0))
+    available = inputs.get("available")
+    return {"frames_requested": int(requested), "frames_used": used,
+            "frames_available": int(available) if available is not None else None,
+            "capped": bool(capped and used < int(requested)), "memory_mb": int(memory_mb)}
 
 
 def _table(report: Any) -> list[str]:

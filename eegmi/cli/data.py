@@ -6,6 +6,9 @@
   ``PATH`` may be ``synthetic``; a DEAP folder is cached on first use.
 - ``eegmi data synth --out DIR`` — the synthetic set as ``synthetic.npz`` (readable
   by every ``--data`` option) plus its ground truth (``synthetic.truth.npz/.json``).
+- ``eegmi data convert FOLDER --out DIR`` — DEAP files decoded once into a
+  memory-mapped set (:mod:`eegmi.data.convert`), with a progress bar; ``--data DIR``
+  then opens it without decoding anything.
 - ``eegmi data render PATH --frame N --out FILE.png`` — the clipped and scaled
   topomap of one frame, nose up, left hemisphere on the left, outside the head
   transparent.
@@ -45,6 +48,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("convert", help="convert a DEAP folder once into a memory-mapped set",
+                       description="Decode every sNN.dat of a DEAP folder once into DIR "
+                                   "(float32 values.npy, subject.npy, trial.npy and a header), "
+                                   "checked as it is written; --data DIR then memory-maps it "
+                                   "without decoding. Atomic: a killed conversion leaves no DIR; "
+                                   "converting the same files again reuses DIR.")
+    p.add_argument("path", metavar="FOLDER", help="folder of DEAP sNN.dat files")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--montage", default="biosemi32",
+                   help="channels kept and their order (default biosemi32, DEAP's order)")
+    p.set_defaults(func=cmd_convert)
+
     p = sub.add_parser("render", help="render one frame as a PNG topomap",
                        description="Render the clipped, [0, 1]-scaled topomap of one frame "
                                    "(scaler fitted on the whole recording), nose up.")
@@ -67,6 +82,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _help(parser: argparse.ArgumentParser) -> None:
     parser.print_help()
     return None
+
+
+def cmd_convert(args: argparse.Namespace) -> dict[str, Any]:
+    from eegmi.data.convert import convert_deap
+    from eegmi.jobs import run_with_bar
+
+    done = run_with_bar(convert_deap(args.path, args.out, args.montage), "converting")
+    return done.to_json()
 
 
 def cmd_info(args: argparse.Namespace) -> dict[str, Any]:

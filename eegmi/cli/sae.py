@@ -9,11 +9,18 @@ or ``eegmi sae train --activations X.npy`` (an ``(N, d)`` matrix), with
 ``eegmi sae evaluate SAE_DIR [MODEL] [--activations X.npy]`` recomputes the
 metrics (and, with a model, the reconstruction with the SAE spliced in);
 ``--gallery FILE.npz`` also writes the per-feature gallery data.
+
+Bounded memory: the activation vectors held (from a model layer or from an
+``--activations`` matrix, read from disk as a memory map) never exceed ``--memory-mb``
+(float32): beyond it a uniform random sample of the vectors is kept (every frame is
+still run through the model).  The output says so: a note on stderr and the fields
+``capped``, ``vectors_used``, ``vectors_available``, ``frames_used``, ``frames_available``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +67,9 @@ def register(subparsers: Any) -> None:
                    help="train-split frames to extract activations from (a quarter as many "
                         "held-out frames give the metrics)")
     t.add_argument("--seed", type=int, default=TRAIN.seed)
+    t.add_argument("--memory-mb", type=int, default=TRAIN.memory_mb,
+                   help=f"memory for held activation vectors; beyond it a uniform random "
+                        f"sample is kept (default {TRAIN.memory_mb})")
     t.add_argument("--device", help="cpu, cuda ... (default: CUDA when present)")
     t.add_argument("--out", type=Path, required=True, help="output SAE directory")
     t.set_defaults(func=run_train)
@@ -75,6 +85,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--max-frames", type=int, default=1000)
     e.add_argument("--gallery", type=Path, help="also write per-feature gallery data (.npz)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--memory-mb", type=int, default=TRAIN.memory_mb,
+                   help=f"memory for held activation vectors (default {TRAIN.memory_mb})")
     e.add_argument("--device", help="cpu, cuda ... (default: CUDA when present)")
     e.set_defaults(func=run_evaluate)
     add_threads_option(e)
@@ -85,17 +97,50 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=show_help)
 
 
-def load_matrix(path: Path) -> np.ndarray:
-    """An ``(N, d)`` activation matrix from ``.npy`` (never unpickled)."""
+def load_matrix(path: Path, max_rows: int | None = None, seed: int = 0,
+                chunk_rows: int = 65536) -> np.ndarray:
+    """An ``(N, d)`` activation matrix from ``.npy`` (never unpickled).
+
+    With ``max_rows`` below ``N``, a uniform random subset of ``max_rows`` rows (sorted,
+    seeded) is read from the memory-mapped file ``chunk_rows`` at a time, so no more
+    than the subset is ever held.  :func:`matrix_rows` tells the ``N`` to expect.
+    """
     from eegmi.sae.train import check_activations
 
+    x = _open_matrix(path)
+    n = int(x.shape[0]) if x.ndim else 0
+    if max_rows is None or x.ndim != 2 or n <= max_rows:
+        return check_activations(np.array(x), str(path))  # a writable in-memory copy for torch
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+    out = np.empty((max_rows, x.shape[1]), dtype=np.float32)
+    for start in range(0, max_rows, chunk_rows):
+        part = rows[start:start + chunk_rows]
+        out[start:start + len(part)] = x[part]
+    return check_activations(out, str(path))
+
+
+def _open_matrix(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataError("activation file not found", path)
     try:
-        x = np.load(path, allow_pickle=False, mmap_mode="r")
+        return np.load(path, allow_pickle=False, mmap_mode="r")
     except (ValueError, OSError) as exc:
         raise DataError(f"not a readable .npy array ({exc})", path) from None
-    return check_activations(np.array(x), str(path))  # a writable in-memory copy for torch
+
+
+def matrix_rows(path: Path) -> tuple[int, int]:
+    """``(N, d)`` of an ``.npy`` matrix from its header (nothing read; ``(0, 0)`` when it
+    is not 2-D, which :func:`load_matrix` then refuses)."""
+    x = _open_matrix(path)
+    return (int(x.shape[0]), int(x.shape[1])) if x.ndim == 2 else (0, 0)
+
+
+def note_capped(info: dict[str, Any], what: str) -> None:
+    """One stderr line when a memory budget kept only a sample of the vectors."""
+    if info.get("capped"):
+        sys.stderr.write(f"eegmi: note: {what}: {info['vectors_used']} of "
+                         f"{info['vectors_available']} activation vectors kept (uniform random "
+                         f"sample; --memory-mb {info['memory_mb']})\n")
 
 
 def _device(spec: str | None) -> str:
@@ -111,7 +156,8 @@ def train_options(args: argparse.Namespace) -> SaeTrainOptions:
                            sparsity=sparsity, k=args.k if args.k is not None else TRAIN.k,
                            l1=args.l1 if args.l1 is not None else TRAIN.l1, steps=args.steps,
                            batch_size=args.batch_size, lr=args.lr, max_frames=args.max_frames,
-                           seed=args.seed, filter=args.filter)
+                           seed=args.seed, filter=args.filter,
+                           memory_mb=getattr(args, "memory_mb", TRAIN.memory_mb))
     opts.check()
     return opts
 
@@ -131,7 +177,11 @@ def _train_matrix(args: argparse.Namespace, opts: SaeTrainOptions, device: str) 
     from eegmi.sae.metrics import sae_metrics
     from eegmi.sae.train import train_sae
 
-    x_all = load_matrix(args.activations)
+    n_all, d = matrix_rows(args.activations)
+    x_all = load_matrix(args.activations, opts.max_rows(d), opts.seed)
+    sampling = {"vectors_used": int(len(x_all)), "vectors_available": max(n_all, len(x_all)),
+                "capped": len(x_all) < n_all, "memory_mb": opts.memory_mb}
+    note_capped(sampling, str(args.activations))
     perm = np.random.default_rng(opts.seed).permutation(len(x_all))
     n_eval = max(1, len(x_all) // 10)
     x_train, x_eval = x_all[perm[n_eval:]], x_all[perm[:n_eval]]
@@ -147,11 +197,12 @@ def _train_matrix(args: argparse.Namespace, opts: SaeTrainOptions, device: str) 
             "train": tcfg.to_dict(), "resampled": result.resampled,
             "final": result.history[-1] if result.history else {},
             "filter": None if report is None else report.to_json(),
-            "provenance": {"activations": str(args.activations.resolve()), "n_vectors": int(len(x_all))}}
+            "provenance": {"activations": str(args.activations.resolve()), "n_vectors": int(len(x_all)),
+                           "sampling": sampling}}
     out = save_sae(args.out, result.sae, meta)
     return {"out": str(out), "decoder": str(out / "decoder.npy"), "d_in": cfg.d_in,
             "n_features": cfg.n_features, "kind": cfg.kind, "hook": None, "mode": None,
-            "train_vectors": int(len(x_train)), "metrics": metrics,
+            "train_vectors": int(len(x_train)), **sampling, "metrics": metrics,
             "filter": None if report is None else report.to_json()}
 
 
@@ -171,6 +222,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         return _train_matrix(args, opts, device)
     context = _context(args.model, args.data, device)
     trained = run_with_bar(SAE_TRAIN.run(opts, context, None), f"SAE on {opts.layer}")
+    note_capped(trained.sampling, f"{args.model} {opts.layer}")
     trained.loaded.sae.cpu()
     out = resave(trained.loaded, args.out)
     return {"out": str(out), "decoder": str(out / "decoder.npy"), **SAE_TRAIN.summary(trained)}
@@ -201,8 +253,14 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     d = loaded.sae.config.d_in
     out: dict[str, Any] = {"sae": str(args.sae_dir), "d_in": d, "n_features": loaded.sae.config.n_features,
                            "hook": loaded.hook, "mode": loaded.meta.get("mode")}
+    budget = SaeTrainOptions(memory_mb=getattr(args, "memory_mb", TRAIN.memory_mb))
+    budget.check()
     if args.activations is not None:
-        x = load_matrix(args.activations)
+        n_all, _ = matrix_rows(args.activations)
+        x = load_matrix(args.activations, budget.max_rows(d), args.seed)
+        out.update(vectors_used=int(len(x)), vectors_available=n_all, capped=len(x) < n_all,
+                   memory_mb=budget.memory_mb)
+        note_capped(out, str(args.activations))
         if x.shape[1] != d:
             raise DataError(f"activation width {x.shape[1]} does not match the SAE input width {d}",
                             args.activations)
@@ -238,8 +296,12 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     def batches() -> Any:
         return batches_of(adapter, eeg, scaler, idx, device)
 
-    acts = run_with_bar(collect_activations(adapter.model, batches(), loaded.hook, loaded.mode),
+    acts = run_with_bar(collect_activations(adapter.model, batches(), loaded.hook, loaded.mode,
+                                            max_rows=budget.max_rows(d), seed=args.seed),
                         f"activations {loaded.hook}")
+    out.update(vectors_used=int(len(acts.x)), vectors_available=int(acts.rows_seen),
+               capped=acts.capped, memory_mb=budget.memory_mb)
+    note_capped(out, f"{loaded.hook}")
     name = context.loaded.name
     if acts.x.shape[1] != d:
         raise DataError(f"layer {loaded.hook} of {name} gives width {acts.x.shape[1]} "

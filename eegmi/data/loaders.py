@@ -257,6 +257,10 @@ def load_eeg(path: str | Path, montage: Any = "biosemi32",
     """
     path = Path(path).expanduser()
     if path.is_dir():
+        from eegmi.data.convert import is_converted, load_converted
+
+        if is_converted(path):  # ``eegmi data convert`` output: memory-mapped as it is
+            return load_converted(path, montage)
         return _load_deap_folder(path, montage)
     data = to_montage(read_native(path, ch_names), montage, path)
     check_values(data.values, data.ch_names, path)

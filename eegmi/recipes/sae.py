@@ -51,6 +51,11 @@ class SaeTrainOptions:
         Split, frame draw and training seed.
     filter
         Activation filter ``METHOD:FRACTION`` (``eegmi.sae.filtering``) or None.
+    memory_mb
+        Memory for the held activation vectors (float32): every drawn frame is run, and
+        when its vectors would exceed this a uniform random sample of them is kept
+        (``eegmi.sae.activations.RowReservoir``; the held-out set gets a quarter).  The
+        result says so (``capped``, ``vectors_used`` of ``vectors_available``).
     """
 
     layer: str = "enc.act3"
@@ -65,9 +70,14 @@ class SaeTrainOptions:
     max_frames: int = 2000
     seed: int = 0
     filter: str | None = None
+    memory_mb: int = 1024
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def max_rows(self, d: int) -> int:
+        """Vectors of width ``d`` that ``memory_mb`` holds (at least one)."""
+        return max(1, (int(self.memory_mb) << 20) // (4 * max(1, int(d))))
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SaeTrainOptions:
@@ -91,6 +101,7 @@ class SaeTrainOptions:
         _check_int("batch_size", self.batch_size, 1, 1 << 20)
         _check_int("max_frames", self.max_frames, 1, 10**9)
         _check_int("seed", self.seed, 0, MAX_SEED)
+        _check_int("memory_mb", self.memory_mb, 1, 1 << 24)
         for name in ("l1", "lr"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
@@ -171,6 +182,8 @@ class SaeTrained:
     train_vectors: int
     filter_report: Any = None
     history: list[dict[str, float]] = field(default_factory=list)
+    #: frames run, train-split frames, vectors kept and produced, memory budget (MB)
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -258,7 +271,7 @@ def run_train(options: SaeTrainOptions, context: RecipeContext,
               cancel: CancelToken | None = None) -> Job[SaeTrained]:
     """Extract ``options.layer`` activations over train-split frames, train the SAE,
     and measure it on held-out frames (metrics and the model with the SAE spliced in)."""
-    from eegmi.sae.activations import collect_activations, find_hook
+    from eegmi.sae.activations import collect_activations, find_hook, vector_width
     from eegmi.sae.filtering import filter_activations, parse_filter
     from eegmi.sae.io import LoadedSAE
     from eegmi.sae.metrics import sae_metrics, spliced_reconstruction
@@ -276,12 +289,21 @@ def run_train(options: SaeTrainOptions, context: RecipeContext,
     held_from = split.test if len(split.test) else split.val
     eval_idx = draw(held_from, max(1, options.max_frames // 4), options.seed)
     want_cam = method_keep is not None and method_keep[0] == "gradcam"
+    shape_of = getattr(model, "hook_shapes", None)
+    width = (vector_width(tuple(shape_of()[options.layer]), options.mode) if callable(shape_of)
+             else 1)
+    cap = options.max_rows(width)
     acts = yield from scaled_progress(
         collect_activations(model, batches_of(adapter, eeg, scaler, train_idx, device), options.layer,
-                            options.mode, gradcam=want_cam, cancel=cancel), 0.0, 0.2, "activations")
+                            options.mode, gradcam=want_cam, cancel=cancel, max_rows=cap,
+                            seed=options.seed), 0.0, 0.2, "activations")
     held = yield from scaled_progress(
         collect_activations(model, batches_of(adapter, eeg, scaler, eval_idx, device), options.layer,
-                            options.mode, cancel=cancel), 0.2, 0.25, "held-out activations")
+                            options.mode, cancel=cancel, max_rows=max(1, cap // 4),
+                            seed=options.seed + 1), 0.2, 0.25, "held-out activations")
+    sampling = {"frames_used": int(len(train_idx)), "frames_available": int(len(split.train)),
+                "vectors_used": int(len(acts.x)), "vectors_available": int(acts.rows_seen),
+                "capped": bool(acts.capped or held.capped), "memory_mb": int(options.memory_mb)}
     x_train, report = acts.x, None
     if method_keep is not None:
         spatial = ((int(acts.layer_shape[1]), int(acts.layer_shape[2])) if acts.position is not None
@@ -308,15 +330,17 @@ def run_train(options: SaeTrainOptions, context: RecipeContext,
                            "model_path": str(getattr(loaded, "path", context.model)),
                            "data": context.data or "synthetic", "train_frames": int(len(train_idx)),
                            "eval_frames": int(len(eval_idx)), "split_seed": options.seed}}
+    meta["provenance"]["sampling"] = sampling
     return SaeTrained(loaded=LoadedSAE(sae=sae, meta=meta, path=None), metrics=metrics,
-                      train_vectors=int(len(x_train)), filter_report=report, history=result.history)
+                      train_vectors=int(len(x_train)), filter_report=report, history=result.history,
+                      sampling=sampling)
 
 
 def train_summary(result: SaeTrained) -> dict[str, Any]:
     cfg = result.loaded.sae.config
     return {"d_in": cfg.d_in, "n_features": cfg.n_features, "kind": cfg.kind,
             "hook": result.loaded.hook, "mode": result.loaded.mode,
-            "train_vectors": result.train_vectors,
+            "train_vectors": result.train_vectors, **result.sampling,
             "metrics": {k: float(v) for k, v in result.metrics.items()},
             "filter": None if result.filter_report is None else result.filter_report.to_json()}
 

@@ -184,6 +184,9 @@ class ActivationSet:
         ``"spatial"`` or ``"flat"``.
     gradcam
         ``(N,)`` Grad-CAM weight of each vector's position when requested, else None.
+    rows_seen, frames_seen
+        Vectors and frames the model produced; ``rows_seen > N`` when a row cap kept a
+        uniform random sample of them (:class:`RowReservoir`).
     """
 
     x: np.ndarray
@@ -192,6 +195,13 @@ class ActivationSet:
     layer_shape: tuple[int, ...]
     mode: str
     gradcam: np.ndarray | None = None
+    rows_seen: int = 0
+    frames_seen: int = 0
+
+    @property
+    def capped(self) -> bool:
+        """Whether a row cap dropped vectors (``x`` is a uniform sample of them)."""
+        return self.rows_seen > len(self.x)
 
     @property
     def n_frames(self) -> int:
@@ -208,6 +218,57 @@ def gradcam_target(hook: str, out: Any) -> torch.Tensor:
     return 0.5 * model_output(out).pow(2).sum()
 
 
+class RowReservoir:
+    """A uniform random sample of at most ``cap`` rows of a stream (Algorithm R).
+
+    Memory is the ``cap`` rows and nothing else: row ``t`` of the stream (0-based)
+    replaces a random held row with probability ``cap / (t + 1)``, so after any number
+    of rows every row seen is held with the same probability.  Several aligned columns
+    (vectors, frame ids, positions, weights) are sampled together.
+
+    Parameters
+    ----------
+    cap
+        Rows held at most.
+    seed
+        Seed of the replacement draws (same stream, same seed: same sample).
+    """
+
+    def __init__(self, cap: int, seed: int = 0) -> None:
+        if cap < 1:
+            raise ConfigError(f"row cap must be at least 1, got {cap}")
+        self.cap = int(cap)
+        self.seen = 0
+        self.rng = np.random.default_rng(seed)
+        self.columns: list[np.ndarray] | None = None
+
+    def add(self, *cols: np.ndarray) -> None:
+        """Offer ``k`` new rows: each ``cols[i]`` is ``(k, ...)``."""
+        k = len(cols[0])
+        if self.columns is None:
+            self.columns = [np.empty((self.cap, *c.shape[1:]), dtype=c.dtype) for c in cols]
+        fill = max(0, min(k, self.cap - self.seen))
+        for held, c in zip(self.columns, cols, strict=True):
+            held[self.seen:self.seen + fill] = c[:fill]
+        if fill < k:
+            t = self.seen + np.arange(fill, k)  # stream positions of the remaining rows
+            slot = (self.rng.random(len(t)) * (t + 1)).astype(np.int64)
+            take = np.flatnonzero(slot < self.cap)
+            # a slot drawn twice in one batch keeps the later row, as one-by-one would
+            slot, take = slot[take][::-1], take[::-1] + fill
+            slot, first = np.unique(slot, return_index=True)
+            for held, c in zip(self.columns, cols, strict=True):
+                held[slot] = c[take[first]]
+        self.seen += k
+
+    def result(self) -> list[np.ndarray]:
+        """The held columns, ``(min(seen, cap), ...)`` each."""
+        if self.columns is None:
+            return []
+        n = min(self.seen, self.cap)
+        return [c[:n] for c in self.columns]
+
+
 def collect_activations(
     model: nn.Module,
     batches: Iterable[Any],
@@ -216,6 +277,8 @@ def collect_activations(
     max_frames: int | None = None,
     gradcam: bool = False,
     cancel: CancelToken | None = None,
+    max_rows: int | None = None,
+    seed: int = 0,
 ) -> Job[ActivationSet]:
     """Stream a layer's activations over batches into one matrix.
 
@@ -231,6 +294,10 @@ def collect_activations(
         Stop after this many frames.
     gradcam
         Also compute per-position Grad-CAM weights (spatial layers only).
+    max_rows, seed
+        Hold at most this many vectors: every frame is run, and a uniform random
+        sample of all vectors (:class:`RowReservoir`, seeded) is kept, so memory is
+        ``max_rows x d`` float32 whatever the number of frames (None: keep all).
 
     Yields
     ------
@@ -246,7 +313,8 @@ def collect_activations(
     frames: list[np.ndarray] = []
     positions: list[np.ndarray] = []
     layer_shape: tuple[int, ...] = ()
-    seen = 0
+    seen = rows = 0
+    reservoir = None if max_rows is None else RowReservoir(max_rows, seed)
     for i, batch in enumerate(batches):
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -272,18 +340,31 @@ def collect_activations(
         b = acts.shape[0]
         vec = to_vectors(acts, mode).float().cpu().numpy()
         per = positions_per_frame(layer_shape, mode)
-        frames.append(np.repeat(frame_ids(batch, seen, b), per))
-        positions.append(np.tile(np.arange(per, dtype=np.int64), b))
-        xs.append(vec)
+        frame = np.repeat(frame_ids(batch, seen, b), per)
+        position = np.tile(np.arange(per, dtype=np.int64), b)
+        if not np.isfinite(vec).all():
+            raise DataError(f"layer {hook!r} produced NaN/inf activations")
+        if reservoir is not None:
+            reservoir.add(vec, frame, position, *(cams[-1:] if gradcam else []))
+            cams = []
+        else:
+            frames.append(frame)
+            positions.append(position)
+            xs.append(vec)
         seen += b
+        rows += len(vec)
         yield Progress(i + 1, n_total, f"{seen} frames from {hook}")
         if max_frames is not None and seen >= max_frames:
             break
+    if reservoir is not None:
+        held = reservoir.result()
+        if held:
+            xs, frames, positions = held[:1], held[1:2], held[2:3]
+            cams = held[3:]
     if not xs:
         raise DataError("no frames to extract activations from")
-    x = np.concatenate(xs)
-    if not np.isfinite(x).all():
-        raise DataError(f"layer {hook!r} produced NaN/inf activations")
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    del xs
     spatial = positions_per_frame(layer_shape, mode) > 1
     return ActivationSet(
         x=x,
@@ -292,4 +373,6 @@ def collect_activations(
         layer_shape=layer_shape,
         mode=mode,
         gradcam=np.concatenate(cams) if gradcam else None,
+        rows_seen=rows,
+        frames_seen=seen,
     )
