@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +188,6 @@ def build_folder_cache(folder: Path, order: np.ndarray, ch_names: tuple[str, ...
         written to a temporary name and renamed, the meta file last, so an
         interrupted build is never mistaken for a cache.
     """
-    from eegmi.paths import atomic_path
 
     files = deap_files(folder)
     if not files:
@@ -196,8 +198,36 @@ def build_folder_cache(folder: Path, order: np.ndarray, ch_names: tuple[str, ...
              "trial": base.with_suffix(".trial.npy"), "meta": base.with_suffix(".json")}
     if all(p.exists() for p in paths.values()):
         return paths
-    n = len(order)
     cache_root.mkdir(parents=True, exist_ok=True)
+    with _build_lock(base):
+        if all(p.exists() for p in paths.values()):  # another process built it meanwhile
+            return paths
+        # under the lock no other build of this key runs: temporary files left by a
+        # killed build (up to the whole 1.3 GB) are stale and go before the new build
+        for stale in cache_root.glob(f".{base.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        return _write_folder_cache(files, order, ch_names, folder, paths)
+
+
+@contextmanager
+def _build_lock(base: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``base.lock`` (released when the process dies)."""
+    import fcntl
+
+    lock = base.with_suffix(".lock")
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_folder_cache(files: list[Path], order: np.ndarray, ch_names: tuple[str, ...],
+                        folder: Path, paths: dict[str, Path]) -> dict[str, Path]:
+    from eegmi.paths import atomic_path
+
+    n = len(order)
     sizes: list[tuple[int, int]] = []
     with atomic_path(paths["values"]) as tv, atomic_path(paths["subject"]) as ts, \
             atomic_path(paths["trial"]) as tt:

@@ -158,6 +158,28 @@ def test_deap_folder_becomes_memmap_cache(tmp_path, cache) -> None:
     np.testing.assert_array_equal(np.asarray(again.values), np.asarray(data.values))
 
 
+def test_deap_folder_cache_build_removes_a_killed_builds_temporaries(tmp_path, cache) -> None:
+    """A build killed with -9 leaves its temporary files; the next build of the same
+    cache (under the lock, so none is in use) removes them."""
+    folder = tmp_path / "deap"
+    folder.mkdir()
+    write_deap(folder / "s01.dat", deap_array(1))
+    load_eeg(folder)
+    built = [p for p in cache.iterdir() if p.suffix != ".lock"]
+    base = next(p for p in built if p.name.endswith(".values.npy")).name[: -len(".values.npy")]
+    for p in built:
+        p.unlink()
+    stale = [cache / f".{base}.values.npy.k1ll3d.tmp", cache / f".{base}.trial.npy.x.tmp"]
+    for p in stale:
+        p.write_bytes(b"\0" * 4096)
+    other = cache / ".deap_otherkey.values.npy.a.tmp"  # another cache's build: not touched
+    other.write_bytes(b"x")
+    load_eeg(folder)
+    assert not any(p.exists() for p in stale)
+    assert other.exists()
+    assert not any(p.name.endswith(".tmp") and base in p.name for p in cache.iterdir())
+
+
 def test_deap_folder_with_bad_file_leaves_no_cache(tmp_path, cache) -> None:
     folder = tmp_path / "deap"
     folder.mkdir()
@@ -165,7 +187,8 @@ def test_deap_folder_with_bad_file_leaves_no_cache(tmp_path, cache) -> None:
     (folder / "s02.dat").write_bytes(b"")
     with pytest.raises(DataError, match="s02.dat: file is empty"):
         load_eeg(folder)
-    assert not cache.exists() or not any(cache.iterdir())
+    # nothing but the (empty) build lock is left
+    assert not cache.exists() or all(p.suffix == ".lock" for p in cache.iterdir())
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataError, match="no DEAP files"):
