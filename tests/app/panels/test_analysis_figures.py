@@ -217,7 +217,7 @@ def test_sae_figure_shows_the_cards_in_the_panels_order(qtbot, session, tmp_path
     assert data["metrics"]["fve"] == pytest.approx(p.loaded.meta["metrics"]["fve"], abs=1e-12)
     t = texts(fig)
     assert sum(title.startswith("#") for title in t["titles"]) == min(8, p.model.rowCount())
-    assert "top frame, scaled value" in t["bars"]
+    assert "top frame (scaled)" in t["bars"]
     assert "sorted by selectivity" in caption_of(fig)
 
 
