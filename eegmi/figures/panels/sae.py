@@ -40,9 +40,11 @@ from eegmi.jobs import Job
 NAME = "sae"
 #: cards drawn by default (two rows of four) and the figure's height for them
 CARDS = 8
-HEIGHT_IN = 5.6
+HEIGHT_IN = 5.2
+#: the card's feature map, by kind (``GalleryData.feature_map``)
+MAP_TITLES = {"decoder": "decoder direction", "top map": "where it fires"}
 #: quality figures of the SAE card (``sae_metrics`` and the spliced model), as table rows
-METRICS = (("fve", "FVE (held-out)"), ("l0", "L0 (active features / input)"), ("d", "input width d"),
+METRICS = (("fve", "FVE (held-out)"), ("l0", "L0 (active per input)"), ("d", "input width d"),
            ("dead_fraction", "dead features"), ("dense_fraction", "dense features"),
            ("model_ssim_clean", "model SSIM"), ("model_ssim_spliced", "model SSIM, SAE spliced"))
 
@@ -111,8 +113,8 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     fig = new_figure(w, h, dpi)
     n_cards = len(np.asarray(data["cards"]))
     card_rows = max(1, -(-n_cards // 4))
-    outer = fig.add_gridspec(2, 1, height_ratios=[1.0, 1.05 * card_rows], hspace=0.3,
-                             left=0.06, right=0.92, top=1.0 - 0.45 / h)
+    outer = fig.add_gridspec(2, 1, height_ratios=[1.0, 0.75 * card_rows], hspace=0.35,
+                             left=0.06, right=0.89, top=1.0 - 0.6 / h)
     top = outer[0].subgridspec(1, 3, width_ratios=[1.1, 1.0, 1.0], wspace=0.45)
     ax = fig.add_subplot(top[0, 0])
     m = dict(data.get("metrics") or {})
@@ -148,9 +150,6 @@ def _scatter(ax: Any, data: Mapping[str, Any]) -> None:
     on = cards[alive[cards]] if cards.size else cards
     ax.scatter(100 * freq[on], sel[on], s=14, facecolors="none", edgecolors=CYCLE[1],
                linewidths=0.8, label="cards below")
-    for i in on:
-        ax.annotate(f"#{int(i)}", (100 * freq[i], sel[i]), fontsize=5, xytext=(2, 2),
-                    textcoords="offset points")
     if alive.any():
         ax.set_xscale("log")
     ax.set_xlabel("frequency (% of inputs active)")
@@ -176,7 +175,7 @@ def _cards(fig: Any, cell: Any, data: Mapping[str, Any], card_rows: int) -> None
         ax.set_axis_off()
         ax.text(0.5, 0.5, "no feature matches the search", ha="center", transform=ax.transAxes)
         return
-    grid = cell.subgridspec(card_rows, 8, wspace=0.55, hspace=0.55)
+    grid = cell.subgridspec(card_rows, 8, wspace=0.5, hspace=0.45)
     head = tuple(np.asarray(data["head"], dtype=np.float64))
     maps = np.asarray(data["card_map"], dtype=np.float64)
     kind = str(data["card_map_kind"])
@@ -187,9 +186,10 @@ def _cards(fig: Any, cell: Any, data: Mapping[str, Any], card_rows: int) -> None
         ax = fig.add_subplot(grid[r, 2 * c])
         im_top = draw_topomap(ax, np.asarray(data["card_top"])[j], cmap=SEQUENTIAL, vmin=0.0,
                               vmax=1.0, head=head)
-        drivers = ", ".join(data["card_drivers"][j][:2]) or "–"
-        ax.set_title(f"#{int(i)}  {100 * freq[i]:.1f}%  sel {sel[i]:.2f}", fontsize=5.5, loc="left")
-        ax.set_xlabel(f"top {data['card_top_value'][j]:.3g}; {drivers}", fontsize=5, labelpad=1)
+        drivers = ", ".join(data["card_drivers"][j][:2])
+        ax.set_title(f"#{int(i)}  {_pct(freq[i])}  sel {sel[i]:.2f}", fontsize=5.5, loc="left")
+        ax.set_xlabel(f"act {data['card_top_value'][j]:.3g}" + (f"; {drivers}" if drivers else ""),
+                      fontsize=5, labelpad=1)
         ax = fig.add_subplot(grid[r, 2 * c + 1])
         if maps.shape[0] == cards.size and kind != "none":
             arr = maps[j]
@@ -201,16 +201,23 @@ def _cards(fig: Any, cell: Any, data: Mapping[str, Any], card_rows: int) -> None
                                interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(kind, fontsize=5.5)
+            ax.set_xlabel(MAP_TITLES.get(kind, kind), fontsize=5, labelpad=1)
             cb = colorbar(fig, im, ax, "")
             cb.ax.tick_params(labelsize=4.5)
         else:
             ax.set_axis_off()
     if im_top is not None:
-        cax = fig.add_axes((0.94, 0.2, 0.012, 0.25))
+        box = cell.get_position(fig)
+        cax = fig.add_axes((0.925, box.y0 + 0.1 * box.height, 0.012, 0.8 * box.height))
         cb = fig.colorbar(im_top, cax=cax)
-        cb.set_label("top frame, scaled value", fontsize=6)
+        cb.set_label("top frame (scaled)", fontsize=6)
         cb.ax.tick_params(labelsize=5)
+
+
+def _pct(f: float) -> str:
+    """A frequency as a percentage with two significant digits below 1 %."""
+    p = 100.0 * float(f)
+    return f"{p:.2g}%" if 0 < p < 1 else f"{p:.1f}%"
 
 
 def _settings(state: Mapping[str, Any], data: Mapping[str, Any]) -> str:
@@ -224,7 +231,8 @@ def _settings(state: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     return (f"{src}; gallery over {data['n_frames']} frames ({data['n_inputs']} inputs), "
             f"top {opts.get('top_k', '–')} frames per feature, seed {opts.get('seed', '–')}; "
             f"cards: the first {len(data['cards'])} of {len(data['order'])} shown, sorted by "
-            f"{data['sort']}{search}")
+            f"{data['sort']}{search} (each: its top frame with the activation it gives and its "
+            "driving electrodes; beside it the feature's map with its own scale)")
 
 
 FIGURE = PanelFigure(NAME, compute, render)

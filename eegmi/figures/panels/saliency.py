@@ -269,7 +269,7 @@ def _sanity_curves(fig: Any, cell: Any, data: Mapping[str, Any]) -> None:
     changed = np.asarray(data["sanity_changed"], dtype=bool)
     base = np.asarray(data["sanity_baseline"], dtype=np.float64)
     margin, floor = float(data["sanity_margin"]), float(data["sanity_floor"])
-    ax = None
+    ax: Any = None
     for k, title in enumerate(STAT_TITLES):
         ax = fig.add_subplot(sub[0, k], sharey=ax)
         if np.isfinite(base[k]):

@@ -92,7 +92,8 @@ def _settings(state: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     opts = dict((state.get("analysis") or {}).get("options") or {})
     fit = dict(opts.get("fit") or {}).get("fit_range", data.get("fit_range"))
     fit_txt = fit if isinstance(fit, str) else "–".join(str(v) for v in (fit or []))
-    return (f"{data['n_inputs']} inputs ({data['inputs']}); cap {opts.get('max_dim', '–')} dims, "
+    inputs = data["inputs"] or f"{data['n_inputs']} inputs"
+    return (f"inputs: {inputs}; cap {opts.get('max_dim', '–')} dims, "
             f"{opts.get('max_components', '–')} components, fit window {fit_txt}, "
             f"{data['n_null']} untrained seeds, seed {opts.get('seed', '–')}; λ_k ∝ k^-α "
             "(seed 001 plots the slope -α)"

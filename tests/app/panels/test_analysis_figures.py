@@ -88,7 +88,9 @@ def texts(fig) -> dict[str, list[str]]:
 
 
 def caption_of(fig) -> str:
-    return next(t.get_text() for t in fig.texts if t.get_text().startswith(("Model", "Run")))
+    """The caption line, unwrapped (it is wrapped at spaces)."""
+    text = next(t.get_text() for t in fig.texts if t.get_text().startswith(("Model", "Run")))
+    return text.replace("\n", " ")
 
 
 def test_spectra_panel_reads_the_sessions_data_for_a_card_naming_a_file() -> None:
@@ -131,7 +133,8 @@ def test_spectra_figure_is_recomputed_from_its_state(qtbot, session, tmp_path) -
     assert "α against depth" in t["titles"] and "action per layer (dipole)" in t["titles"]
     assert "component k" in t["xlabels"] and any(y.startswith("α") for y in t["ylabels"])
     cap = caption_of(fig)
-    assert "30 inputs" in cap and "2 untrained seeds" in cap and "fit window 10–50" in cap
+    assert f"inputs: {p.result.inputs}" in cap
+    assert "2 untrained seeds" in cap and "fit window 10–50" in cap
     # the shown layer's fit warnings are spelled out, not only flagged
     assert all(w.split()[0] in cap for w in data["warnings"])
 
@@ -164,7 +167,7 @@ def test_saliency_figure_with_its_sanity_check(qtbot, session, tmp_path) -> None
     labels = {txt.get_text() for ax in fig.axes for txt in ax.texts}
     assert set(session.operator.montage.ch_names) <= labels
     assert "Gradient × Input" in t["figure"][-1]
-    cap = caption_of(fig).replace("\n", " ")
+    cap = caption_of(fig)
     assert "O1=+0.60" in cap and "Fz=+1.00" in cap and "a stage has changed when" in cap
 
 
@@ -217,7 +220,7 @@ def test_sae_figure_shows_the_cards_in_the_panels_order(qtbot, session, tmp_path
     assert data["metrics"]["fve"] == pytest.approx(p.loaded.meta["metrics"]["fve"], abs=1e-12)
     t = texts(fig)
     assert sum(title.startswith("#") for title in t["titles"]) == min(8, p.model.rowCount())
-    assert "top frame, scaled value" in t["bars"]
+    assert "top frame (scaled)" in t["bars"]
     assert "sorted by selectivity" in caption_of(fig)
 
 
