@@ -125,8 +125,10 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     ax.set_xlim(-0.7, d - 0.3)
     ax.set_ylabel("latent value")
     ax.set_title("Latent mean of the input, slider vector and slider ranges", loc="left")
-    ax.legend(loc="upper right", frameon=True, framealpha=0.9, edgecolor="none", ncols=3,
-              fontsize=6)
+    # headroom above the tallest bar for the legend's one row, so it never covers data
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.2 * (hi - lo))
+    ax.legend(loc="upper right", frameon=False, ncols=3, fontsize=6, borderaxespad=0.2)
     step = 1 if d <= 32 else int(np.ceil(d / 32))
     ax.set_xticks(x[::step], [names[i] for i in x[::step]], rotation=90, fontsize=5.5)
     if has_sigma:
