@@ -317,15 +317,18 @@ def _train(
         if main:
             # history before the checkpoint: a crash in between makes resume redo (and
             # re-log) this epoch, since the history is cut back to the saved state's epoch
-            logged = append_history(out, record)
+            # (a Ctrl-C landing in the save is treated like a failed save, so an
+            # interrupted folder's history and checkpoint end at the same epoch)
+            logged = None
             try:
+                logged = append_history(out, record)
                 save_checkpoint(out, best_model, {**meta_base, "epochs": epoch,
                                                   "stopped_early": stop, "metrics": metrics},
                                 dtype=weights_dtype,
                                 state=train_state(model, opt, sched, experiment, epoch, best,
                                                   ranks))
-            except CheckpointError:
-                if not pending(out):  # this epoch was not saved: it is not logged either
+            except (CheckpointError, KeyboardInterrupt):
+                if logged is not None and not pending(out):  # not saved: not logged either
                     cut_history(out, logged)
                 raise
         if ranks is not None:

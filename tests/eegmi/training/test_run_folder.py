@@ -149,6 +149,27 @@ def test_disk_full_later_keeps_previous_checkpoint(files, tmp_path, capsys,
     assert load_checkpoint(out).meta["epochs"] == 1 and load_train_state(out)[1]["epoch"] == 1
 
 
+def test_ctrl_c_during_a_save_leaves_history_and_checkpoint_at_one_epoch(files, tmp_path,
+                                                                         monkeypatch) -> None:
+    """A Ctrl-C (KeyboardInterrupt) that lands while epoch 2 is being saved: the folder
+    still ends at epoch 1 in the history, the card and the train state."""
+    out = tmp_path / "run"
+    real = ck.save_file
+    calls = {"n": 0}
+
+    def save_file(tensors, filename, metadata=None):
+        calls["n"] += 1
+        if calls["n"] == 3:  # epoch 2's weights
+            raise KeyboardInterrupt
+        return real(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(ck, "save_file", save_file)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(train(tiny_experiment(epochs=3), tiny_data(), out))
+    assert [r["epoch"] for r in read_history(out)] == [1]
+    assert load_checkpoint(out).meta["epochs"] == 1 and load_train_state(out)[1]["epoch"] == 1
+
+
 def test_leftover_temporaries_are_swept(tmp_path) -> None:
     out = tmp_path / "run"
     run_job(train(tiny_experiment(), tiny_data(), out))
