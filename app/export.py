@@ -159,7 +159,12 @@ def export_panel(panel: Any, path_base: str | Path, formats: list[str] | tuple[s
                               "it shows its result", path=base)
         state = dict(panel.figure_state())
         state["render"] = figure_render(state, size, dpi)
-        return write_panel_figure(base, panel.figure_data(), state, list(formats))
+        data = dict(panel.figure_data())
+        # the .npz also keeps the panel's other numbers (e.g. the SAE gallery's statistics)
+        # that the figure does not draw; the figure's own keys win, so it re-renders as is
+        extra, _ = split_items(panel.export_items() if hasattr(panel, "export_items") else {})
+        data.update({k: v for k, v in extra.items() if k not in data})
+        return write_panel_figure(base, data, state, list(formats))
     return export_screenshot(panel, base, formats, size, dpi)
 
 
