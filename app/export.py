@@ -159,6 +159,10 @@ def export_panel(panel: Any, path_base: str | Path, formats: list[str] | tuple[s
                               "it shows its result", path=base)
         state = dict(panel.figure_state())
         state["render"] = figure_render(state, size, dpi)
+        # the panel's full settings too (what the figure does not need to re-render, e.g.
+        # the SAE gallery's sort and search), so the file still says what produced the view
+        if hasattr(panel, "state"):
+            state["panel_state"] = panel.state()
         data = dict(panel.figure_data())
         # the .npz also keeps the panel's other numbers (e.g. the SAE gallery's statistics)
         # that the figure does not draw; the figure's own keys win, so it re-renders as is

@@ -169,7 +169,9 @@ def test_train_gallery_sort_search_click_vis_export(qtbot, panel, tmp_path) -> N
         np.testing.assert_array_equal(z["featurevis_features"], [feat])
         np.testing.assert_allclose(z["featurevis_images"][0], vis.image)
     doc = json.loads(written[1].read_text())
-    assert doc["state"]["sae"]["hook"] == "enc.act3" and doc["state"]["sae"]["sort"] == "frequency"
+    assert doc["panel"] == "sae" and doc["figure_version"] == 1
+    sae = doc["panel_state"]["sae"]
+    assert sae["hook"] == "enc.act3" and sae["sort"] == "frequency"
 
 
 def test_save_load_roundtrip_and_cancel(qtbot, panel, tmp_path) -> None:
