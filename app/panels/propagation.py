@@ -49,6 +49,9 @@ SUMMARY_CONCEPTS = {"mono": "monosemantic", "poly": "polysemantic", "dead": "dea
 __all__ = ["PropagationPanel", "bundled_names"]
 
 
+#: what the matrix area says before a run
+EMPTY_MATRIX = "press Run: one-hot electrode signals through every layer (rows: electrodes)"
+
 class PropagationPanel(Panel):
     """Electrode x unit matrix per layer, per-layer summary and pick & interpolate score."""
 
@@ -93,6 +96,7 @@ class PropagationPanel(Panel):
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         self.heatmap = HeatmapWidget("viridis")
         self.heatmap.rowClicked.connect(self.inject_electrode)
+        self.heatmap.show_empty(EMPTY_MATRIX)
         split.addWidget(self.heatmap)
         right = QtWidgets.QTabWidget()
         self.table = QtWidgets.QTableWidget(0, len(SUMMARY_COLUMNS))
@@ -184,6 +188,7 @@ class PropagationPanel(Panel):
         self.result = self.summary = self.analysis = None
         self.layer_box.clear()
         self.table.setRowCount(0)
+        self.heatmap.show_empty(EMPTY_MATRIX)  # the old model's matrix is not this one's
         self.pick_view.clear()
         self._update_compare_button()
 

@@ -60,6 +60,19 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         self.plot.addItem(self._sel)
         self.scene().sigMouseClicked.connect(self._on_click)
         self.scene().sigMouseMoved.connect(self._on_move)
+        self.show_empty("")
+
+    def show_empty(self, message: str) -> None:
+        """No matrix: axes and colour bar hidden (no bare -0.5..0.5 axes), ``message`` as
+        the title saying what to do."""
+        self.matrix = None
+        self.row_names = []
+        self.image.clear()
+        self._sel.setData([], [])
+        for side in ("left", "bottom"):
+            self.plot.hideAxis(side)
+        self.bar.setVisible(False)
+        self.plot.setTitle(message, size="9pt", color="#666")
 
     def set_matrix(self, matrix: np.ndarray, row_names: list[str], x_label: str = "",
                    title: str = "") -> None:
@@ -69,6 +82,9 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
             raise ValueError(f"matrix {m.shape} does not match {len(row_names)} row names")
         self.matrix = m
         self.row_names = list(row_names)
+        for side in ("left", "bottom"):
+            self.plot.showAxis(side)
+        self.bar.setVisible(True)
         levels = finite_range([m])
         self.image.setImage(m, autoLevels=False, levels=levels)
         self.bar.setLevels(values=levels, update_items=False)
@@ -79,7 +95,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         step = max(1, int(np.ceil(m.shape[1] / 16)))
         self.plot.getAxis("bottom").setTicks([[(c + 0.5, str(c)) for c in range(0, m.shape[1], step)]])
         self.plot.setLabel("bottom", x_label)
-        self.plot.setTitle(title, size="9pt")
+        self.plot.setTitle(title, size="9pt", color="#000")
         self.plot.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0.0)
         self.select_row(self.selected_row if 0 <= self.selected_row < m.shape[0] else -1)
 

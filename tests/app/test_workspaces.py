@@ -161,3 +161,24 @@ def test_workspace_shortcut_and_memory(qtbot, isolated_settings) -> None:
     assert not again.docks["propagation"].isFloating()
     assert not again.docks["training"].visibleRegion().isEmpty()
     again.close()
+
+
+def test_heatmap_empty_state_says_what_to_do_and_hides_bare_axes(qtbot) -> None:
+    """Before a run the matrix area shows a line saying what to do, not empty -0.5..0.5
+    axes; a matrix brings the axes and colour bar back, and a new empty state hides them."""
+    from app.panels.propagation import EMPTY_MATRIX
+    from app.widgets.heatmap import HeatmapWidget
+
+    heat = HeatmapWidget()
+    qtbot.addWidget(heat)
+    heat.show_empty(EMPTY_MATRIX)
+    heat.show()
+    qtbot.waitExposed(heat)
+    axes = [heat.plot.getAxis(s) for s in ("left", "bottom")]
+    assert not any(a.isVisible() for a in axes) and not heat.bar.isVisible()
+    assert heat.plot.titleLabel.text == EMPTY_MATRIX
+    heat.set_matrix(np.ones((3, 4)), ["a", "b", "c"], title="enc.act1")
+    assert all(a.isVisible() for a in axes) and heat.bar.isVisible()
+    assert heat.plot.titleLabel.text == "enc.act1"
+    heat.show_empty("again")
+    assert heat.matrix is None and not heat.bar.isVisible()
