@@ -85,9 +85,11 @@ def test_inspect_figures_rerender_identically_from_their_state(clicked_window, t
         state = read_state(state_path)
         recomputed = run_job(panel_figure(name).compute(state, "cpu"))
         with np.load(npz_path) as npz:
-            assert sorted(npz.files) == sorted(k for k, v in recomputed.items()
-                                               if isinstance(v, np.ndarray)), name
-            for key in npz.files:
+            # every array the figure draws is in the .npz (which also keeps the panel's
+            # other numbers, e.g. each layer's mosaic), and recomputes to the same values
+            figure_keys = sorted(k for k, v in recomputed.items() if isinstance(v, np.ndarray))
+            assert set(figure_keys) <= set(npz.files), name
+            for key in figure_keys:
                 np.testing.assert_allclose(recomputed[key], npz[key], atol=1e-6, rtol=0,
                                            err_msg=f"{name}: {key}")
         fig = render_figure(recomputed, state)
