@@ -202,8 +202,10 @@ def _layer_rows(data: Mapping[str, Any]) -> list[list[str]]:
             rel = _f(p["rel_l2"])
         elif p["a"] is None or p["b"] is None:
             rel = "no counterpart"
+        elif not same:
+            rel = "n/a (shapes differ)"
         else:
-            rel = "n/a (units do not correspond)"
+            rel = "n/a (matched by role)"
         rows.append([name, shape, _f(p["rms_a"]), _f(p["rms_b"]), rel])
     return rows
 
