@@ -2,7 +2,9 @@
 
 Opens the real window (offscreen when ``QT_QPA_PLATFORM=offscreen`` or there is no
 display), loads the model and data through the session, sets the input through the
-workbench (``--inject Cz[=A],...`` with ``--amplitude``, or ``--frame N``), waits for
+workbench (``--inject Cz[=A],...`` with ``--amplitude``, or ``--frame N``), pins a
+second model through the session when ``--pin MODEL`` is given (the compare panel then
+exports its figure, and must), waits for
 the forward pass, runs each analysis panel's default analysis through its own Run path
 (unless ``--no-analyses``), and writes every panel's figure, data and state
 (``DIR/<panel>.pdf`` ... ``DIR/<panel>.json``, :func:`app.export.export_panel`) and an
@@ -40,6 +42,8 @@ class ExportRequest:
     formats: tuple[str, ...] = DEFAULT_FORMATS
     analyses: bool = True
     dpi: int = 300
+    #: a second model pinned beside the first (``--pin``): the compare panel exports it
+    pin: str | None = None
 
 
 def parse_inject(text: str | None) -> dict[str, float | None]:
@@ -81,7 +85,7 @@ def request_from_args(args: Any) -> ExportRequest | None:
         raise ConfigError("give --inject or --frame, not both")
     return ExportRequest(Path(folder), parse_inject(args.inject), float(args.amplitude),
                          args.frame, parse_formats(args.formats), not args.no_analyses,
-                         int(args.dpi))
+                         int(args.dpi), getattr(args, "pin", None) or None)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -144,6 +148,8 @@ def _pending(panels: dict[str, Any]) -> dict[str, str]:
 
 #: panels that always draw the current input (a missing figure is an error)
 INPUT_PANELS = ("scalp", "reconstruction", "activations", "latents")
+#: panels that draw the current input beside a pinned model (expected when one is pinned)
+PINNED_PANELS = ("compare",)
 
 
 def _is_analysis_panel(panel: Any) -> bool:
@@ -152,14 +158,17 @@ def _is_analysis_panel(panel: Any) -> bool:
 
 
 def expects_figure(name: str, panel: Any, analyses_run: bool) -> bool:
-    """Whether panel ``name`` must have exported a figure: an input panel always; an
-    analysis panel when its analysis was run (by ``run_analyses``) or already shown."""
+    """Whether panel ``name`` must have exported a figure: an input panel always; the
+    compare panel when a second model is pinned; an analysis panel when its analysis was
+    run (by ``run_analyses``) or already shown."""
     from app.export import has_figure
 
     if not has_figure(panel):
         return False
     if name in INPUT_PANELS:
         return True
+    if name in PINNED_PANELS:
+        return getattr(getattr(panel, "session", None), "pinned", None) is not None
     if _is_analysis_panel(panel):
         return analyses_run or getattr(panel, "analysis", None) is not None
     return False
@@ -208,7 +217,8 @@ def export_all(window: Any, request: ExportRequest) -> dict[str, Any]:
             continue
         exported[name] = [f.name for f in files]
     s = window.session
-    return {"model": s.model_name, "data": s.data_name, "input": s.input.to_json(),
+    return {"model": s.model_name, "pinned": s.pinned_name or None, "data": s.data_name,
+            "input": s.input.to_json(),
             "formats": list(request.formats), "dpi": request.dpi, "panels": exported,
             "not_exported": failed}
 
@@ -225,6 +235,8 @@ def run_export(window: Any, model: str, data: str, request: ExportRequest) -> in
         _finish(data_handle, f"loading data {data}")
         model_handle = session.set_model(_spec(model))
         _finish(model_handle, f"loading model {model}")
+        if request.pin:
+            _finish(session.pin_model(_spec(request.pin)), f"pinning model {request.pin}")
         apply_input(session, request)
         panels = dict(window.panels)
         wait_until(lambda: not _pending(panels), LOAD_TIMEOUT_S,
@@ -241,7 +253,7 @@ def run_export(window: Any, model: str, data: str, request: ExportRequest) -> in
         return 2
     # a panel that should have drawn something and did not export fails the command; a
     # panel with nothing to show (no analysis asked for, no training run, no SAE, no
-    # pinned model) is only listed in the index with its reason
+    # pinned model without --pin) is only listed in the index with its reason
     broken = [n for n in index["not_exported"]
               if expects_figure(n, window.panels[n], request.analyses)]
     if broken:

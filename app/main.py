@@ -82,7 +82,12 @@ def run(model: str | None = None, data: str = "synthetic", screenshot: str | Non
         names = bundled_models()
         model = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
     if export is not None:
+        from dataclasses import replace
+
         from app.export_panels import run_export
+
+        if pin is not None and not export.pin:
+            export = replace(export, pin=pin)  # pinned through the session, then exported
 
         window.resize(*SCREENSHOT_SIZE)
         window.show()

@@ -283,6 +283,72 @@ class ComparePanel(Panel):
             items["eigenspectra"] = self.spectra.to_json()
         return items
 
+    # ---- the publication figure (eegmi.figures.panels.compare) ------------------------------
+    def figure_pending(self) -> str:
+        """Why the comparison shown is not yet the current input's ("" when it is)."""
+        from app.panels.base import forward_pending
+
+        if self.empty_state():
+            return ""  # nothing to wait for: figure_data says what is missing
+        self._show_waiting()
+        cmp = self.comparison
+        why = forward_pending(self.session, None if cmp is None else cmp.a)
+        return why.replace("forward pass", "comparison") if why else ""
+
+    def _show_waiting(self) -> None:
+        """Paint the comparison waiting while the dock is covered: a figure reads the
+        comparison shown, and an export must not wait for the tab to be raised."""
+        if self._pending is None:
+            return
+        covered, self._covered = self._covered, False
+        try:
+            self._catch_up()
+        finally:
+            self._covered = covered
+
+    def figure_view(self) -> dict[str, Any]:
+        """What the figure includes: every tab, α when its comparison has run (with the
+        options it ran with, so ``eegmi figures --from`` runs it again)."""
+        tabs = ["layers", "latents"] + (["alpha"] if self.spectra is not None else [])
+        view: dict[str, Any] = {"tabs": tabs}
+        if self.spectra is not None:
+            view["spectra_options"] = self.spectra.options.to_json()
+        return view
+
+    def _figure_ready(self) -> None:
+        from eegmi.errors import ConfigError
+        from eegmi.figures.panels.compare import NOTHING_PINNED
+
+        if self.session.pinned is None:
+            raise ConfigError(NOTHING_PINNED)
+        empty = self.empty_state()
+        if empty:
+            raise ConfigError(empty.rstrip("."))
+        pending = self.figure_pending()
+        if pending:
+            raise ConfigError(pending)
+
+    def figure_data(self) -> dict[str, Any]:
+        """The numbers of the comparison shown (:func:`eegmi.figures.panels.compare.data_from`)."""
+        from eegmi.figures.panels.compare import data_from
+
+        self._figure_ready()
+        s = self.session
+        hooks = (self._latent_hook(s.inference), self._latent_hook(s.pinned_inference))
+        return data_from(self.comparison, s.operator, self.spectra, hooks)
+
+    def figure_state(self) -> dict[str, Any]:
+        """The workbench (A, pinned B, the input), and the tabs and α options shown."""
+        from eegmi.figures.panel import figure_state
+        from eegmi.figures.panels.compare import TABS, figure_height
+
+        self._figure_ready()
+        view = self.figure_view()
+        height = figure_height(len(self.comparison.layers),
+                               tuple(t for t in TABS if t in view["tabs"]), self.spectra is not None)
+        return figure_state("compare", self.title, self.session.state(), None, view,
+                            {"width_in": 7.0, "height_in": height})
+
     def state(self) -> dict:
         self._catch_up()
         st = dict(self.session.state())

@@ -126,8 +126,13 @@ class SanityView(QtWidgets.QWidget):
         """The options a run would use now (the CLI's defaults plus this view's choices)."""
         kind = str(self.inputs_box.currentData())
         data = None
-        if kind == "heldout" and model_data_source(self.session.model) is None and self.session.data_name:
-            data = str(self.session.data_name)  # the card names no data: use the loaded file
+        if kind == "heldout":
+            # the rule of the spectra panel and pick & interpolate (resolve_pick): the
+            # embedded set's validation split for a model trained on it, else the
+            # session's dataset; a card naming a file never chooses what is read (the
+            # recipe refuses that file and asks for the data explicitly)
+            if model_data_source(self.session.model) != "synthetic" and self.session.data_name:
+                data = str(self.session.data_name)
         base = SanityOptions() if methods is None else SanityOptions(methods=methods)
         return SanityOptions(**{**base.to_json(), "methods": base.methods, "target": target,
                                 "inputs": kind, "count": int(self.count_spin.value()),

@@ -42,7 +42,7 @@ FIGURE_VERSION = 1
 #: every panel that exports a figure, by the name used in states and in
 #: ``eegmi.figures.panels.<name>``
 PANELS = ("scalp", "reconstruction", "activations", "latents", "propagation", "spectra",
-          "saliency", "sae", "training")
+          "saliency", "sae", "training", "compare")
 
 Compute = Callable[[Mapping[str, Any], str], Job[dict[str, Any]]]
 Render = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]

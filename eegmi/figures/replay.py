@@ -9,8 +9,8 @@ those values; the vector is also rebuilt from the input description (through
 disagree with its own input is refused.  The values, not the rebuilt vector, are what is
 run: they are what the figure showed, to the last bit.
 
-:func:`caption` writes the one caption line of every panel figure: model, data, input,
-and the view/analysis settings that changed the figure.
+:func:`caption` writes the one caption line of every panel figure (inspect and analysis
+panels alike): model, data, input, and the settings that changed the figure.
 """
 
 from __future__ import annotations
@@ -213,10 +213,12 @@ def replay_job(state: Mapping[str, Any], device: str = "cpu") -> Job[Replay]:
 
 
 # -- the caption ---------------------------------------------------------------------------
-def _model_label(spec: str) -> str:
+def model_label(spec: str) -> str:
+    """A model or data spec as the caption names it: a path by its last part (the
+    checkpoint folder, the data file), a bundled name as is; "no model" for none."""
     if not spec:
         return "no model"
-    p = Path(spec)
+    p = Path(spec.replace("\\", "/"))
     return p.name if (p.is_absolute() or len(p.parts) > 1) else spec
 
 
@@ -246,16 +248,10 @@ def describe_input(state: Mapping[str, Any]) -> str:
 _CAPTION_SKIP = frozenset({"z", "range_low", "range_high", "names", "layers", "decoded"})
 
 
-def caption(state: Mapping[str, Any]) -> str:
-    """The caption line of a panel figure: model, data, input, view and analysis settings.
-
-    Example: ``"Model E3 · data synthetic · input: inject Cz=+2.00 on zero baseline ·
-    view: difference off, shared scale off · eegmi"``.
-    """
-    wb = workbench_of(state)
-    parts = [f"Model {_model_label(str(wb.get('model') or ''))}",
-             f"data {_model_label(str(wb.get('data') or '')) if wb.get('data') else 'none'}",
-             f"input: {describe_input(state)}"]
+def state_settings(state: Mapping[str, Any]) -> str:
+    """The view and analysis settings of a state in words (what :func:`caption` writes
+    when a figure gives none of its own)."""
+    parts = []
     view = state.get("view") or {}
     settings = [f"{k.replace('_', ' ')} {_setting(v)}" for k, v in sorted(view.items())
                 if k not in _CAPTION_SKIP and v is not None]
@@ -267,6 +263,41 @@ def caption(state: Mapping[str, Any]) -> str:
         shown = [f"{k}={_setting(v)}" for k, v in opts.items()
                  if not isinstance(v, (Mapping, list, tuple)) and v is not None][:8]
         parts.append(f"analysis: {analysis['recipe']}" + (f" ({', '.join(shown)})" if shown else ""))
+    return " · ".join(parts)
+
+
+def caption(state: Mapping[str, Any], settings: str | None = None, input_too: bool = True) -> str:
+    """The caption line of every panel figure: model, data, input, settings.
+
+    Parameters
+    ----------
+    state
+        The figure state.  The model and data are the recipe state's (``analysis.model``,
+        ``analysis.data``) when it names them, else the workbench's; a recipe that names
+        no data read the model's own ("the model's own data"), a workbench without data
+        says "none".
+    settings
+        The figure's own settings line; None writes the state's view and analysis
+        settings (:func:`state_settings`).
+    input_too
+        Whether the workbench input is described (an analysis over many inputs leaves
+        it out).
+
+    Example: ``"Model E3 · data synthetic · input: inject Cz=+2.00 on zero baseline ·
+    view: difference off, shared scale off"``.
+    """
+    wb = workbench_of(state)
+    analysis = state.get("analysis")
+    analysis = analysis if isinstance(analysis, Mapping) else {}
+    model = str(analysis.get("model") or wb.get("model") or "")
+    data = str(analysis.get("data") or wb.get("data") or "")
+    no_data = "the model's own data" if analysis else "none"
+    parts = [f"Model {model_label(model)}", f"data {model_label(data) if data else no_data}"]
+    if input_too:
+        parts.append(f"input: {describe_input(state)}")
+    text = state_settings(state) if settings is None else settings
+    if text:
+        parts.append(text)
     return " · ".join(parts)
 
 

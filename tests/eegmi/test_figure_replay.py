@@ -92,3 +92,20 @@ def test_inspect_panels_have_figure_modules() -> None:
         assert name in PANELS and panel_figure(name).name == name
     with pytest.raises(ConfigError, match="no figure for panel"):
         panel_figure("nope")
+
+
+def test_one_caption_for_inspect_and_analysis_figures() -> None:
+    """The analysis figures' caption names the recipe's model and data, falling back to
+    the workbench's; the inspect figures' names the workbench's and the view settings."""
+    wb = {"model": "/runs/E3", "data": "/rec/a.npz", "values": [0.0] * 32,
+          "input": {"mode": "inject", "mix": {"Cz": 2.0}, "baseline": "zero"}}
+    inspect = figure_state("reconstruction", "t", wb, None, {"difference": True})
+    assert caption(inspect) == ("Model E3 · data a.npz · input: inject Cz=+2.00 on zero "
+                                "baseline · view: difference on")
+    recipe = {"recipe": "spectra", "model": "E4", "data": "/other/b.npz", "options": {}}
+    analysis = figure_state("spectra", "t", wb, recipe, {"layer": "enc.act1"})
+    assert caption(analysis, "fit 10–50", input_too=False) == "Model E4 · data b.npz · fit 10–50"
+    # a recipe that names no model or data: the workbench's model; the model's own data
+    bare = figure_state("spectra", "t", {**wb, "data": ""}, {"recipe": "spectra", "options": {}})
+    assert caption(bare, "", input_too=False) == "Model E3 · data the model's own data"
+    assert "input: inject Cz=+2.00" in caption(bare, "x")

@@ -4,10 +4,10 @@
   operator draws the head), like :func:`eegmi.recipes.base.rerun_job`;
 * :func:`head_data` is what a topomap needs from an operator, as plain arrays, so a
   figure's data holds it and :func:`render` never sees the operator;
-* :func:`caption` is the caption line: model, data, input and settings.
+* the caption line is :func:`eegmi.figures.replay.caption` (one for every panel figure:
+  the recipe state's model and data, falling back to the workbench's).
 
-This is private to these figure modules; ``eegmi.figures.replay.caption`` (the
-inspect panels') covers the same ground and the two can be unified.
+This is private to these figure modules.
 """
 
 from __future__ import annotations
@@ -80,28 +80,6 @@ def describe_input(workbench: Mapping[str, Any]) -> str:
     if not mix:
         return f"{base} baseline"
     return ", ".join(f"{k}={float(v):+.2f}" for k, v in mix.items()) + f" on {base} baseline"
-
-
-def caption(state: Mapping[str, Any], settings: str = "", input_too: bool = False) -> str:
-    """Caption line: ``Model E3 · data synthetic · input … · settings`` (the recipe's
-    model and data when the state has an analysis, else the workbench's)."""
-    wb = dict(state.get("workbench") or {})
-    analysis = dict(state.get("analysis") or {})
-    model = analysis.get("model") or wb.get("model") or "no model"
-    data = analysis.get("data") or wb.get("data") or "the model's own data"
-    parts = [f"Model {_short(model)}", f"data {_short(data)}"]
-    if input_too:
-        parts.append(f"input {describe_input(wb)}")
-    if settings:
-        parts.append(settings)
-    return " · ".join(parts)
-
-
-def _short(spec: Any) -> str:
-    """A path's last two parts (a checkpoint folder or data file), a name as is."""
-    s = str(spec)
-    parts = [p for p in s.replace("\\", "/").split("/") if p]
-    return s if len(parts) <= 2 else "…/" + "/".join(parts[-2:])
 
 
 def num(v: Any) -> float:

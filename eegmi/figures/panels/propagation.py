@@ -17,7 +17,8 @@ import numpy as np
 from eegmi.analysis.pick_options import HEADLINE_BAR
 from eegmi.analysis.pick_report import COLUMNS, share
 from eegmi.figures.panel import PanelFigure
-from eegmi.figures.panels._analysis import NOT_RUN, caption, draw_table, fmt, rerun, size_of
+from eegmi.figures.panels._analysis import NOT_RUN, draw_table, fmt, rerun, size_of
+from eegmi.figures.replay import caption
 from eegmi.figures.style import SEQUENTIAL, add_caption, colorbar, new_figure
 from eegmi.jobs import Job
 
@@ -102,7 +103,7 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     fig.suptitle(f"Propagation of one-hot electrodes through "
                  f"{(state.get('analysis') or {}).get('model') or 'the model'}",
                  x=0.01, ha="left", fontweight="bold")
-    add_caption(fig, caption(state, _settings(state, data)))
+    add_caption(fig, caption(state, _settings(state, data), input_too=False))
     return fig
 
 

@@ -19,13 +19,13 @@ import numpy as np
 from eegmi.figures.panel import PanelFigure
 from eegmi.figures.panels._analysis import (
     NOT_RUN,
-    caption,
     draw_table,
     fmt,
     head_data,
     rerun,
     size_of,
 )
+from eegmi.figures.replay import caption
 from eegmi.figures.style import (
     CYCLE,
     DIVERGING,
@@ -129,7 +129,7 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     _cards(fig, outer[1], data, card_rows)
     fig.suptitle(f"SAE features on {data['hook']} ({data['mode']}): {data['n_features']} features",
                  x=0.01, ha="left", fontweight="bold")
-    add_caption(fig, caption(state, _settings(state, data)))
+    add_caption(fig, caption(state, _settings(state, data), input_too=False))
     return fig
 
 

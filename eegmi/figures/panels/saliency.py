@@ -21,13 +21,13 @@ from eegmi.errors import ConfigError
 from eegmi.figures.panel import PanelFigure
 from eegmi.figures.panels._analysis import (
     NOT_RUN,
-    caption,
     describe_input,
     draw_table,
     head_data,
     rerun,
     size_of,
 )
+from eegmi.figures.replay import caption
 from eegmi.figures.style import (
     CYCLE,
     DIVERGING,
@@ -209,7 +209,7 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
         settings.append(f"sanity check: {data['sanity_inputs']}; {data['sanity_rule']}")
     if data.get("has_map"):
         settings.insert(0, f"input {_input_words(data, state)}")
-    add_caption(fig, caption(state, "; ".join(settings)))
+    add_caption(fig, caption(state, "; ".join(settings), input_too=False))
     return fig
 
 

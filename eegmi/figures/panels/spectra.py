@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from eegmi.figures.panel import PanelFigure
-from eegmi.figures.panels._analysis import NOT_RUN, caption, fmt, num, rerun, short_layer, size_of
+from eegmi.figures.panels._analysis import NOT_RUN, fmt, num, rerun, short_layer, size_of
+from eegmi.figures.replay import caption
 from eegmi.figures.style import CYCLE, add_caption, new_figure
 from eegmi.jobs import Job
 
@@ -114,7 +115,7 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     if has_action:
         _action(fig.add_subplot(grid[0, 2]), data)
     fig.suptitle(f"Eigenspectra of {data['model']}", x=0.01, ha="left", fontweight="bold")
-    add_caption(fig, caption(state, _settings(state, data)))
+    add_caption(fig, caption(state, _settings(state, data), input_too=False))
     return fig
 
 

@@ -175,16 +175,24 @@ def test_a_model_pinned_beside_itself_differs_nowhere_and_alpha_runs_for_both(
     assert "mean 1.000" in panel.alphas.summary.text()
     assert panel.export_items()["eigenspectra"]["n_inputs"] == 48
     assert panel.state()["spectra_options"]["count"] == 48
-    # File › Export writes the numbers and the state of both models
+    # File › Export writes the figure, its numbers and the state of both models
     import json
 
     from app.export import export_panel
 
     written = export_panel(panel, tmp_path / "compare", ["png", "npz", "json"])
     doc = json.loads((tmp_path / "compare.json").read_text())
-    assert doc["state"]["model_a"] == doc["state"]["model_b"] and len(written) == 3
-    assert doc["items"]["eigenspectra"]["n_inputs"] == 48
+    assert doc["workbench"]["model"] == doc["workbench"]["pinned"] and len(written) == 3
+    assert doc["view"]["spectra_options"]["count"] == 48 and doc["data"]["spectra_n"] == 48
     with np.load(tmp_path / "compare.npz") as npz:
+        assert not np.any(npz["difference"]) and npz["recon_a"].shape == (40, 40)
+        np.testing.assert_allclose(npz["cca"], 1.0, atol=1e-5)
+    # the screenshot export keeps the panel's items
+    export_panel(panel, tmp_path / "shot", ["npz", "json"], screenshot=True)
+    doc = json.loads((tmp_path / "shot.json").read_text())
+    assert doc["state"]["model_a"] == doc["state"]["model_b"]
+    assert doc["items"]["eigenspectra"]["n_inputs"] == 48
+    with np.load(tmp_path / "shot.npz") as npz:
         assert not np.any(npz["difference"]) and npz["recon/A"].shape == (40, 40)
 
 
