@@ -564,9 +564,15 @@ class Soak:
         spin(int(self.rng.integers(2, 25)))
 
     def run(self, n_actions: int, warmup: int | None = None, sample_every: int = 50,
-            watchdog: bool = False, tour: bool = True) -> dict[str, Any]:
-        """Run ``n_actions``; returns the figures (see the module docstring)."""
+            watchdog: bool = False, tour: bool = True, trace: bool = False) -> dict[str, Any]:
+        """Run ``n_actions``; returns the figures (see the module docstring). With
+        ``trace``, Python allocations are traced from the warm-up on and what grew
+        between the second sample after the warm-up and the end is reported
+        (``benchmarks/_soak_trace.py``)."""
         warmup = min(n_actions // 2, 500) if warmup is None else warmup
+        tracer = _tracer() if trace else None
+        trace_from: dict[str, Any] | None = None
+        heap: list[list[float]] = []
         self.recorder.install()
         try:
             t0 = time.perf_counter()
@@ -590,13 +596,24 @@ class Soak:
                     self.normalise()
                     if done == warmup:
                         widgets_after_warmup = top_level_counts()
+                        if tracer is not None:
+                            tracer.start()
                     else:
                         gc.collect()
                     samples.append((done, rss_mb()))
+                    h = _soak_heap_mb()
+                    if h:
+                        heap.append([done, round(h["in_use"], 1), round(h["free_in_arenas"], 1)])
+                    if tracer is not None and done > warmup and trace_from is None \
+                            and done - warmup >= 2 * sample_every:
+                        trace_from = tracer.snapshot(self.w, samples[-1][1])
             self.recorder.action = "final quiesce"
             if not samples or samples[-1][0] != n_actions:
                 self.normalise()
             widgets_end = top_level_counts()
+            trace_out = None
+            if tracer is not None and trace_from is not None:
+                trace_out = tracer.compare(trace_from, tracer.snapshot(self.w, rss_mb()))
             if watchdog:
                 faulthandler.cancel_dump_traceback_later()
         finally:
@@ -622,6 +639,9 @@ class Soak:
             "rss_mb": {"after_warmup": pts[0][1] if pts else None,
                        "end": samples[-1][1] if samples else None},
             "rss_samples": [[a, round(r, 1)] for a, r in samples],
+            # glibc's view at each sample: [actions, MiB in use, MiB freed but kept]
+            "heap_samples": heap,
+            "heap_growth_mb_per_1000_actions": _slope(heap, warmup),
             "top_level_widgets": {"start": sum(widgets_start.values()),
                                   "after_warmup": sum(base.values()),
                                   "end": sum(widgets_end.values())},
@@ -634,7 +654,28 @@ class Soak:
             "exports": self.exports,
             "dialogs_answered": self._modal_handled,
             "qt_warnings": dict(self.recorder.qt_warnings.most_common(8)),
+            **({"trace": trace_out} if trace else {}),
         }
+
+
+def _tracer() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _soak_trace
+
+    return _soak_trace
+
+
+def _soak_heap_mb() -> dict[str, float]:
+    return _tracer().heap_mb()
+
+
+def _slope(rows: list[list[float]], warmup: int) -> dict[str, float] | None:
+    """Per-1000-action slopes of the heap columns (in use, free in arenas)."""
+    pts = np.array([r for r in rows if r[0] >= warmup], dtype=float)
+    if len(pts) < 3:
+        return None
+    return {name: round(float(np.polyfit(pts[:, 0], pts[:, i], 1)[0] * 1000.0), 2)
+            for i, name in ((1, "in_use"), (2, "free_in_arenas"))}
 
 
 def open_window(folder: Path) -> Any:
@@ -674,7 +715,7 @@ def child(args: argparse.Namespace) -> int:
         wait_loaded(window, "E3" if "E3" in models else (models[0] if models else None))
         soak = Soak(window, folder, seed=args.seed)
         out = soak.run(args.actions, warmup=args.warmup, sample_every=args.sample_every,
-                       watchdog=True)
+                       watchdog=True, trace=args.trace)
         out["seed"] = args.seed
         out["models"] = models
         window.close()
@@ -712,6 +753,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="actions before the measured part (default min(N/2, 500))")
     ap.add_argument("--sample-every", type=int, default=50)
     ap.add_argument("--in-process", action="store_true", help="no parent process")
+    ap.add_argument("--trace", action="store_true",
+                    help="trace allocations after the warm-up and report what grew (slow)")
     args = ap.parse_args(argv)
     if args.in_process:
         return child(args)
