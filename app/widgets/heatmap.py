@@ -72,7 +72,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         for side in ("left", "bottom"):
             self.plot.hideAxis(side)
         self.bar.setVisible(False)
-        self.plot.setTitle(message, size="9pt", color="#666")
+        self.plot.setTitle(message, size="9pt")
 
     def set_matrix(self, matrix: np.ndarray, row_names: list[str], x_label: str = "",
                    title: str = "") -> None:
@@ -95,7 +95,7 @@ class HeatmapWidget(pg.GraphicsLayoutWidget):
         step = max(1, int(np.ceil(m.shape[1] / 16)))
         self.plot.getAxis("bottom").setTicks([[(c + 0.5, str(c)) for c in range(0, m.shape[1], step)]])
         self.plot.setLabel("bottom", x_label)
-        self.plot.setTitle(title, size="9pt", color="#000")
+        self.plot.setTitle(title, size="9pt")
         self.plot.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0.0)
         self.select_row(self.selected_row if 0 <= self.selected_row < m.shape[0] else -1)
 
