@@ -20,7 +20,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from app.panels.base import Panel, forward_pending
+from app.panels.activations_figure import ActivationsFigureMixin
+from app.panels.base import Panel
 from app.widgets.channel_zoom import ChannelZoom
 from app.widgets.mosaic import image_plot
 from eegmi.mosaic import MosaicLayout, as_maps, finite_range, layer_arrays, layout_for, tile
@@ -44,7 +45,7 @@ class _LayerView:
     levels: tuple[float, float] = (0.0, 1.0)
 
 
-class ActivationsPanel(Panel):
+class ActivationsPanel(ActivationsFigureMixin, Panel):
     """Mosaics of every hook point, with hover read-out, zoom and difference view.
 
     Parameters
@@ -426,36 +427,3 @@ class ActivationsPanel(Panel):
             colormap=DIVERGING_CMAP if self.difference.isChecked() else SEQUENTIAL_CMAP,
         )
         return st
-
-    # ---- the figure (eegmi.figures.panels.activations) ----------------------
-    def figure_layers(self) -> list[str]:
-        """The layers the figure draws: every checked layer with an array, scrolled into
-        view or not."""
-        shown = self.shown_arrays()
-        return [n for n in self.visible_layers() if n in shown]
-
-    def figure_pending(self) -> str:
-        if self.result is None:
-            return ""  # between a model switch and its first result: an empty figure
-        if self.difference.isChecked() and not self._baseline:
-            return "waiting for the baseline input's forward pass"
-        return forward_pending(self.session, self.result)
-
-    def figure_data(self) -> dict[str, Any]:
-        """Every checked layer's array (minus the baseline in difference mode) and its
-        symmetric colour limits (one range for all with the shared scale)."""
-        from eegmi.figures.panels.activations import data_from
-
-        return data_from(self.shown_arrays(), self.figure_layers(), self.shared_scale.isChecked())
-
-    def figure_state(self) -> dict[str, Any]:
-        from eegmi.figures.panel import figure_state
-        from eegmi.figures.panels.activations import default_height
-
-        shown = self.shown_arrays()
-        layers = self.figure_layers()
-        view = {"layers": layers, "shared_scale": self.shared_scale.isChecked(),
-                "difference": self.difference.isChecked()}
-        height = default_height([np.shape(shown[n]) for n in layers]) if layers else 3.0
-        return figure_state("activations", self.title, self.session.state(), None, view,
-                            {"width_in": 7.0, "height_in": height})

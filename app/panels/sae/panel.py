@@ -36,16 +36,14 @@ from PySide6.QtWidgets import (
 from app.panels.base import Panel
 from app.panels.sae.controls import SaeControls
 from app.panels.sae.feature_card import FEATURE_ROLE, FeatureCardModel, card_view
+from app.panels.sae.figure import SaeFigureMixin
 from eegmi.concepts import tip
 from eegmi.errors import ConfigError
-from eegmi.figures.panel import figure_state
-from eegmi.figures.panels import sae as sae_figure
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.sae import (
     SAE_GALLERY,
     SAE_TRAIN,
     SaeGalleryOptions,
-    SaeGalleryResult,
     SaeTrainOptions,
 )
 
@@ -53,7 +51,7 @@ SORT_LABELS = {"frequency": "frequency", "mean activation": "mean_activation",
                "selectivity": "selectivity", "max activation": "max_activation", "index": "index"}
 
 
-class SaeGalleryPanel(Panel):
+class SaeGalleryPanel(SaeFigureMixin, Panel):
     """Train/load an SAE, compute its gallery, browse feature cards.
 
     Signals
@@ -423,27 +421,6 @@ class SaeGalleryPanel(Panel):
     def export_items(self) -> dict[str, object]:
         """Gallery arrays (feature index first), the shown order, drivers and optimised inputs."""
         return {} if self.data is None else self.data.export_items(self.model.order, self.model.vis)
-
-    def figure_view(self) -> dict[str, Any]:
-        """Panel settings that change the figure: the cards' sort and search, how many."""
-        return {"sort": self.model.sort_key, "search": self.model.query, "cards": sae_figure.CARDS}
-
-    def figure_data(self) -> dict[str, Any]:
-        """The figure's numbers from the gallery shown
-        (:func:`eegmi.figures.panels.sae.data_from_result`)."""
-        if self.data is None or self.loaded is None:
-            raise ConfigError(sae_figure.NOT_RUN)
-        return sae_figure.data_from_result(SaeGalleryResult(data=self.data, sae=self.loaded),
-                                           self.session.operator, self.figure_view())
-
-    def figure_state(self) -> dict[str, Any]:
-        """The figure state: the workbench, the gallery's recipe state, sort and search."""
-        if self.data is None or self._gallery_run is None:
-            raise ConfigError(sae_figure.NOT_RUN)
-        opts, ctx = self._gallery_run
-        return figure_state("sae", self.title, self.session.state(),
-                            analysis=state_of(SAE_GALLERY, opts, ctx), view=self.figure_view(),
-                            render={"height_in": sae_figure.HEIGHT_IN})
 
     def state(self) -> dict:
         st = dict(self.session.state())
