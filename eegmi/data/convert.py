@@ -191,7 +191,7 @@ def _write(files: list[Path], order: np.ndarray, ch_names: tuple[str, ...], tmp:
            ) -> Job[tuple[int, list[tuple[int, int]]]]:
     """Stream every file's frames after a fixed-size ``.npy`` header whose shape is
     written last: each file is decoded once, and only one file is in memory."""
-    from eegmi.data.deap import _npy_header, read_deap_file, subject_id
+    from eegmi.data.deap import _npy_header, read_deap_file, write_frame_index
 
     n = len(order)
     total_bytes = float(sum(s["size"] for s in sources)) or 1.0
@@ -219,18 +219,7 @@ def _write(files: list[Path], order: np.ndarray, ch_names: tuple[str, ...], tmp:
         fh.write(_npy_header((n_total, n)))
         fh.flush()
         os.fsync(fh.fileno())
-    subj = np.lib.format.open_memmap(tmp / "subject.npy", mode="w+", dtype=np.int16,
-                                     shape=(n_total,))
-    trial = np.lib.format.open_memmap(tmp / "trial.npy", mode="w+", dtype=np.int32,
-                                      shape=(n_total,))
-    row = 0
-    for p, (n_tr, n_s) in zip(files, sizes, strict=True):
-        subj[row:row + n_tr * n_s] = subject_id(p) or 0
-        trial[row:row + n_tr * n_s] = np.repeat(np.arange(n_tr, dtype=np.int32), n_s)
-        row += n_tr * n_s
-    subj.flush()
-    trial.flush()
-    del subj, trial
+    write_frame_index(tmp / "subject.npy", tmp / "trial.npy", files, sizes)
     return n_total, sizes
 
 

@@ -209,6 +209,29 @@ def build_folder_cache(folder: Path, order: np.ndarray, ch_names: tuple[str, ...
         return _write_folder_cache(files, order, ch_names, folder, paths)
 
 
+def write_frame_index(subject_path: Path, trial_path: Path, files: list[Path],
+                      sizes: list[tuple[int, int]]) -> None:
+    """Write each frame's subject id and trial index as ``.npy`` files.
+
+    Parameters
+    ----------
+    subject_path, trial_path : outputs, ``(N,)`` int16 and ``(N,)`` int32
+    files : the ``sNN.dat`` files in the order their frames were written
+    sizes : ``(trials, samples per trial)`` of each file; ``N`` is the sum of the products
+    """
+    n_total = sum(a * b for a, b in sizes)
+    subj = np.lib.format.open_memmap(subject_path, mode="w+", dtype=np.int16, shape=(n_total,))
+    trial = np.lib.format.open_memmap(trial_path, mode="w+", dtype=np.int32, shape=(n_total,))
+    row = 0
+    for p, (n_tr, n_s) in zip(files, sizes, strict=True):
+        subj[row:row + n_tr * n_s] = subject_id(p) or 0
+        trial[row:row + n_tr * n_s] = np.repeat(np.arange(n_tr, dtype=np.int32), n_s)
+        row += n_tr * n_s
+    subj.flush()
+    trial.flush()
+    del subj, trial
+
+
 @contextmanager
 def _build_lock(base: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``base.lock`` (released when the process dies)."""
@@ -247,16 +270,7 @@ def _write_folder_cache(files: list[Path], order: np.ndarray, ch_names: tuple[st
             n_total = sum(a * b for a, b in sizes)
             fh.seek(0)
             fh.write(_npy_header((n_total, n)))
-        subj = np.lib.format.open_memmap(ts, mode="w+", dtype=np.int16, shape=(n_total,))
-        trial = np.lib.format.open_memmap(tt, mode="w+", dtype=np.int32, shape=(n_total,))
-        row = 0
-        for p, (n_tr, n_s) in zip(files, sizes, strict=True):
-            subj[row:row + n_tr * n_s] = subject_id(p) or 0
-            trial[row:row + n_tr * n_s] = np.repeat(np.arange(n_tr, dtype=np.int32), n_s)
-            row += n_tr * n_s
-        subj.flush()
-        trial.flush()
-        del subj, trial
+        write_frame_index(ts, tt, files, sizes)
     meta = {"folder": str(folder.resolve()), "files": [p.name for p in files],
             "ch_names": list(ch_names), "n_frames": n_total, "sfreq": DEAP_SFREQ}
     with atomic_path(paths["meta"]) as tm:
