@@ -152,6 +152,15 @@ def rerun_job(state: Mapping[str, Any], device: str = "cpu",
 
     Returns (as the job's result) ``(recipe, result)``.
     """
+    recipe, result, _loaded = yield from rerun_loaded_job(state, device, cancel)
+    return recipe, result
+
+
+def rerun_loaded_job(state: Mapping[str, Any], device: str = "cpu",
+                     cancel: CancelToken | None = None
+                     ) -> Job[tuple[Recipe[Any, Any], Any, Any]]:
+    """:func:`rerun_job` that also returns the model it loaded (None for a recipe that
+    needs none): ``(recipe, result, loaded)``, e.g. for a figure drawn with its operator."""
     recipe, options, context = read_state(state)
     context.device = device
     if recipe.needs_model:
@@ -162,4 +171,4 @@ def rerun_job(state: Mapping[str, Any], device: str = "cpu",
         yield Progress(0, 0, f"loading {context.model}")
         context.loaded = load_checkpoint(context.model, device=device)
     result = yield from recipe.run(options, context, cancel)
-    return recipe, result
+    return recipe, result, context.loaded

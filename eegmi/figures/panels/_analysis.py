@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from eegmi.errors import ConfigError
-from eegmi.jobs import CancelToken, Job, Progress
+from eegmi.jobs import CancelToken, Job
 
 #: what ``figure_data()`` says before an analysis has run (one line)
 NOT_RUN = "run the analysis first"
@@ -34,21 +34,12 @@ def rerun(analysis: Mapping[str, Any] | None, device: str = "cpu",
     ConfigError
         The figure state has no analysis (nothing was run when it was exported).
     """
-    from eegmi.recipes.base import read_state
+    from eegmi.recipes.base import rerun_loaded_job
 
     if not analysis:
         raise ConfigError("the figure state holds no analysis to recompute (" + NOT_RUN + ")")
-    recipe, options, context = read_state(analysis)
-    context.device = device
-    if recipe.needs_model:
-        if not context.model:
-            raise ConfigError(f"recipe {recipe.name!r} needs a model, the state names none")
-        from eegmi.training.checkpoint import load_checkpoint
-
-        yield Progress(0, 0, f"loading {context.model}")
-        context.loaded = load_checkpoint(context.model, device=device)
-    result = yield from recipe.run(options, context, cancel)
-    return result, context.loaded
+    _recipe, result, loaded = yield from rerun_loaded_job(analysis, device, cancel)
+    return result, loaded
 
 
 def head_data(operator: Any) -> dict[str, Any]:
