@@ -105,7 +105,7 @@ def _sweep_partials(out_dir: Path) -> None:
             os.kill(pid, 0)
             continue  # its writer still runs
         except ProcessLookupError:
-            pass
+            pass  # its writer is gone: the partial folder is stale
         except PermissionError:
             continue
         shutil.rmtree(p, ignore_errors=True)
@@ -230,7 +230,7 @@ def _fsync_dir(path: Path) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:  # pragma: no cover
+    except OSError:  # pragma: no cover - some file systems cannot sync a directory
         pass
     finally:
         os.close(fd)

@@ -108,7 +108,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
         proc.wait()
     except OSError:
-        pass
+        pass  # the child has already exited: nothing to stop
 
 
 def error_line(log: Path) -> str:
