@@ -27,6 +27,7 @@ from eegmi.concepts import tip
 from eegmi.errors import ConfigError, EegmiError
 from eegmi.figures.panel import figure_state
 from eegmi.figures.panels import spectra as spectra_figure
+from eegmi.figures.style import short_layer
 from eegmi.recipes.base import RecipeContext, state_of
 from eegmi.recipes.spectra import SPECTRA, SpectraRun
 from eegmi.training.catalog import bundled_names
@@ -41,16 +42,6 @@ MODEL_PENS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (25
 DEFAULTS = SpectraOptions()
 FIT_CHOICES = {"10–50 (seed)": SEED_FIT_RANGE, "auto (below effective rank)": "auto"}
 ALPHA_AXIS = "α   (λ_k ∝ k^-α; seed 001 plots -α)"
-
-
-def short_name(layer: str) -> str:
-    """Compact axis label: ``enc.act1`` -> ``enc1``, ``latent.mu`` -> ``μ``, ``input`` -> ``in``."""
-    special = {"latent.mu": "μ", "latent.z": "z", "input": "in", "out": "out"}
-    if layer in special:
-        return special[layer]
-    head, _, tail = layer.partition(".")
-    digits = "".join(ch for ch in tail if ch.isdigit())
-    return f"{head}{digits}" if digits else layer
 
 
 def panel_data(loaded: Any, session_data: str) -> str | None:
@@ -332,7 +323,7 @@ class SpectraPanel(Panel):
                                                               style=QtCore.Qt.PenStyle.DotLine))
         self.alpha_plot.addItem(line)
         self.alpha_plot.getAxis("bottom").setTicks(
-            [[(0, "in")] + [(j + 1, short_name(n)) for j, n in enumerate(depth)]])
+            [[(0, "in")] + [(j + 1, short_layer(n)) for j, n in enumerate(depth)]])
         self.alpha_plot.setXRange(-0.5, len(depth) + 0.5, padding=0.0)
         for item in self.alpha_plot.listDataItems():
             if item.name():
@@ -351,7 +342,7 @@ class SpectraPanel(Panel):
         acts = np.where(acts > 0, acts, np.nan)  # a dead layer has no place on a log axis
         self.action_plot.plot(np.arange(len(names)), acts, pen=pg.mkPen((31, 119, 180), width=2),
                               symbol="o", symbolSize=6, symbolBrush=(31, 119, 180), connect="finite")
-        self.action_plot.getAxis("bottom").setTicks([[(j, short_name(n)) for j, n in enumerate(names)]])
+        self.action_plot.getAxis("bottom").setTicks([[(j, short_layer(n)) for j, n in enumerate(names)]])
         self.action_plot.setXRange(-0.5, len(names) - 0.5, padding=0.0)
         shown = [n for n in TRAJECTORY_LAYERS if n in proj.layers]
         cmap = pg.colormap.get("viridis")

@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.widgets.curves import outside_legend
 from app.widgets.image_view import TopoImagePlot, make_layout
+from eegmi.figures.style import short_layer
 from eegmi.mosaic import as_maps, finite_range, layout_for, tile
 
 PEN_A, PEN_B, PEN_DIFF = (31, 119, 180), (214, 39, 40), (90, 90, 90)
@@ -31,18 +32,6 @@ def _shape(s: tuple[int, ...]) -> str:
 
 def _fmt(v: float | None) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:.4g}"
-
-
-def short_layer(name: str | None) -> str:
-    """Compact tick label: ``enc.act1`` -> ``enc1``, ``latent.mu`` -> ``μ``, None -> ``–``."""
-    if name is None:
-        return "–"
-    special = {"latent.mu": "μ", "latent.z": "z", "input": "in", "out": "out"}
-    if name in special:
-        return special[name]
-    head, _, tail = name.partition(".")
-    digits = "".join(ch for ch in tail if ch.isdigit())
-    return f"{head}{digits}" if digits else name
 
 
 class LayerCompareView(QtWidgets.QWidget):

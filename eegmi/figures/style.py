@@ -210,3 +210,16 @@ def head_of(operator: Any) -> tuple[float, float, float] | None:
         c0 = operator.size // 2  # the operator's projection centre pixel
         return float(c0), float(c0), float(operator.head_radius / operator.pixel_size)
     return None
+
+
+def short_layer(name: str | None) -> str:
+    """Compact layer label for ticks: ``enc.act1`` -> ``enc1``, ``latent.mu`` -> ``μ``,
+    ``input`` -> ``in``, None -> ``–``."""
+    if name is None:
+        return "–"
+    special = {"latent.mu": "μ", "latent.z": "z", "input": "in", "out": "out"}
+    if name in special:
+        return special[name]
+    head, _, tail = name.partition(".")
+    digits = "".join(ch for ch in tail if ch.isdigit())
+    return f"{head}{digits}" if digits else name

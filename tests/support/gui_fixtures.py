@@ -70,3 +70,24 @@ def shown_scalp_panel(qtbot):
     p.show()
     qtbot.waitExposed(p)
     return p
+
+
+def train_tiny_sae(qtbot, panel, dict_size: int, mode: str | None = None,
+                   timeout: int = 60000) -> None:
+    """Train a tiny TopK SAE on ``enc.act3`` through the SAE panel's own widgets and its
+    Train button (20 steps on 30 frames, a 40-input gallery), waiting for the gallery."""
+    from PySide6.QtCore import Qt
+
+    p = panel
+    p.layer.setCurrentText("enc.act3")
+    if mode is not None:
+        p.mode.setCurrentText(mode)
+    p.dict_size.setValue(dict_size)
+    p.kind.setCurrentText("TopK")
+    p.k.setValue(3)
+    p.steps.setValue(20)
+    p.train_frames.setValue(30)
+    p.inputs.setValue(40)
+    p.top_k.setValue(4)
+    with qtbot.waitSignal(p.gallery_ready, timeout=timeout):
+        qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)

@@ -88,16 +88,6 @@ def fmt(v: Any, digits: int = 3) -> str:
     return f"{f:.{digits}f}" if math.isfinite(f) else "–"
 
 
-def short_layer(layer: str) -> str:
-    """Compact layer label: ``enc.act1`` -> ``enc1``, ``latent.mu`` -> ``μ``, ``input`` -> ``in``."""
-    special = {"latent.mu": "μ", "latent.z": "z", "input": "in", "out": "out"}
-    if layer in special:
-        return special[layer]
-    head, _, tail = layer.partition(".")
-    digits = "".join(ch for ch in tail if ch.isdigit())
-    return f"{head}{digits}" if digits else layer
-
-
 def draw_table(ax: Any, header: Sequence[str], rows: Sequence[Sequence[str]],
                col_widths: Sequence[float] | None = None, fontsize: float = 6.5,
                colours: Sequence[Sequence[str | None]] | None = None) -> Any:

@@ -298,7 +298,7 @@ def render(data: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
         xs = np.arange(len(pairs))
         ax.plot(xs, data["alpha_a"], "o-", color=CYCLE[0], ms=3, label=f"A {na}")
         ax.plot(xs, data["alpha_b"], "s--", color=CYCLE[1], ms=3, label=f"B {nb}")
-        from eegmi.figures.panels._analysis import short_layer
+        from eegmi.figures.style import short_layer
 
         ax.set_xticks(xs, [short_layer(a) if a == b else f"{short_layer(a or '–')}/{short_layer(b or '–')}"
                            for a, b in pairs], fontsize=6)

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from eegmi.figures.panel import PanelFigure
-from eegmi.figures.panels._analysis import NOT_RUN, fmt, num, rerun, short_layer, size_of
+from eegmi.figures.panels._analysis import NOT_RUN, fmt, num, rerun, size_of
 from eegmi.figures.replay import caption
-from eegmi.figures.style import CYCLE, add_caption, new_figure
+from eegmi.figures.style import CYCLE, add_caption, new_figure, short_layer
 from eegmi.jobs import Job
 
 NAME = "spectra"

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import PySide6
 import pytest
-from gui_fixtures import loaded_session, write_tiny_data, write_tiny_model
-from PySide6.QtCore import Qt
+from gui_fixtures import loaded_session, train_tiny_sae, write_tiny_data, write_tiny_model
 
 from eegmi.errors import ConfigError
 from eegmi.figures.export import figure_from_state_job, render_figure, write_panel_figure
@@ -202,17 +201,7 @@ def test_sae_figure_shows_the_cards_in_the_panels_order(qtbot, session, tmp_path
     _show(qtbot, p)
     with pytest.raises(ConfigError, match="run the analysis first"):
         p.figure_data()
-    p.layer.setCurrentText("enc.act3")
-    p.mode.setCurrentText("spatial")
-    p.dict_size.setValue(12)
-    p.kind.setCurrentText("TopK")
-    p.k.setValue(3)
-    p.steps.setValue(20)
-    p.train_frames.setValue(30)
-    p.inputs.setValue(40)
-    p.top_k.setValue(4)
-    with qtbot.waitSignal(p.gallery_ready, timeout=300000):
-        qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    train_tiny_sae(qtbot, p, 12, "spatial", timeout=300000)
     p.sort.setCurrentText("selectivity")
     data, state, fig = export_and_recompute(p, tmp_path)
     assert state["view"]["sort"] == "selectivity"

@@ -9,7 +9,13 @@ import dataclasses
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from gui_fixtures import loaded_session, shown_scalp_panel, write_tiny_data, write_tiny_model
+from gui_fixtures import (
+    loaded_session,
+    shown_scalp_panel,
+    train_tiny_sae,
+    write_tiny_data,
+    write_tiny_model,
+)
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QWheelEvent
 from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
@@ -200,16 +206,7 @@ def test_sae_card_colour_keys_show_the_thumbnail_scales(qtbot, session) -> None:
     qtbot.addWidget(p)
     p.resize(1000, 600)
     p.show()
-    p.layer.setCurrentText("enc.act3")
-    p.dict_size.setValue(8)
-    p.kind.setCurrentText("TopK")
-    p.k.setValue(3)
-    p.steps.setValue(20)
-    p.train_frames.setValue(30)
-    p.inputs.setValue(40)
-    p.top_k.setValue(4)
-    with qtbot.waitSignal(p.gallery_ready, timeout=60000):
-        qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    train_tiny_sae(qtbot, p, 8)
     model = p.model
     i = model.feature_at(0)
     keys = model.colour_keys(i)

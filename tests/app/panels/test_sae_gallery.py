@@ -8,7 +8,7 @@ import json
 import numpy as np
 import PySide6
 import pytest
-from gui_fixtures import write_tiny_data, write_tiny_model
+from gui_fixtures import train_tiny_sae, write_tiny_data, write_tiny_model
 from PySide6.QtCore import Qt
 
 from app.panels.sae import SaeGalleryPanel
@@ -48,17 +48,7 @@ def panel(qtbot, files):
 
 def _train(qtbot, p: SaeGalleryPanel, mode: str = "spatial") -> None:
     """Train through the panel's own widgets and Train button; the gallery follows."""
-    p.layer.setCurrentText("enc.act3")
-    p.mode.setCurrentText(mode)
-    p.dict_size.setValue(N_FEATURES)
-    p.kind.setCurrentText("TopK")
-    p.k.setValue(3)
-    p.steps.setValue(20)
-    p.train_frames.setValue(30)
-    p.inputs.setValue(40)
-    p.top_k.setValue(4)
-    with qtbot.waitSignal(p.gallery_ready, timeout=60000):
-        qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    train_tiny_sae(qtbot, p, N_FEATURES, mode)
     assert p.last_error == ""
 
 
