@@ -41,7 +41,7 @@ ORG, APP = "eegmi", "workbench"
 #: panels whose analysis results a user computed on demand (their ``state()["analysis"]``);
 #: the latent statistics are recomputed by themselves on every load, so losing them costs
 #: nothing and does not warrant a question at quit
-RESULT_PANELS = ("propagation", "spectra", "saliency", "sae")
+RESULT_PANELS = ("propagation", "spectra", "saliency", "sae", "compare")
 
 
 class MainWindow(PinMixin, SourcesMixin, QMainWindow):
@@ -332,7 +332,7 @@ class MainWindow(PinMixin, SourcesMixin, QMainWindow):
     def unsaved_work(self) -> list[str]:
         """What quitting now would discard: panels holding a computed result, a running job."""
         what = [self.docks[name].windowTitle() for name in RESULT_PANELS
-                if name in self.panels and self.panels[name].state().get("analysis") is not None]
+                if name in self.panels and self.panels[name].holds_result()]
         job = self.session.current_job()
         if job is not None and job.active:
             what.append(f"the running job '{job.label}'")

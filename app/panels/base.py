@@ -54,6 +54,10 @@ class Panel(QWidget):
         """What produced the view (session state plus panel settings)."""
         return dict(self.session.state())
 
+    def holds_result(self) -> bool:
+        """True while the panel shows the result of an analysis job (lost on quitting)."""
+        return self.state().get("analysis") is not None
+
     # -- the publication figure ------------------------------------------------------
     def has_figure(self) -> bool:
         """True when this panel overrides :meth:`figure_state` (it exports a figure)."""

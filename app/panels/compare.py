@@ -349,6 +349,9 @@ class ComparePanel(Panel):
         return figure_state("compare", self.title, self.session.state(), None, view,
                             {"width_in": 7.0, "height_in": height})
 
+    def holds_result(self) -> bool:
+        return self.spectra is not None  # the α comparison job's result
+
     def state(self) -> dict:
         self._catch_up()
         st = dict(self.session.state())

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from eegmi.models.batch_buckets import BucketedConvTranspose2d
 from eegmi.models.config import ModelConfig
 from eegmi.models.hooks import HookedModel, HookPoint
 from eegmi.models.nonlinearities import make_activation
@@ -46,17 +47,17 @@ class ConvDecoder(nn.Module):
         self.c3 = c3
         self.fc = nn.Linear(config.latent_dim, c3 * self.side * self.side)
         self.hook_fc = HookPoint("dec.fc")
-        self.deconv1 = nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1)
+        self.deconv1 = BucketedConvTranspose2d(c3, c2, 4, stride=2, padding=1)
         self.hook_deconv1 = HookPoint("dec.deconv1")
         self.act1 = make_activation(config.activation, c2, config.leaky_slope)
         self.hook_act1 = HookPoint("dec.act1")
         self.drop1 = nn.Dropout(config.dropout)
-        self.deconv2 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
+        self.deconv2 = BucketedConvTranspose2d(c2, c1, 4, stride=2, padding=1)
         self.hook_deconv2 = HookPoint("dec.deconv2")
         self.act2 = make_activation(config.activation, c1, config.leaky_slope)
         self.hook_act2 = HookPoint("dec.act2")
         self.drop2 = nn.Dropout(config.dropout)
-        self.deconv3 = nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1)
+        self.deconv3 = BucketedConvTranspose2d(c1, 1, 4, stride=2, padding=1)
         self.hook_deconv3 = HookPoint("dec.deconv3")
         self.hook_out = HookPoint("out")
 

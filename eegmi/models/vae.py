@@ -7,6 +7,7 @@ from typing import TypeAlias
 import torch
 from torch import nn
 
+from eegmi.models.batch_buckets import BucketedConv2d
 from eegmi.models.config import ModelConfig
 from eegmi.models.decoder import ConvDecoder, DecoderOnly, VAEOutput
 from eegmi.models.hooks import HookedModel, HookPoint
@@ -36,7 +37,7 @@ class ConvVAE(HookedModel):
         chans = (1, c1, c2, c3)
         for i in range(3):
             k = i + 1
-            setattr(self, f"conv{k}", nn.Conv2d(chans[i], chans[k], 4, stride=2, padding=1))
+            setattr(self, f"conv{k}", BucketedConv2d(chans[i], chans[k], 4, stride=2, padding=1))
             setattr(self, f"hook_conv{k}", HookPoint(f"enc.conv{k}"))
             setattr(self, f"act{k}",
                     make_activation(config.activation, chans[k], config.leaky_slope))

@@ -166,8 +166,11 @@ def test_a_model_pinned_beside_itself_differs_nowhere_and_alpha_runs_for_both(
     np.testing.assert_array_equal(cmp.latent_a, cmp.latent_b)
     # the eigenspectra of both on the same inputs: the Run button, progress, a result
     panel.n_inputs.setValue(48)
+    assert window.unsaved_work() == []
     with qtbot.waitSignal(panel.result_ready, timeout=120000):
         panel.job.run_button.click()
+    # quitting now would lose the α comparison: File › Quit asks first
+    assert window.unsaved_work() == [window.docks["compare"].windowTitle()]
     res = panel.spectra
     assert res.n_inputs == 48 and "a.npz" in res.inputs
     assert all(x == y for _a, _b, x, y in res.alpha_rows())
