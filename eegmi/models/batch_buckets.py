@@ -10,7 +10,9 @@ so only ``log2`` of the largest batch shapes ever reach the kernel.  Nothing is
 padded, so no work is wasted; every output row depends on its own input row only
 (these models have no batch statistics), so the pieces give the rows the whole
 batch gives.  Hook points and forward hooks on the layer see the whole batch.
-Training mode runs unsplit: its batches have one size per run already.
+Training mode runs unsplit: its batches have one size per run already.  So do
+other devices than the CPU, where this memory is not kept and a split batch
+would only cost kernel launches.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ def batch_pieces(n: int) -> list[int]:
 
 def _run_in_pieces(module: nn.Module, x: torch.Tensor,
                    run: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """``run(x)`` for ``x (n, C, H, W)``; in eval mode, run on the :func:`batch_pieces`
-    of ``n`` and concatenated along the batch."""
+    """``run(x)`` for ``x (n, C, H, W)``; in eval mode on the CPU, run on the
+    :func:`batch_pieces` of ``n`` and concatenated along the batch."""
     n = x.shape[0]
-    if module.training or x.dim() != 4 or n & (n - 1) == 0:  # powers of two (and 0) run whole
-        return run(x)
+    if module.training or x.dim() != 4 or x.device.type != "cpu" or n & (n - 1) == 0:
+        return run(x)  # powers of two (and 0) run whole
     outputs, start = [], 0
     for size in batch_pieces(n):
         outputs.append(run(x[start:start + size]))

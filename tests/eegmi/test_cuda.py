@@ -41,6 +41,27 @@ def test_inference_on_cuda_equals_cpu() -> None:
     np.testing.assert_allclose(gpu.decode(z).recon, cpu.decode(z).recon, atol=MODEL_TOL)
 
 
+def test_cuda_convolutions_run_whole_eval_batches(monkeypatch) -> None:
+    """The power-of-two pieces (eegmi.models.batch_buckets) are for oneDNN on the CPU;
+    on CUDA a batch of 37 reaches cuDNN whole."""
+    import torch.nn.modules.conv as conv_module
+
+    from eegmi.models import ModelConfig, build_model
+
+    seen: list[int] = []
+    original = conv_module.F.conv2d
+
+    def record(x, *args, **kw):
+        seen.append(int(x.shape[0]))
+        return original(x, *args, **kw)
+
+    monkeypatch.setattr(conv_module.F, "conv2d", record)
+    model = build_model(ModelConfig(filters=(4, 8, 8))).eval().cuda()
+    with torch.no_grad():
+        model(torch.rand(37, 1, 40, 40, device="cuda"))
+    assert seen == [37, 37, 37]
+
+
 def test_one_training_step_on_cuda_matches_cpu(monkeypatch) -> None:
     from eegmi.data.dataset import TopomapBatches
     from eegmi.data.preprocess import ClipScaler
