@@ -68,19 +68,11 @@ def _import_torch() -> Any:
 
 def _load(plain: bool) -> Any:
     """E3 in eval mode; with ``plain`` its bucketed layers become the torch classes."""
-    from torch import nn
-
-    from eegmi.models.batch_buckets import BucketedConv2d, BucketedConvTranspose2d
+    from eegmi.models.batch_buckets import use_plain_layers
     from eegmi.training.checkpoint import load_checkpoint
 
     model = load_checkpoint("E3").model.eval()
-    if plain:
-        for m in model.modules():
-            if isinstance(m, BucketedConv2d):
-                m.__class__ = nn.Conv2d
-            elif isinstance(m, BucketedConvTranspose2d):
-                m.__class__ = nn.ConvTranspose2d
-    return model
+    return use_plain_layers(model) if plain else model
 
 
 def measure(n_sizes: int) -> dict[str, float]:

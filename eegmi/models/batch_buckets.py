@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["BucketedConv2d", "BucketedConvTranspose2d", "batch_pieces"]
+__all__ = ["BucketedConv2d", "BucketedConvTranspose2d", "batch_pieces", "use_plain_layers"]
 
 
 def batch_pieces(n: int) -> list[int]:
@@ -61,3 +61,14 @@ class BucketedConvTranspose2d(nn.ConvTranspose2d):
                 output_size: list[int] | None = None) -> torch.Tensor:
         return _run_in_pieces(self, input, lambda x: super(BucketedConvTranspose2d, self)
                               .forward(x, output_size))
+
+
+def use_plain_layers(model: nn.Module) -> nn.Module:
+    """Turn ``model``'s bucketed layers back into torch's classes, in place (the
+    baseline the benchmarks and tests compare with); returns ``model``."""
+    for m in model.modules():
+        if isinstance(m, BucketedConv2d):
+            m.__class__ = nn.Conv2d
+        elif isinstance(m, BucketedConvTranspose2d):
+            m.__class__ = nn.ConvTranspose2d
+    return model

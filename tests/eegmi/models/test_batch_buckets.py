@@ -21,23 +21,17 @@ import torch
 from torch import nn
 
 from eegmi.models import ModelConfig, build_model
-from eegmi.models.batch_buckets import BucketedConv2d, BucketedConvTranspose2d, batch_pieces
+from eegmi.models.batch_buckets import batch_pieces, use_plain_layers
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = dict(filters=(4, 8, 8), image_size=40, n_electrodes=32)
 
 
 def _plain_copy(model: nn.Module) -> nn.Module:
-    """``model`` with its layers turned back into the torch classes (the old behaviour)."""
+    """A copy of ``model`` with torch's own layers (the old behaviour)."""
     import copy
 
-    plain = copy.deepcopy(model)
-    for m in plain.modules():
-        if isinstance(m, BucketedConv2d):
-            m.__class__ = nn.Conv2d
-        elif isinstance(m, BucketedConvTranspose2d):
-            m.__class__ = nn.ConvTranspose2d
-    return plain
+    return use_plain_layers(copy.deepcopy(model))
 
 
 @pytest.fixture
@@ -112,7 +106,7 @@ if first == "eegmi":
     import eegmi  # sets MKL_DISABLE_FAST_MM before torch loads
 import torch
 from eegmi.models import ModelConfig, build_model
-from eegmi.models.batch_buckets import BucketedConv2d, BucketedConvTranspose2d
+from eegmi.models.batch_buckets import use_plain_layers
 
 class M(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena ordblks smblks hblks hblkhd usmblks "
@@ -126,9 +120,7 @@ torch.set_num_threads(1)
 torch.manual_seed(0)
 model = build_model(ModelConfig(filters=(16, 32, 64), latent_dim=27)).eval()
 if first == "torch":  # the old layers
-    for m in model.modules():
-        if isinstance(m, BucketedConv2d): m.__class__ = torch.nn.Conv2d
-        elif isinstance(m, BucketedConvTranspose2d): m.__class__ = torch.nn.ConvTranspose2d
+    use_plain_layers(model)
 with torch.no_grad():
     model(torch.rand(1, 1, 40, 40))
     start = heap()
