@@ -69,6 +69,37 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def rss_parts_mb() -> dict[str, float]:
+    """RSS split as the kernel counts it (``/proc/self/status``), in MiB: ``anon``
+    (heap, anonymous mappings, stacks: where a leak shows), ``file`` (pages of mapped
+    files: libraries and fonts loaded on first use, given back under memory pressure)
+    and ``shmem``."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            for key, name in (("RssAnon:", "anon"), ("RssFile:", "file"), ("RssShmem:", "shmem")):
+                if line.startswith(key):
+                    out[name] = int(line.split()[1]) / 1024
+    return out
+
+
+def mapping_rss_mb() -> collections.Counter:
+    """RSS in MiB per mapped file (``/proc/self/smaps``); anonymous mappings under
+    their kind (``[heap]``, ``[stack]``, ``[anon]``)."""
+    rss: collections.Counter = collections.Counter()
+    name = "[anon]"
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                name = head[5] if len(head) >= 6 else "[anon]"
+            elif head[0] == "Rss:":
+                rss[name] += int(head[1]) / 1024
+    return rss
+
+
 def spin(ms: int) -> None:
     """Run the event loop for ``ms`` milliseconds (it sleeps in C++, so the worker runs)."""
     loop = QtCore.QEventLoop()
@@ -573,6 +604,8 @@ class Soak:
         tracer = _tracer() if trace else None
         trace_from: dict[str, Any] | None = None
         heap: list[list[float]] = []
+        parts: list[list[float]] = []
+        maps_from: collections.Counter | None = None
         self.recorder.install()
         try:
             t0 = time.perf_counter()
@@ -601,6 +634,9 @@ class Soak:
                     else:
                         gc.collect()
                     samples.append((done, rss_mb()))
+                    parts.append([done, *(round(v, 1) for v in rss_parts_mb().values())])
+                    if done == warmup:
+                        maps_from = mapping_rss_mb()
                     h = _soak_heap_mb()
                     if h:
                         heap.append([done, round(h["in_use"], 1), round(h["free_in_arenas"], 1)])
@@ -611,6 +647,7 @@ class Soak:
             if not samples or samples[-1][0] != n_actions:
                 self.normalise()
             widgets_end = top_level_counts()
+            maps_end = mapping_rss_mb()
             trace_out = None
             if tracer is not None and trace_from is not None:
                 trace_out = tracer.compare(trace_from, tracer.snapshot(self.w, rss_mb()))
@@ -642,6 +679,14 @@ class Soak:
             # glibc's view at each sample: [actions, MiB in use, MiB freed but kept]
             "heap_samples": heap,
             "heap_growth_mb_per_1000_actions": _slope(heap, warmup),
+            # the kernel's split of RSS at each sample: [actions, anon, file, shmem] MiB
+            "rss_part_samples": parts,
+            "rss_part_growth_mb_per_1000_actions": _slope(parts, warmup,
+                                                          ("anon", "file", "shmem")),
+            # mappings whose RSS changed most from the end of the warm-up to the end
+            "mapping_rss_growth_mb": {k: round(v, 1) for k, v in sorted(
+                ((k, maps_end[k] - maps_from[k]) for k in set(maps_end) | set(maps_from)),
+                key=lambda kv: -abs(kv[1]))[:12]} if maps_from else {},
             "top_level_widgets": {"start": sum(widgets_start.values()),
                                   "after_warmup": sum(base.values()),
                                   "end": sum(widgets_end.values())},
@@ -669,13 +714,15 @@ def _soak_heap_mb() -> dict[str, float]:
     return _tracer().heap_mb()
 
 
-def _slope(rows: list[list[float]], warmup: int) -> dict[str, float] | None:
-    """Per-1000-action slopes of the heap columns (in use, free in arenas)."""
+def _slope(rows: list[list[float]], warmup: int,
+           names: tuple[str, ...] = ("in_use", "free_in_arenas")) -> dict[str, float] | None:
+    """Per-1000-action slopes of the columns after the first (``names``) of ``rows``
+    (``[actions, value, ...]``)."""
     pts = np.array([r for r in rows if r[0] >= warmup], dtype=float)
-    if len(pts) < 3:
+    if len(pts) < 3 or pts.shape[1] < len(names) + 1:
         return None
-    return {name: round(float(np.polyfit(pts[:, 0], pts[:, i], 1)[0] * 1000.0), 2)
-            for i, name in ((1, "in_use"), (2, "free_in_arenas"))}
+    return {name: round(float(np.polyfit(pts[:, 0], pts[:, i + 1], 1)[0] * 1000.0), 2)
+            for i, name in enumerate(names)}
 
 
 def open_window(folder: Path) -> Any:
