@@ -41,6 +41,10 @@ from eegmi.errors import Cancelled, EegmiError
 from eegmi.jobs import CancelToken, Progress
 
 PROGRESS_INTERVAL_S = 0.03
+#: seconds without any request after a job or a model load before the worker hands
+#: freed memory back once more (the GUI thread frees the previous result only after
+#: it has taken in the new one, later than the trim that follows the job)
+QUIET_TRIM_S = 2.0
 JobFactory = Callable[[CancelToken], Generator[Progress, None, Any]]
 
 
@@ -171,6 +175,8 @@ class ModelWorker(QObject):
         #: counts for diagnostics and tests: requests finished, and replaced before running
         self.executed = 0
         self.replaced = 0
+        #: freed memory handed back after a quiet spell (diagnostics and tests)
+        self.quiet_trims = 0
         self._relay = _Relay()
         self._relay.event.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._thread = _Thread(self)
@@ -327,14 +333,30 @@ class ModelWorker(QObject):
         return self._queue.pop(0)
 
     def _loop(self) -> None:
+        #: when to hand freed memory back again if no request comes (after a job or load)
+        trim_due: float | None = None
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
-                    self._cond.wait()
+                    if trim_due is None:
+                        self._cond.wait()
+                        continue
+                    left = trim_due - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 if self._stopping:
                     return
-                req = self._take_next()
-                self._running = req
+                if not self._queue:  # quiet since trim_due was set: no click is waiting
+                    trim_due = None
+                    req = None
+                else:
+                    req = self._take_next()
+                    self._running = req
+            if req is None:
+                release_free_memory()
+                self.quiet_trims += 1
+                continue
             final = self._execute(req)
             with self._cond:
                 self._running = None
@@ -351,10 +373,14 @@ class ModelWorker(QObject):
                         # back at the head of the long jobs; interactive ones still go first
                         self._queue.insert(0, req)
                 idle = not self._queue
-            if final and idle and req.key is None:
-                # after a job or a load (never between interactive requests: a click's
-                # forward pass must not wait for this), once nothing else waits
-                release_free_memory()
+            if final and req.key is None:
+                trim_due = time.monotonic() + QUIET_TRIM_S
+                if idle:
+                    # after a job or a load (never between interactive requests: a click's
+                    # forward pass must not wait for this), once nothing else waits
+                    release_free_memory()
+            elif trim_due is not None:
+                trim_due = time.monotonic() + QUIET_TRIM_S  # still busy: wait for quiet
 
     def _execute(self, req: _Request) -> bool:
         """Run a call, or one step of a job; True when the request is over."""

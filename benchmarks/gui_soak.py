@@ -21,7 +21,9 @@ Printed JSON (last line):
   ones are listed.
 * ``rss_growth_mb_per_1000_actions``: least-squares slope of the process RSS
   sampled every ``--sample-every`` actions after the warm-up, each time in the same
-  state (jobs cancelled, synthetic data, E3 freshly loaded, the worker idle).  The warm-up starts with a tour (every model,
+  state (jobs cancelled, synthetic data, E3 freshly loaded, the worker idle and
+  then quiet for ``app.worker.QUIET_TRIM_S``, when it hands freed memory back, as
+  for a user who pauses).  The warm-up starts with a tour (every model,
   every action, every job run to its end once), so one-time costs such as lazy
   imports and first-use caches are not counted as growth.
 * ``top_level_widget_growth``: ``QApplication.topLevelWidgets()`` at the end
@@ -84,17 +86,25 @@ def rss_parts_mb() -> dict[str, float]:
 
 
 def mapping_rss_mb() -> collections.Counter:
-    """RSS in MiB per mapped file (``/proc/self/smaps``); anonymous mappings under
-    their kind (``[heap]``, ``[stack]``, ``[anon]``)."""
+    """RSS in MiB per mapped file (``/proc/self/smaps``); anonymous mappings by kind:
+    ``[heap]`` (glibc's main arena), ``[stack]``, ``[anon 1 MiB]`` (CPython's object
+    arenas), ``[anon 64 MiB]`` (glibc's per-thread arenas), ``[anon 8 MiB]`` (thread
+    stacks) and ``[anon other]`` (large malloc blocks, library pools)."""
     rss: collections.Counter = collections.Counter()
-    name = "[anon]"
+    name = "[anon other]"
     with open("/proc/self/smaps") as fh:
         for line in fh:
             head = line.split()
             if not head:
                 continue
             if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
-                name = head[5] if len(head) >= 6 else "[anon]"
+                if len(head) >= 6:
+                    name = head[5]
+                else:
+                    lo, hi = (int(v, 16) for v in head[0].split("-"))
+                    size = (hi - lo) / 2**20
+                    name = {1.0: "[anon 1 MiB]", 64.0: "[anon 64 MiB]",
+                            8.0: "[anon 8 MiB]"}.get(size, "[anon other]")
             elif head[0] == "Rss:":
                 rss[name] += int(head[1]) / 1024
     return rss
@@ -286,7 +296,9 @@ class Soak:
 
     def normalise(self, model: str = "E3", timeout_s: float = 120.0) -> None:
         """Bring the window to one state before a measurement: jobs cancelled, synthetic
-        data, ``model`` freshly loaded (no job results kept), the worker idle.
+        data, ``model`` freshly loaded (no job results kept), the worker idle, and then
+        idle for its quiet spell (``app.worker.QUIET_TRIM_S``), after which it hands
+        freed memory back as it does for a user who pauses.
 
         Memory and widgets legitimately depend on the state (E1 has fewer activation
         plots than E3; a panel keeps its last job's result), so growth is only growth
@@ -308,6 +320,12 @@ class Soak:
                 and (model not in self.models or self.s.model_name == model)):
             spin(20)
         self.quiesce()
+        from app.worker import QUIET_TRIM_S
+
+        gc.collect()  # what a pause frees, before the worker's quiet-spell trim
+        trims, deadline = self.s.worker.quiet_trims, time.monotonic() + QUIET_TRIM_S + 10.0
+        while self.s.worker.quiet_trims == trims and time.monotonic() < deadline:
+            spin(50)
 
     def cancel_everything(self) -> None:
         for name in ("propagation", "spectra", "saliency", "sae", "training"):

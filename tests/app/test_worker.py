@@ -240,6 +240,7 @@ def test_freed_heap_is_handed_back_after_jobs_not_between_clicks(qtbot, worker, 
 
     calls: list[str] = []
     monkeypatch.setattr(worker_module, "release_free_memory", lambda: calls.append("trim"))
+    monkeypatch.setattr(worker_module, "QUIET_TRIM_S", 3600.0)  # the quiet trim: next test
     gate, _ = _block(qtbot, worker)
     load = worker.submit(lambda: 1, "load model")  # waits behind: no trim between the two
     with qtbot.waitSignal(load.finished, timeout=5000):
@@ -259,6 +260,42 @@ def test_freed_heap_is_handed_back_after_jobs_not_between_clicks(qtbot, worker, 
         pass
     qtbot.waitUntil(lambda: calls == ["trim", "trim"], timeout=5000)
     worker_module._heap_trimmer()()  # the real one runs (a no-op off glibc)
+
+
+def test_freed_memory_is_handed_back_again_after_a_quiet_spell(qtbot, worker, monkeypatch) -> None:
+    """The GUI thread frees the previous result only after taking in the new one, after the
+    trim that follows the job: the worker trims once more when nothing has run for
+    QUIET_TRIM_S, never while a request runs, and clicks alone never schedule it."""
+    import app.worker as worker_module
+
+    calls: list[str] = []
+    monkeypatch.setattr(worker_module, "release_free_memory", lambda: calls.append("trim"))
+    monkeypatch.setattr(worker_module, "QUIET_TRIM_S", 0.3)
+    load = worker.submit(lambda: 1, "load model")
+    with qtbot.waitSignal(load.finished, timeout=5000):
+        pass
+    qtbot.waitUntil(lambda: worker.quiet_trims == 1, timeout=5000)
+    assert calls == ["trim", "trim"]  # after the load, and after the quiet spell
+    # a click holding the worker past the quiet time: no trim while it runs, one after it
+    h = worker.submit_job(lambda _t: (yield Progress(1, 1, "done")) or 2, "spectra")
+    with qtbot.waitSignal(h.finished, timeout=5000):
+        pass
+    gate = threading.Event()
+    click = worker.submit(gate.wait, "forward", key="forward")
+    with qtbot.waitSignal(click.started, timeout=5000):
+        pass
+    qtbot.wait(800)
+    assert worker.quiet_trims == 1
+    with qtbot.waitSignal(click.finished, timeout=5000):
+        gate.set()
+    qtbot.waitUntil(lambda: worker.quiet_trims == 2, timeout=5000)
+    # clicks alone schedule nothing
+    for k in range(3):
+        h = worker.submit(lambda k=k: k, "forward", key="forward")
+        with qtbot.waitSignal(h.finished, timeout=5000):
+            pass
+    qtbot.wait(800)
+    assert worker.quiet_trims == 2
 
 
 def test_cyclic_garbage_is_collected_on_the_gui_thread_only(qtbot, worker) -> None:
