@@ -160,8 +160,13 @@ def test_an_interrupted_sweep_resumes_its_trial(tmp_path) -> None:
     root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get(
         "PYTHONPATH", "")])}
-    driver = subprocess.Popen([sys.executable, "-m", "eegmi", "sweep", str(path), "--out",
-                               str(out), "--runner", "local"], env=env,
+    # Ctrl-C in a terminal: a suite started in the background of a script inherits
+    # SIGINT ignored, and so would the driver (Python keeps an ignored SIGINT)
+    as_in_a_terminal = ("import runpy, signal, sys; signal.signal(signal.SIGINT, "
+                        "signal.default_int_handler); sys.argv[0] = 'eegmi'; "
+                        "runpy.run_module('eegmi', run_name='__main__')")
+    driver = subprocess.Popen([sys.executable, "-c", as_in_a_terminal, "sweep", str(path),
+                               "--out", str(out), "--runner", "local"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 240
