@@ -45,6 +45,45 @@ def heap_mb() -> dict[str, float]:
             "mmapped": info.hblkhd / mb, "arena": info.arena / mb}
 
 
+def rss_parts_mb() -> dict[str, float]:
+    """RSS split as the kernel counts it (``/proc/self/status``), in MiB: ``anon``
+    (heap, anonymous mappings, stacks: where a leak shows), ``file`` (pages of mapped
+    files: libraries and fonts loaded on first use, given back under memory pressure)
+    and ``shmem``."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            for key, name in (("RssAnon:", "anon"), ("RssFile:", "file"), ("RssShmem:", "shmem")):
+                if line.startswith(key):
+                    out[name] = int(line.split()[1]) / 1024
+    return out
+
+
+def mapping_rss_mb() -> collections.Counter:
+    """RSS in MiB per mapped file (``/proc/self/smaps``); anonymous mappings by kind:
+    ``[heap]`` (glibc's main arena), ``[stack]``, ``[anon 1 MiB]`` (CPython's object
+    arenas), ``[anon 64 MiB]`` (glibc's per-thread arenas), ``[anon 8 MiB]`` (thread
+    stacks) and ``[anon other]`` (large malloc blocks, library pools)."""
+    rss: collections.Counter = collections.Counter()
+    name = "[anon other]"
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                if len(head) >= 6:
+                    name = head[5]
+                else:
+                    lo, hi = (int(v, 16) for v in head[0].split("-"))
+                    size = (hi - lo) / 2**20
+                    name = {1.0: "[anon 1 MiB]", 64.0: "[anon 64 MiB]",
+                            8.0: "[anon 8 MiB]"}.get(size, "[anon other]")
+            elif head[0] == "Rss:":
+                rss[name] += int(head[1]) / 1024
+    return rss
+
+
 def start() -> None:
     tracemalloc.start(TRACE_FRAMES)
 

@@ -71,45 +71,6 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def rss_parts_mb() -> dict[str, float]:
-    """RSS split as the kernel counts it (``/proc/self/status``), in MiB: ``anon``
-    (heap, anonymous mappings, stacks: where a leak shows), ``file`` (pages of mapped
-    files: libraries and fonts loaded on first use, given back under memory pressure)
-    and ``shmem``."""
-    out = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            for key, name in (("RssAnon:", "anon"), ("RssFile:", "file"), ("RssShmem:", "shmem")):
-                if line.startswith(key):
-                    out[name] = int(line.split()[1]) / 1024
-    return out
-
-
-def mapping_rss_mb() -> collections.Counter:
-    """RSS in MiB per mapped file (``/proc/self/smaps``); anonymous mappings by kind:
-    ``[heap]`` (glibc's main arena), ``[stack]``, ``[anon 1 MiB]`` (CPython's object
-    arenas), ``[anon 64 MiB]`` (glibc's per-thread arenas), ``[anon 8 MiB]`` (thread
-    stacks) and ``[anon other]`` (large malloc blocks, library pools)."""
-    rss: collections.Counter = collections.Counter()
-    name = "[anon other]"
-    with open("/proc/self/smaps") as fh:
-        for line in fh:
-            head = line.split()
-            if not head:
-                continue
-            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
-                if len(head) >= 6:
-                    name = head[5]
-                else:
-                    lo, hi = (int(v, 16) for v in head[0].split("-"))
-                    size = (hi - lo) / 2**20
-                    name = {1.0: "[anon 1 MiB]", 64.0: "[anon 64 MiB]",
-                            8.0: "[anon 8 MiB]"}.get(size, "[anon other]")
-            elif head[0] == "Rss:":
-                rss[name] += int(head[1]) / 1024
-    return rss
-
-
 def spin(ms: int) -> None:
     """Run the event loop for ``ms`` milliseconds (it sleeps in C++, so the worker runs)."""
     loop = QtCore.QEventLoop()
@@ -652,9 +613,9 @@ class Soak:
                     else:
                         gc.collect()
                     samples.append((done, rss_mb()))
-                    parts.append([done, *(round(v, 1) for v in rss_parts_mb().values())])
+                    parts.append([done, *(round(v, 1) for v in _tracer().rss_parts_mb().values())])
                     if done == warmup:
-                        maps_from = mapping_rss_mb()
+                        maps_from = _tracer().mapping_rss_mb()
                     h = _soak_heap_mb()
                     if h:
                         heap.append([done, round(h["in_use"], 1), round(h["free_in_arenas"], 1)])
@@ -665,7 +626,7 @@ class Soak:
             if not samples or samples[-1][0] != n_actions:
                 self.normalise()
             widgets_end = top_level_counts()
-            maps_end = mapping_rss_mb()
+            maps_end = _tracer().mapping_rss_mb()
             trace_out = None
             if tracer is not None and trace_from is not None:
                 trace_out = tracer.compare(trace_from, tracer.snapshot(self.w, rss_mb()))
