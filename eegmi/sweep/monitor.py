@@ -31,7 +31,9 @@ class Monitor:
         self.done, self.failed = done, 0
         self.running: dict[str, Trial] = {}
         self.queued: dict[str, Trial] = {}
-        self._t0 = time.time()
+        #: size of each queued trial's log when it was queued (-1: none): the log is
+        #: appended to across runs, so growth, not existence, says the trial started
+        self._log_sizes: dict[str, int] = {}
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
         self._last_text = ""
@@ -45,6 +47,7 @@ class Monitor:
     def queue(self, trial: Trial) -> None:
         """A trial handed to a scheduler: running once its log shows its first command."""
         self.queued[trial.id] = trial
+        self._log_sizes[trial.id] = self._log_size(trial.id)
 
     def end(self, trial: Trial, outcome: dict[str, Any]) -> None:
         self.queued.pop(trial.id, None)
@@ -62,11 +65,16 @@ class Monitor:
             self.start(t)
         self._show(force=False)
 
-    def _has_started(self, trial_id: str) -> bool:
+    def _log_size(self, trial_id: str) -> int:
         try:
-            return log_file(self.sweep, trial_id).stat().st_mtime >= self._t0
+            return log_file(self.sweep, trial_id).stat().st_size
         except OSError:
-            return False
+            return -1
+
+    def _has_started(self, trial_id: str) -> bool:
+        # sizes, not modification times: a file's mtime comes from a coarser clock than
+        # time.time() and can read earlier than a moment taken just before the write
+        return self._log_size(trial_id) > self._log_sizes.get(trial_id, -1)
 
     def line(self) -> str:
         """``sweep NAME: 3/10 done, 2 running, 5 queued, 0 failed | E3-seed1 epoch 4/25, ...``"""

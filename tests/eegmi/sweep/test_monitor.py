@@ -34,3 +34,23 @@ def test_progress_lines(tmp_path) -> None:
     text = out.getvalue()
     assert "eegmi: sweep: b failed: no data" in text
     assert text.strip().splitlines()[-1] == m.line()
+
+
+def test_a_resumed_trials_old_log_is_not_a_start(tmp_path) -> None:
+    """The log of an earlier run is appended to: a trial starts when its log grows, however
+    the file's timestamp compares with the clock (it came from a coarser one)."""
+    import os
+
+    log = log_file(tmp_path, "a")
+    log.parent.mkdir(parents=True)
+    log.write_text("$ python -m eegmi train ...\nepoch 1\n")
+    m = Monitor(tmp_path, "demo", total=1, stream=io.StringIO(), interval=0.0)
+    m.queue(_trial("a"))
+    os.utime(log, (1e10, 1e10))  # a timestamp later than now: still the old log
+    m.tick()
+    assert list(m.queued) == ["a"] and not m.running
+    with open(log, "a") as f:
+        f.write("$ python -m eegmi train ... --resume\n")
+    os.utime(log, (1.0, 1.0))  # and one long past: the log grew, so it started
+    m.tick()
+    assert list(m.running) == ["a"] and not m.queued
