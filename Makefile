@@ -32,7 +32,7 @@ selftest: setup
 	$(VENV)/bin/eegmi selftest $(ARGS)
 
 bench: setup
-	for b in benchmarks/*.py; do $(PY) $$b; done
+	for b in benchmarks/[!_]*.py; do $(PY) $$b; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
