@@ -1,7 +1,8 @@
 """Convolutions that run evaluation batches in power-of-two pieces.
 
 Torch's CPU convolutions (oneDNN) keep native memory for every input shape they
-have seen: about 0.9 MB per new batch size for a bundled VAE, never returned
+have seen: about 0.6 MB per new batch size for a bundled VAE (0.9 with MKL's
+share, which ``import eegmi`` turns off), never returned
 (``benchmarks/shape_caches.py``).  Analyses take batches of whatever size the
 user asked for (130 inputs, then 131, ...), so a long session kept growing.  In
 evaluation mode these layers split a batch of ``n`` rows into power-of-two
