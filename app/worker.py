@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import contextvars
-import ctypes
 import sys
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from app.heap import release_free_memory
 from app.jobs import JobHandle
 from eegmi.errors import Cancelled, EegmiError
 from eegmi.jobs import CancelToken, Progress
@@ -62,28 +62,6 @@ class _Request:
     grad: bool = True
     last_report: float = 0.0
     pause: bool = False
-
-
-def _heap_trimmer() -> Callable[[], None]:
-    """``malloc_trim(0)`` where the C library has it (glibc), else a no-op."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return lambda: None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-
-    def release() -> None:
-        trim(0)  # ctypes lets go of the GIL meanwhile
-
-    return release
-
-
-#: hands freed heap pages back to the system.  Jobs and model loads allocate and free
-#: hundreds of MB in blocks that glibc keeps in its arenas once its adaptive mmap
-#: threshold has risen: without this the resident size only ever steps up, by tens
-#: of MB per job, although nothing is kept alive.
-release_free_memory = _heap_trimmer()
 
 
 def error_message(exc: BaseException) -> str:

@@ -259,7 +259,9 @@ def test_freed_heap_is_handed_back_after_jobs_not_between_clicks(qtbot, worker, 
     with qtbot.waitSignal(h.finished, timeout=5000):
         pass
     qtbot.waitUntil(lambda: calls == ["trim", "trim"], timeout=5000)
-    worker_module._heap_trimmer()()  # the real one runs (a no-op off glibc)
+    from app.heap import _heap_trimmer
+
+    _heap_trimmer()()  # the real one runs (a no-op off glibc)
 
 
 def test_freed_memory_is_handed_back_again_after_a_quiet_spell(qtbot, worker, monkeypatch) -> None:
